@@ -1,0 +1,52 @@
+/* conf.h: keywarden.conf and the paths every program derives from it.
+ *
+ * The file is INI-like: "[section]" lines, "key = value" lines, '#' or ';' comments. Every
+ * program resolves its files the same way: --state-dir DIR (or KEYWARDEN_STATE_DIR) puts the
+ * database, the key, the socket and an optional DIR/keywarden.conf in DIR; -c FILE names the
+ * config file explicitly; otherwise /etc/keywarden/keywarden.conf (optional) and the system
+ * paths apply. Unknown sections and keys are refused, naming them, so that a typo never
+ * silently weakens a setting.
+ *
+ * A struct kw_config is owned by its loader and freed with kw_config_free(). Error texts
+ * returned through error_r stay valid until the next call into this module. */
+#ifndef KW_CONF_H
+#define KW_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define KW_DEFAULT_CONFIG "/etc/keywarden/keywarden.conf"
+#define KW_DEFAULT_STATE_DIR "/var/lib/keywarden"
+#define KW_DEFAULT_SOCKET "/run/keywarden/validator.sock"
+#define KW_STATE_DIR_ENV "KEYWARDEN_STATE_DIR"
+
+struct kw_config;
+
+struct kw_config_options {
+	const char *state_dir;   /* --state-dir, or NULL (then KEYWARDEN_STATE_DIR) */
+	const char *config_file; /* -c, or NULL */
+	bool create_state_dir;   /* init: create the state folder (0700) when missing */
+};
+
+int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_r,
+		   const char **error_r);
+void kw_config_free(struct kw_config **cfg);
+
+/* Raw value, or NULL when not set. */
+const char *kw_config_get(const struct kw_config *cfg, const char *section, const char *key);
+/* Typed getters: absent -> def; present but invalid -> -EINVAL with an error naming
+ * "[section] key". */
+int kw_config_get_uint(const struct kw_config *cfg, const char *section, const char *key,
+		       uint64_t def, uint64_t min, uint64_t max, uint64_t *v_r,
+		       const char **error_r);
+int kw_config_get_bool(const struct kw_config *cfg, const char *section, const char *key,
+		       bool def, bool *v_r, const char **error_r);
+
+/* Resolved paths (never NULL). */
+const char *kw_config_state_dir(const struct kw_config *cfg);
+const char *kw_config_file(const struct kw_config *cfg); /* NULL when no file was read */
+const char *kw_config_database(const struct kw_config *cfg);
+const char *kw_config_key_file(const struct kw_config *cfg);
+const char *kw_config_socket(const struct kw_config *cfg);
+
+#endif

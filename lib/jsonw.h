@@ -1,0 +1,13 @@
+/* jsonw.h: a small JSON writer for CLI output and audit details; escapes every string. */
+#ifndef KW_JSONW_H
+#define KW_JSONW_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Writes s as a JSON string literal (with quotes) to f. */
+void kw_json_string(FILE *f, const char *s);
+/* Same into buf; returns the length written, or -1 when buf is too small. */
+int kw_json_string_buf(char *buf, size_t size, const char *s);
+
+#endif

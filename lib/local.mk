@@ -1,0 +1,26 @@
+# lib/: the internal core every program links (not installed).
+noinst_LTLIBRARIES += lib/libkwcore.la
+lib_libkwcore_la_SOURCES = \
+	lib/audit.c lib/audit.h \
+	lib/conf.c lib/conf.h \
+	lib/jsonw.c lib/jsonw.h \
+	lib/log.c lib/log.h \
+	lib/schema.h \
+	lib/store.c lib/store.h lib/store_private.h \
+	lib/timeutil.c lib/timeutil.h \
+	lib/token.c lib/token.h \
+	lib/tokens.c
+nodist_lib_libkwcore_la_SOURCES = lib/schema.c
+lib_libkwcore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
+lib_libkwcore_la_LIBADD = $(SQLITE_LIBS) $(CRYPTO_LIBS) $(SYSTEMD_LIBS)
+
+KW_MIGRATIONS = \
+	$(top_srcdir)/schema/001_init.sql
+EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
+BUILT_SOURCES += lib/schema.c
+CLEANFILES += lib/schema.c
+lib/schema.c: $(top_srcdir)/schema/embed.sh $(KW_MIGRATIONS)
+	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh $@ $(KW_MIGRATIONS)
+
+KW_CORE_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
+KW_CORE_LIBS = lib/libkwcore.la

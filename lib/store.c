@@ -1,0 +1,621 @@
+/* store.c: opening and migrating the database, transactions, statement cache, roles,
+ * accounts and users. Tokens are in tokens.c, the audit chain in audit.c. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "jsonw.h"
+#include "schema.h"
+#include "store.h"
+#include "store_private.h"
+#include "timeutil.h"
+
+#define STMT_CACHE_SIZE 48
+
+struct stmt_slot {
+	const char *sql; /* compared by address: callers pass string literals */
+	sqlite3_stmt *stmt;
+};
+
+struct kw_store {
+	sqlite3 *db;
+	struct stmt_slot stmts[STMT_CACHE_SIZE];
+	char error[512];
+};
+
+unsigned kw_store_schema_version(void)
+{
+	return kw_migrations_count;
+}
+
+int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(store->error, sizeof(store->error), fmt, ap);
+	va_end(ap);
+	if (error_r != NULL)
+		*error_r = store->error;
+	return code;
+}
+
+int kw_store_db_fail(struct kw_store *store, const char **error_r, const char *what)
+{
+	int rc = sqlite3_errcode(store->db);
+
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return kw_store_fail(store, -EBUSY, error_r, "%s: the database is busy", what);
+	return kw_store_fail(store, -EIO, error_r, "%s: %s", what, sqlite3_errmsg(store->db));
+}
+
+static int exec(struct kw_store *store, const char *sql)
+{
+	return sqlite3_exec(store->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+int kw_store_begin(struct kw_store *store)
+{
+	return exec(store, "BEGIN IMMEDIATE");
+}
+
+int kw_store_commit(struct kw_store *store)
+{
+	return exec(store, "COMMIT");
+}
+
+void kw_store_rollback(struct kw_store *store)
+{
+	if (!sqlite3_get_autocommit(store->db))
+		(void)exec(store, "ROLLBACK");
+}
+
+sqlite3 *kw_store_db(struct kw_store *store)
+{
+	return store->db;
+}
+
+sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql)
+{
+	for (size_t i = 0; i < STMT_CACHE_SIZE; i++) {
+		struct stmt_slot *s = &store->stmts[i];
+		if (s->sql == sql) {
+			sqlite3_reset(s->stmt);
+			sqlite3_clear_bindings(s->stmt);
+			return s->stmt;
+		}
+		if (s->sql == NULL) {
+			if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+					       &s->stmt, NULL) != SQLITE_OK)
+				return NULL;
+			s->sql = sql;
+			return s->stmt;
+		}
+	}
+	abort(); /* a programming error: raise STMT_CACHE_SIZE */
+}
+
+static int migrate(struct kw_store *store, bool readonly, const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int version = -1, ret;
+	int64_t app_id = 0;
+
+	if (!readonly && kw_store_begin(store) < 0)
+		return kw_store_db_fail(store, error_r, "cannot lock the database");
+	if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		ret = kw_store_db_fail(store, error_r, "cannot read the schema version");
+		goto out;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(store->db, "PRAGMA application_id", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		ret = kw_store_db_fail(store, error_r, "cannot read the database header");
+		goto out;
+	}
+	app_id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (version > 0 && app_id != KW_APPLICATION_ID) {
+		ret = kw_store_fail(store, -EPROTO, error_r, "not a keywarden database");
+		goto out;
+	}
+	if ((unsigned)version > kw_migrations_count) {
+		ret = kw_store_fail(store, -EPROTO, error_r,
+				    "the database has schema version %d, newer than this program's "
+				    "%u: upgrade keywarden",
+				    version, kw_migrations_count);
+		goto out;
+	}
+	if ((unsigned)version == kw_migrations_count) {
+		ret = 0;
+		goto out;
+	}
+	if (readonly) {
+		ret = kw_store_fail(store, -EPROTO, error_r,
+				    "the database has schema version %d and needs migrating", version);
+		goto out;
+	}
+	for (unsigned v = (unsigned)version; v < kw_migrations_count; v++) {
+		if (exec(store, kw_migrations[v]) < 0) {
+			ret = kw_store_db_fail(store, error_r, "schema migration failed");
+			goto out;
+		}
+	}
+	char sql[96];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %u; PRAGMA application_id = %d",
+		 kw_migrations_count, KW_APPLICATION_ID);
+	if (exec(store, sql) < 0) {
+		ret = kw_store_db_fail(store, error_r, "schema migration failed");
+		goto out;
+	}
+	ret = kw_store_commit(store) < 0 ? kw_store_db_fail(store, error_r, "commit failed") : 0;
+	return ret;
+out:
+	sqlite3_finalize(st);
+	if (!readonly) {
+		if (ret == 0 && kw_store_commit(store) == 0)
+			return 0;
+		kw_store_rollback(store);
+	}
+	return ret;
+}
+
+int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
+		  const char **error_r)
+{
+	static char open_error[512];
+	bool readonly = (flags & KW_STORE_READONLY) != 0;
+	struct kw_store *store;
+	int oflags, ret;
+
+	if ((flags & KW_STORE_CREATE) == 0 && access(path, F_OK) < 0) {
+		snprintf(open_error, sizeof(open_error),
+			 "database %s does not exist (run 'keywarden init')", path);
+		*error_r = open_error;
+		return -ENOENT;
+	}
+	if ((flags & KW_STORE_CREATE) != 0) {
+		/* Create the file ourselves so that it is 0600 from its first byte. */
+		int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			snprintf(open_error, sizeof(open_error), "cannot create database %s: %s",
+				 path, strerror(errno));
+			*error_r = open_error;
+			return -errno;
+		}
+		close(fd);
+	}
+	store = calloc(1, sizeof(*store));
+	if (store == NULL)
+		abort();
+	oflags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+	if (sqlite3_open_v2(path, &store->db, oflags | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		ret = kw_store_fail(store, -EIO, NULL, "cannot open database %s: %s", path,
+				    store->db != NULL ? sqlite3_errmsg(store->db) : "out of memory");
+		snprintf(open_error, sizeof(open_error), "%s", store->error);
+		*error_r = open_error;
+		kw_store_free(&store);
+		return ret;
+	}
+	sqlite3_busy_timeout(store->db, 5000);
+	sqlite3_extended_result_codes(store->db, 0);
+	if (exec(store, "PRAGMA foreign_keys = ON") < 0 ||
+	    (!readonly && exec(store, "PRAGMA journal_mode = WAL") < 0) ||
+	    exec(store, "PRAGMA synchronous = NORMAL") < 0) {
+		ret = kw_store_db_fail(store, NULL, "cannot set up the database");
+		if (sqlite3_errcode(store->db) == SQLITE_NOTADB)
+			ret = kw_store_fail(store, -EPROTO, NULL, "%s is not a keywarden database",
+					    path);
+		goto fail;
+	}
+	ret = migrate(store, readonly, NULL);
+	if (ret < 0)
+		goto fail;
+	*store_r = store;
+	return 0;
+fail:
+	snprintf(open_error, sizeof(open_error), "%s: %s", path, store->error);
+	*error_r = open_error;
+	kw_store_free(&store);
+	return ret;
+}
+
+void kw_store_free(struct kw_store **storep)
+{
+	struct kw_store *store = *storep;
+
+	if (store == NULL)
+		return;
+	for (size_t i = 0; i < STMT_CACHE_SIZE; i++)
+		sqlite3_finalize(store->stmts[i].stmt);
+	sqlite3_close(store->db);
+	free(store);
+	*storep = NULL;
+}
+
+void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(dst, size, "%s", t != NULL ? (const char *)t : "");
+}
+
+/* ---- roles ---- */
+
+const char *kw_store_role_names(void)
+{
+	return "Administrators, Engineers, Purge and Prefetch only (API+Web), "
+	       "Purge and Prefetch only (API), Users";
+}
+
+int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,
+		      const char **error_r)
+{
+	sqlite3_stmt *st =
+		kw_store_stmt(store, "SELECT id, rank, name FROM role WHERE name = ?1 COLLATE NOCASE");
+	int rc;
+
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "role lookup");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return kw_store_fail(store, -ENOENT, error_r, "unknown role '%s' (roles: %s)", name,
+				     kw_store_role_names());
+	if (rc != SQLITE_ROW)
+		return kw_store_db_fail(store, error_r, "role lookup");
+	role_r->id = sqlite3_column_int64(st, 0);
+	role_r->rank = sqlite3_column_int(st, 1);
+	kw_store_copy_text(role_r->name, sizeof(role_r->name), st, 2);
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* ---- validation ---- */
+
+int kw_store_check_text(struct kw_store *store, const char *what, const char *s, size_t max,
+			bool allow_empty, const char **error_r)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 && !allow_empty)
+		return kw_store_fail(store, -EINVAL, error_r, "%s must not be empty", what);
+	if (len > max)
+		return kw_store_fail(store, -EINVAL, error_r, "%s is longer than %zu characters",
+				     what, max);
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return kw_store_fail(store, -EINVAL, error_r,
+					     "%s must not contain control characters", what);
+	}
+	return 0;
+}
+
+static int check_login(struct kw_store *store, const char *what, const char *s,
+		       const char **error_r)
+{
+	int ret = kw_store_check_text(store, what, s, KW_LOGIN_MAX, false, error_r);
+
+	if (ret < 0)
+		return ret;
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '=')
+			return kw_store_fail(store, -EINVAL, error_r,
+					     "%s must not contain blanks or '='", what);
+	}
+	return 0;
+}
+
+static int check_email(struct kw_store *store, const char *email, const char **error_r)
+{
+	const char *at = strchr(email, '@');
+	int ret = kw_store_check_text(store, "email", email, KW_EMAIL_MAX, false, error_r);
+
+	if (ret < 0)
+		return ret;
+	if (at == NULL || at == email || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
+	    strpbrk(email, " <>,;\"\\") != NULL)
+		return kw_store_fail(store, -EINVAL, error_r, "'%s' is not an email address",
+				     email);
+	return 0;
+}
+
+/* ---- accounts ---- */
+
+int kw_store_account_get(struct kw_store *store, const char *name, struct kw_account *acct_r,
+			 const char **error_r)
+{
+	sqlite3_stmt *st =
+		kw_store_stmt(store, "SELECT id, token_limit, name FROM account WHERE name = ?1");
+	int rc;
+
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "account lookup");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return kw_store_fail(store, -ENOENT, error_r, "unknown account '%s'", name);
+	if (rc != SQLITE_ROW)
+		return kw_store_db_fail(store, error_r, "account lookup");
+	acct_r->id = sqlite3_column_int64(st, 0);
+	acct_r->token_limit = sqlite3_column_int64(st, 1);
+	kw_store_copy_text(acct_r->name, sizeof(acct_r->name), st, 2);
+	sqlite3_reset(st);
+	return 0;
+}
+
+int kw_store_account_add(struct kw_store *store, const char *actor, const char *name,
+			 int64_t token_limit, const char **error_r)
+{
+	struct kw_account acct;
+	char details[64];
+	sqlite3_stmt *st;
+	int64_t now = kw_now();
+	int ret;
+
+	ret = check_login(store, "account name", name, error_r);
+	if (ret == 0 && strlen(name) > KW_ACCOUNT_MAX)
+		ret = kw_store_fail(store, -EINVAL, error_r,
+				    "account name is longer than %d characters", KW_ACCOUNT_MAX);
+	if (ret == 0 && (token_limit < 0 || token_limit > 100000))
+		ret = kw_store_fail(store, -EINVAL, error_r,
+				    "token limit must be between 0 and 100000");
+	if (ret < 0)
+		return ret;
+	if (kw_store_begin(store) < 0)
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
+	ret = kw_store_account_get(store, name, &acct, error_r);
+	if (ret == 0) {
+		ret = kw_store_fail(store, -EEXIST, error_r, "account '%s' already exists", name);
+		goto out;
+	}
+	if (ret != -ENOENT)
+		goto out;
+	st = kw_store_stmt(store,
+			   "INSERT INTO account (name, token_limit, created) VALUES (?1, ?2, ?3)");
+	if (st == NULL)
+		goto dbfail;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, token_limit);
+	sqlite3_bind_int64(st, 3, now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto dbfail;
+	snprintf(details, sizeof(details), "{\"token_limit\":%lld}", (long long)token_limit);
+	if (kw_audit_append(store, now, actor, "account.add", name, details) < 0)
+		goto dbfail;
+	if (kw_store_commit(store) < 0)
+		goto dbfail;
+	return 0;
+dbfail:
+	ret = kw_store_db_fail(store, error_r, "cannot add account");
+out:
+	kw_store_rollback(store);
+	return ret;
+}
+
+/* ---- users ---- */
+
+#define USER_COLUMNS                                                                               \
+	"u.id, u.account_id, a.name, u.login, u.email, r.id, r.rank, r.name, u.enabled, "          \
+	"u.expiry_emails, u.source, u.sso_state, u.sso_last_seen "
+
+static void read_user(sqlite3_stmt *st, struct kw_user *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->id = sqlite3_column_int64(st, 0);
+	u->account_id = sqlite3_column_int64(st, 1);
+	kw_store_copy_text(u->account, sizeof(u->account), st, 2);
+	kw_store_copy_text(u->login, sizeof(u->login), st, 3);
+	kw_store_copy_text(u->email, sizeof(u->email), st, 4);
+	u->role.id = sqlite3_column_int64(st, 5);
+	u->role.rank = sqlite3_column_int(st, 6);
+	kw_store_copy_text(u->role.name, sizeof(u->role.name), st, 7);
+	u->enabled = sqlite3_column_int(st, 8) != 0;
+	u->expiry_emails = sqlite3_column_int(st, 9) != 0;
+	u->sso = strcmp((const char *)sqlite3_column_text(st, 10), "sso") == 0;
+	kw_store_copy_text(u->sso_state, sizeof(u->sso_state), st, 11);
+	u->sso_last_seen = sqlite3_column_int64(st, 12);
+}
+
+int kw_store_user_get(struct kw_store *store, const char *login, struct kw_user *user_r,
+		      const char **error_r)
+{
+	sqlite3_stmt *st = kw_store_stmt(store, "SELECT " USER_COLUMNS
+						"FROM user u JOIN account a ON a.id = u.account_id "
+						"JOIN role r ON r.id = u.role_id WHERE u.login = ?1");
+	int rc;
+
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "user lookup");
+	sqlite3_bind_text(st, 1, login, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return kw_store_fail(store, -ENOENT, error_r, "unknown user '%s'", login);
+	if (rc != SQLITE_ROW)
+		return kw_store_db_fail(store, error_r, "user lookup");
+	read_user(st, user_r);
+	sqlite3_reset(st);
+	return 0;
+}
+
+int kw_store_user_add(struct kw_store *store, const char *actor, const char *account,
+		      const char *login, const char *role, const char *email,
+		      const char **error_r)
+{
+	struct kw_account acct;
+	struct kw_role r;
+	struct kw_user existing;
+	char details[512], jrole[KW_ROLE_MAX * 6 + 3], jacct[KW_ACCOUNT_MAX * 6 + 3];
+	sqlite3_stmt *st;
+	int64_t now = kw_now();
+	int ret;
+
+	ret = check_login(store, "login", login, error_r);
+	if (ret == 0 && email != NULL)
+		ret = check_email(store, email, error_r);
+	if (ret < 0)
+		return ret;
+	if (kw_store_begin(store) < 0)
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
+	if ((ret = kw_store_account_get(store, account, &acct, error_r)) < 0 ||
+	    (ret = kw_store_role_get(store, role, &r, error_r)) < 0)
+		goto out;
+	ret = kw_store_user_get(store, login, &existing, error_r);
+	if (ret == 0) {
+		ret = kw_store_fail(store, -EEXIST, error_r, "user '%s' already exists", login);
+		goto out;
+	}
+	if (ret != -ENOENT)
+		goto out;
+	st = kw_store_stmt(store, "INSERT INTO user (account_id, login, email, role_id, created) "
+				  "VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (st == NULL)
+		goto dbfail;
+	sqlite3_bind_int64(st, 1, acct.id);
+	sqlite3_bind_text(st, 2, login, -1, SQLITE_STATIC);
+	if (email != NULL)
+		sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, r.id);
+	sqlite3_bind_int64(st, 5, now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto dbfail;
+	kw_json_string_buf(jrole, sizeof(jrole), r.name);
+	kw_json_string_buf(jacct, sizeof(jacct), acct.name);
+	snprintf(details, sizeof(details), "{\"account\":%s,\"role\":%s}", jacct, jrole);
+	if (kw_audit_append(store, now, actor, "user.add", login, details) < 0 ||
+	    kw_store_commit(store) < 0)
+		goto dbfail;
+	return 0;
+dbfail:
+	ret = kw_store_db_fail(store, error_r, "cannot add user");
+out:
+	kw_store_rollback(store);
+	return ret;
+}
+
+int kw_store_user_set(struct kw_store *store, const char *actor, const char *login,
+		      const struct kw_user_change *change, const char **error_r)
+{
+	struct kw_user u;
+	struct kw_role r;
+	char details[1024], jv[600];
+	size_t dl = 0;
+	sqlite3_stmt *st;
+	int64_t now = kw_now();
+	int ret;
+
+	if (change->email != NULL && change->email[0] != '\0' &&
+	    (ret = check_email(store, change->email, error_r)) < 0)
+		return ret;
+	if (kw_store_begin(store) < 0)
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
+	if ((ret = kw_store_user_get(store, login, &u, error_r)) < 0)
+		goto out;
+	details[dl++] = '{';
+	if (change->role != NULL) {
+		if ((ret = kw_store_role_get(store, change->role, &r, error_r)) < 0)
+			goto out;
+		st = kw_store_stmt(store, "UPDATE user SET role_id = ?2 WHERE id = ?1");
+		if (st == NULL)
+			goto dbfail;
+		sqlite3_bind_int64(st, 1, u.id);
+		sqlite3_bind_int64(st, 2, r.id);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto dbfail;
+		kw_json_string_buf(jv, sizeof(jv), r.name);
+		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"role\":%s",
+				       dl > 1 ? "," : "", jv);
+		kw_json_string_buf(jv, sizeof(jv), u.role.name);
+		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, ",\"old_role\":%s", jv);
+	}
+	if (change->email != NULL) {
+		st = kw_store_stmt(store, "UPDATE user SET email = ?2 WHERE id = ?1");
+		if (st == NULL)
+			goto dbfail;
+		sqlite3_bind_int64(st, 1, u.id);
+		if (change->email[0] != '\0')
+			sqlite3_bind_text(st, 2, change->email, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto dbfail;
+		kw_json_string_buf(jv, sizeof(jv), change->email);
+		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"email\":%s",
+				       dl > 1 ? "," : "", jv);
+	}
+	if (change->enabled >= 0) {
+		st = kw_store_stmt(store, "UPDATE user SET enabled = ?2 WHERE id = ?1");
+		if (st == NULL)
+			goto dbfail;
+		sqlite3_bind_int64(st, 1, u.id);
+		sqlite3_bind_int(st, 2, change->enabled);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto dbfail;
+		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"enabled\":%s",
+				       dl > 1 ? "," : "", change->enabled ? "true" : "false");
+	}
+	if (change->expiry_emails >= 0) {
+		st = kw_store_stmt(store, "UPDATE user SET expiry_emails = ?2 WHERE id = ?1");
+		if (st == NULL)
+			goto dbfail;
+		sqlite3_bind_int64(st, 1, u.id);
+		sqlite3_bind_int(st, 2, change->expiry_emails);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto dbfail;
+		dl += (size_t)snprintf(details + dl, sizeof(details) - dl,
+				       "%s\"expiry_emails\":%s", dl > 1 ? "," : "",
+				       change->expiry_emails ? "true" : "false");
+	}
+	if (dl == 1) {
+		ret = kw_store_fail(store, -EINVAL, error_r, "nothing to change");
+		goto out;
+	}
+	snprintf(details + dl, sizeof(details) - dl, "}");
+	if (kw_audit_append(store, now, actor, "user.set", login, details) < 0 ||
+	    kw_store_commit(store) < 0)
+		goto dbfail;
+	return 0;
+dbfail:
+	ret = kw_store_db_fail(store, error_r, "cannot change user");
+out:
+	kw_store_rollback(store);
+	return ret;
+}
+
+int kw_store_user_list(struct kw_store *store, const char *account, kw_user_cb *cb, void *ctx,
+		       const char **error_r)
+{
+	struct kw_account acct;
+	struct kw_user u;
+	sqlite3_stmt *st;
+	int ret, rc;
+
+	if ((ret = kw_store_account_get(store, account, &acct, error_r)) < 0)
+		return ret;
+	st = kw_store_stmt(store, "SELECT " USER_COLUMNS
+				  "FROM user u JOIN account a ON a.id = u.account_id "
+				  "JOIN role r ON r.id = u.role_id WHERE u.account_id = ?1 "
+				  "ORDER BY u.login");
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "user list");
+	sqlite3_bind_int64(st, 1, acct.id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		read_user(st, &u);
+		if ((ret = cb(&u, ctx)) < 0) {
+			sqlite3_reset(st);
+			return ret;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "user list");
+}

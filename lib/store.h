@@ -1,0 +1,187 @@
+/* store.h: the SQLite store of accounts, roles, users and tokens, and the rules of the product
+ * page that guard it.
+ *
+ * kw_store_open() applies the migrations of schema/ atomically, turns on WAL and foreign keys,
+ * and refuses a database newer than the program. Every change below runs in one IMMEDIATE
+ * transaction together with its audit event (audit.h), so that a change and its event are both
+ * present or both absent whatever the moment a process dies.
+ *
+ * Errors: 0 or a negative errno-style code; human detail through error_r, valid until the next
+ * call on the same store:
+ *   -EINVAL  bad value (empty or over-long name, past date, ...)
+ *   -ENOENT  no such account, user, role or token
+ *   -EEXIST  already exists
+ *   -EPERM   the acting user may not do this (role rules, disabled user)
+ *   -EDQUOT  the account's token limit is reached
+ *   -EPROTO  the database is newer than this program, or not a keywarden database
+ *   -EIO     any other database failure
+ * Not thread-safe: one struct kw_store per thread. */
+#ifndef KW_STORE_H
+#define KW_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "token.h"
+
+#define KW_ACCOUNT_MAX 64
+#define KW_LOGIN_MAX 255
+#define KW_EMAIL_MAX 254
+#define KW_ROLE_MAX 64
+#define KW_TOKEN_NAME_MAX 100
+#define KW_TOKEN_DESC_MAX 1000
+#define KW_DEFAULT_TOKEN_LIMIT 50
+#define KW_EXPIRY_SOON (7 * 86400)
+#define KW_NEVER INT64_MAX /* expires: never */
+
+enum kw_store_flags {
+	KW_STORE_CREATE = 1 << 0,   /* create the file (mode 0600) when missing */
+	KW_STORE_READONLY = 1 << 1, /* reports and listings */
+};
+
+struct kw_store;
+
+struct kw_role {
+	int64_t id;
+	int rank; /* higher is more */
+	char name[KW_ROLE_MAX + 1];
+};
+
+struct kw_account {
+	int64_t id;
+	int64_t token_limit;
+	char name[KW_ACCOUNT_MAX + 1];
+};
+
+struct kw_user {
+	int64_t id;
+	int64_t account_id;
+	char account[KW_ACCOUNT_MAX + 1];
+	char login[KW_LOGIN_MAX + 1];
+	char email[KW_EMAIL_MAX + 1]; /* "" when unset */
+	struct kw_role role;
+	bool enabled;
+	bool expiry_emails;
+	bool sso; /* source = sso */
+	char sso_state[16]; /* "" for local users */
+	int64_t sso_last_seen; /* 0 when never */
+};
+
+enum kw_token_status {
+	KW_TOKEN_ACTIVE,
+	KW_TOKEN_EXPIRED,
+	KW_TOKEN_DELETED,
+	KW_TOKEN_DISABLED, /* issuer disabled locally */
+};
+
+struct kw_token_info {
+	uint64_t id;
+	char account[KW_ACCOUNT_MAX + 1];
+	char name[KW_TOKEN_NAME_MAX + 1];
+	char description[KW_TOKEN_DESC_MAX + 1];
+	char issuer[KW_LOGIN_MAX + 1];
+	struct kw_role role;
+	int64_t created;
+	int64_t expires;   /* KW_NEVER when it never expires */
+	int64_t last_used; /* 0 when never used */
+	char last_ip[64];
+	int64_t deleted; /* 0 when not deleted */
+	char deleted_by[KW_LOGIN_MAX + 1];
+	bool issuer_enabled;
+	enum kw_token_status status; /* as of the time passed to the query */
+};
+
+/* What the validator needs to answer a CHECK. */
+struct kw_token_check {
+	uint64_t id;
+	uint8_t digest[KW_DIGEST_LEN];
+	int64_t expires; /* KW_NEVER when it never expires */
+	bool deleted;
+	bool issuer_enabled;
+	char account[KW_ACCOUNT_MAX + 1];
+	char user[KW_LOGIN_MAX + 1];
+	char role[KW_ROLE_MAX + 1];
+};
+
+struct kw_token_filter {
+	const char *issued_by;    /* login, or NULL */
+	const char *role;         /* role name, or NULL */
+	int status;               /* -1 for any, else enum kw_token_status */
+};
+
+typedef int kw_token_cb(const struct kw_token_info *token, void *ctx);
+typedef int kw_user_cb(const struct kw_user *user, void *ctx);
+
+int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
+		  const char **error_r);
+void kw_store_free(struct kw_store **store);
+sqlite3 *kw_store_db(struct kw_store *store);
+/* Schema version of this program (number of migrations). */
+unsigned kw_store_schema_version(void);
+
+/* Transactions for callers that group several changes (the store's own functions open and
+ * close theirs; they must not be called inside one). */
+int kw_store_begin(struct kw_store *store);
+int kw_store_commit(struct kw_store *store);
+void kw_store_rollback(struct kw_store *store);
+/* Returns a cached prepared statement for sql (reset, bindings cleared); the store owns it. */
+sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql);
+/* Sets the store's error text; returns code. */
+int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,
+		      const char **error_r);
+/* Comma-separated role names, highest first, for messages. */
+const char *kw_store_role_names(void);
+
+int kw_store_account_add(struct kw_store *store, const char *actor, const char *name,
+			 int64_t token_limit, const char **error_r);
+int kw_store_account_get(struct kw_store *store, const char *name, struct kw_account *acct_r,
+			 const char **error_r);
+
+int kw_store_user_add(struct kw_store *store, const char *actor, const char *account,
+		      const char *login, const char *role, const char *email,
+		      const char **error_r);
+int kw_store_user_get(struct kw_store *store, const char *login, struct kw_user *user_r,
+		      const char **error_r);
+struct kw_user_change {
+	const char *role;  /* NULL: unchanged */
+	const char *email; /* NULL: unchanged, "": cleared */
+	int enabled;       /* -1: unchanged */
+	int expiry_emails; /* -1: unchanged */
+};
+int kw_store_user_set(struct kw_store *store, const char *actor, const char *login,
+		      const struct kw_user_change *change, const char **error_r);
+int kw_store_user_list(struct kw_store *store, const char *account, kw_user_cb *cb, void *ctx,
+		       const char **error_r);
+
+/* Creates a token for issuer `as` after the product page's rules; on success writes the token
+ * text (shown once, never stored) into text_r (KW_TOKEN_TEXT_MAX bytes) and its id. */
+int kw_store_token_create(struct kw_store *store, struct kw_digest_key *key, const char *as,
+			  const char *name, const char *description, const char *role,
+			  int64_t expires, uint64_t *id_r, char *text_r, const char **error_r);
+/* Lists the tokens that `as` may see (all of the account for Administrators, else their own),
+ * filtered; status evaluated at `now`. */
+int kw_store_token_list(struct kw_store *store, const char *as,
+			const struct kw_token_filter *filter, int64_t now, kw_token_cb *cb,
+			void *ctx, const char **error_r);
+int kw_store_token_get(struct kw_store *store, const char *as, uint64_t id, int64_t now,
+		       struct kw_token_info *info_r, const char **error_r);
+/* Soft delete, under the role rules; a deleted token cannot be deleted again. */
+int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id,
+			  const char **error_r);
+
+/* Validator: the row for a CHECK, or -ENOENT. No transaction of its own (reads). */
+int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_check *check_r);
+/* Validator: record last use; call inside kw_store_begin()/commit(). ip may be NULL. */
+int kw_store_token_touch(struct kw_store *store, uint64_t id, int64_t when, const char *ip);
+
+enum kw_token_status kw_token_status_of(int64_t expires, int64_t deleted, bool issuer_enabled,
+					int64_t now);
+const char *kw_token_status_name(enum kw_token_status status);
+int kw_token_status_parse(const char *name, enum kw_token_status *status_r);
+
+#endif

@@ -1,0 +1,17 @@
+/* store_private.h: helpers shared by the store's own files (store.c, tokens.c, audit.c). */
+#ifndef KW_STORE_PRIVATE_H
+#define KW_STORE_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store.h"
+
+#define KW_APPLICATION_ID 0x6b77646e /* "kwdn" in the SQLite header */
+
+int kw_store_db_fail(struct kw_store *store, const char **error_r, const char *what);
+void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
+int kw_store_check_text(struct kw_store *store, const char *what, const char *s, size_t max,
+			bool allow_empty, const char **error_r);
+
+#endif

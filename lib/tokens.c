@@ -1,0 +1,428 @@
+/* tokens.c: creating, listing, showing and deleting tokens under the product page's rules,
+ * and the two queries of the validator (lookup, last use). See store.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "audit.h"
+#include "jsonw.h"
+#include "store.h"
+#include "store_private.h"
+#include "timeutil.h"
+
+#define ADMIN_ROLE "Administrators"
+
+static const char *const status_names[] = {
+	[KW_TOKEN_ACTIVE] = "active",
+	[KW_TOKEN_EXPIRED] = "expired",
+	[KW_TOKEN_DELETED] = "deleted",
+	[KW_TOKEN_DISABLED] = "disabled",
+};
+
+enum kw_token_status kw_token_status_of(int64_t expires, int64_t deleted, bool issuer_enabled,
+					int64_t now)
+{
+	if (deleted != 0)
+		return KW_TOKEN_DELETED;
+	if (!issuer_enabled)
+		return KW_TOKEN_DISABLED;
+	if (now >= expires)
+		return KW_TOKEN_EXPIRED;
+	return KW_TOKEN_ACTIVE;
+}
+
+const char *kw_token_status_name(enum kw_token_status status)
+{
+	return status_names[status];
+}
+
+int kw_token_status_parse(const char *name, enum kw_token_status *status_r)
+{
+	for (size_t i = 0; i < sizeof(status_names) / sizeof(status_names[0]); i++) {
+		if (strcmp(name, status_names[i]) == 0) {
+			*status_r = (enum kw_token_status)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static bool is_admin(const struct kw_user *u)
+{
+	return strcmp(u->role.name, ADMIN_ROLE) == 0;
+}
+
+/* The acting user: must exist and be enabled. */
+static int get_actor(struct kw_store *store, const char *as, struct kw_user *u,
+		     const char **error_r)
+{
+	int ret = kw_store_user_get(store, as, u, error_r);
+
+	if (ret < 0)
+		return ret;
+	if (!u->enabled)
+		return kw_store_fail(store, -EPERM, error_r, "user '%s' is disabled", as);
+	return 0;
+}
+
+static int count_account_tokens(struct kw_store *store, int64_t account_id, int64_t now,
+				int64_t *live_r, int64_t *expired_r)
+{
+	sqlite3_stmt *st = kw_store_stmt(
+		store, "SELECT count(*), coalesce(sum(expires IS NOT NULL AND expires <= ?2), 0) "
+		       "FROM token WHERE account_id = ?1 AND deleted IS NULL");
+
+	if (st == NULL)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return -EIO;
+	*live_r = sqlite3_column_int64(st, 0);
+	*expired_r = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	return 0;
+}
+
+int kw_store_token_create(struct kw_store *store, struct kw_digest_key *key, const char *as,
+			  const char *name, const char *description, const char *role,
+			  int64_t expires, uint64_t *id_r, char *text_r, const char **error_r)
+{
+	struct kw_user issuer;
+	struct kw_account acct;
+	struct kw_role r;
+	struct kw_secret secret;
+	uint8_t digest[KW_DIGEST_LEN];
+	char details[1536], jname[KW_TOKEN_NAME_MAX * 6 + 3], jrole[KW_ROLE_MAX * 6 + 3];
+	char jacct[KW_ACCOUNT_MAX * 6 + 3], exp_text[KW_TIME_TEXT_MAX];
+	int64_t now = kw_now(), live, expired;
+	sqlite3_stmt *st;
+	uint64_t id;
+	int ret;
+
+	if ((ret = kw_store_check_text(store, "token name", name, KW_TOKEN_NAME_MAX, false,
+				       error_r)) < 0 ||
+	    (ret = kw_store_check_text(store, "description", description, KW_TOKEN_DESC_MAX,
+				       true, error_r)) < 0)
+		return ret;
+	if (expires <= now)
+		return kw_store_fail(store, -EINVAL, error_r, "the expiry must lie in the future");
+	if (kw_store_begin(store) < 0)
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
+	if ((ret = get_actor(store, as, &issuer, error_r)) < 0 ||
+	    (ret = kw_store_role_get(store, role, &r, error_r)) < 0)
+		goto out;
+	if (r.rank > issuer.role.rank) {
+		ret = kw_store_fail(store, -EPERM, error_r,
+				    "role '%s' is above the issuer's role '%s': a token's role can "
+				    "be at most its issuer's",
+				    r.name, issuer.role.name);
+		goto out;
+	}
+	if ((ret = kw_store_account_get(store, issuer.account, &acct, error_r)) < 0)
+		goto out;
+	if (count_account_tokens(store, acct.id, now, &live, &expired) < 0)
+		goto dbfail;
+	if (live >= acct.token_limit) {
+		ret = kw_store_fail(store, -EDQUOT, error_r,
+				    "account '%s' already holds %lld tokens, its limit; %lld of them "
+				    "%s expired and could be deleted to make room",
+				    acct.name, (long long)live, (long long)expired,
+				    expired == 1 ? "is" : "are");
+		goto out;
+	}
+	/* The id comes from the insert; the digest binds it, so it is set right after. */
+	st = kw_store_stmt(store, "INSERT INTO token (account_id, issuer_id, name, description, "
+				  "role_id, digest, created, expires) "
+				  "VALUES (?1, ?2, ?3, ?4, ?5, zeroblob(32), ?6, ?7)");
+	if (st == NULL)
+		goto dbfail;
+	sqlite3_bind_int64(st, 1, acct.id);
+	sqlite3_bind_int64(st, 2, issuer.id);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, description, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, r.id);
+	sqlite3_bind_int64(st, 6, now);
+	if (expires != KW_NEVER)
+		sqlite3_bind_int64(st, 7, expires);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto dbfail;
+	id = (uint64_t)sqlite3_last_insert_rowid(kw_store_db(store));
+	if (id > KW_TOKEN_ID_MAX) {
+		ret = kw_store_fail(store, -EIO, error_r, "token ids exhausted");
+		goto out;
+	}
+	if (kw_secret_generate(&secret) < 0) {
+		ret = kw_store_fail(store, -EIO, error_r, "cannot read random bytes");
+		goto out;
+	}
+	ret = kw_token_digest(key, id, &secret, digest);
+	if (ret < 0) {
+		kw_secret_wipe(&secret);
+		ret = kw_store_fail(store, ret, error_r, "cannot compute the token digest");
+		goto out;
+	}
+	st = kw_store_stmt(store, "UPDATE token SET digest = ?2 WHERE id = ?1");
+	if (st == NULL) {
+		kw_secret_wipe(&secret);
+		goto dbfail;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	sqlite3_bind_blob(st, 2, digest, KW_DIGEST_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		kw_secret_wipe(&secret);
+		goto dbfail;
+	}
+	sqlite3_reset(st);
+	kw_json_string_buf(jname, sizeof(jname), name);
+	kw_json_string_buf(jrole, sizeof(jrole), r.name);
+	kw_json_string_buf(jacct, sizeof(jacct), acct.name);
+	if (expires == KW_NEVER)
+		snprintf(exp_text, sizeof(exp_text), "never");
+	else
+		kw_time_format(expires, exp_text);
+	snprintf(details, sizeof(details),
+		 "{\"account\":%s,\"name\":%s,\"role\":%s,\"expires\":\"%s\"}", jacct, jname,
+		 jrole, exp_text);
+	char target[32];
+	snprintf(target, sizeof(target), "token:%llu", (unsigned long long)id);
+	if (kw_audit_append(store, now, as, "token.create", target, details) < 0 ||
+	    kw_store_commit(store) < 0) {
+		kw_secret_wipe(&secret);
+		goto dbfail;
+	}
+	kw_token_format(id, &secret, text_r);
+	kw_secret_wipe(&secret);
+	OPENSSL_cleanse(digest, sizeof(digest));
+	*id_r = id;
+	return 0;
+dbfail:
+	ret = kw_store_db_fail(store, error_r, "cannot create token");
+out:
+	OPENSSL_cleanse(digest, sizeof(digest));
+	kw_store_rollback(store);
+	return ret;
+}
+
+#define TOKEN_COLUMNS                                                                              \
+	"t.id, a.name, t.name, t.description, iu.login, r.id, r.rank, r.name, t.created, "         \
+	"t.expires, t.last_used, t.last_ip, t.deleted, du.login, iu.enabled "
+#define TOKEN_FROM                                                                                 \
+	"FROM token t JOIN account a ON a.id = t.account_id JOIN user iu ON iu.id = t.issuer_id "  \
+	"JOIN role r ON r.id = t.role_id LEFT JOIN user du ON du.id = t.deleted_by "
+
+static void read_token(sqlite3_stmt *st, int64_t now, struct kw_token_info *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = (uint64_t)sqlite3_column_int64(st, 0);
+	kw_store_copy_text(t->account, sizeof(t->account), st, 1);
+	kw_store_copy_text(t->name, sizeof(t->name), st, 2);
+	kw_store_copy_text(t->description, sizeof(t->description), st, 3);
+	kw_store_copy_text(t->issuer, sizeof(t->issuer), st, 4);
+	t->role.id = sqlite3_column_int64(st, 5);
+	t->role.rank = sqlite3_column_int(st, 6);
+	kw_store_copy_text(t->role.name, sizeof(t->role.name), st, 7);
+	t->created = sqlite3_column_int64(st, 8);
+	t->expires = sqlite3_column_type(st, 9) == SQLITE_NULL ? KW_NEVER
+							       : sqlite3_column_int64(st, 9);
+	t->last_used = sqlite3_column_int64(st, 10);
+	kw_store_copy_text(t->last_ip, sizeof(t->last_ip), st, 11);
+	t->deleted = sqlite3_column_int64(st, 12);
+	kw_store_copy_text(t->deleted_by, sizeof(t->deleted_by), st, 13);
+	t->issuer_enabled = sqlite3_column_int(st, 14) != 0;
+	t->status = kw_token_status_of(t->expires, t->deleted, t->issuer_enabled, now);
+}
+
+int kw_store_token_list(struct kw_store *store, const char *as,
+			const struct kw_token_filter *filter, int64_t now, kw_token_cb *cb,
+			void *ctx, const char **error_r)
+{
+	struct kw_user actor, by;
+	struct kw_role role;
+	struct kw_token_info t;
+	sqlite3_stmt *st;
+	int ret, rc;
+
+	if ((ret = get_actor(store, as, &actor, error_r)) < 0)
+		return ret;
+	if (filter->issued_by != NULL) {
+		if ((ret = kw_store_user_get(store, filter->issued_by, &by, error_r)) < 0)
+			return ret;
+		if (by.account_id != actor.account_id)
+			return kw_store_fail(store, -ENOENT, error_r, "unknown user '%s'",
+					     filter->issued_by);
+	}
+	if (filter->role != NULL &&
+	    (ret = kw_store_role_get(store, filter->role, &role, error_r)) < 0)
+		return ret;
+	st = kw_store_stmt(store, "SELECT " TOKEN_COLUMNS TOKEN_FROM
+				  "WHERE t.account_id = ?1 AND (?2 IS NULL OR t.issuer_id = ?2) "
+				  "AND (?3 IS NULL OR t.role_id = ?3) ORDER BY t.id");
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "token list");
+	sqlite3_bind_int64(st, 1, actor.account_id);
+	/* Everyone but Administrators sees only their own tokens. */
+	if (!is_admin(&actor)) {
+		if (filter->issued_by != NULL && by.id != actor.id)
+			return kw_store_fail(store, -EPERM, error_r,
+					     "only Administrators may list tokens issued by others");
+		sqlite3_bind_int64(st, 2, actor.id);
+	} else if (filter->issued_by != NULL) {
+		sqlite3_bind_int64(st, 2, by.id);
+	}
+	if (filter->role != NULL)
+		sqlite3_bind_int64(st, 3, role.id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		read_token(st, now, &t);
+		if (filter->status >= 0 && (int)t.status != filter->status)
+			continue;
+		if ((ret = cb(&t, ctx)) < 0) {
+			sqlite3_reset(st);
+			return ret;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "token list");
+}
+
+/* A token the actor may see, or -ENOENT/-EPERM. Tokens of other accounts are "not found". */
+static int visible_token(struct kw_store *store, const struct kw_user *actor, uint64_t id,
+			 int64_t now, struct kw_token_info *t, const char *verb,
+			 const char **error_r)
+{
+	sqlite3_stmt *st = kw_store_stmt(store, "SELECT " TOKEN_COLUMNS TOKEN_FROM
+						"WHERE t.id = ?1 AND t.account_id = ?2");
+	int rc;
+
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "token lookup");
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	sqlite3_bind_int64(st, 2, actor->account_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return kw_store_fail(store, -ENOENT, error_r, "no token %llu in account '%s'",
+				     (unsigned long long)id, actor->account);
+	if (rc != SQLITE_ROW)
+		return kw_store_db_fail(store, error_r, "token lookup");
+	read_token(st, now, t);
+	sqlite3_reset(st);
+	if (!is_admin(actor) && strcmp(t->issuer, actor->login) != 0)
+		return kw_store_fail(store, -EPERM, error_r,
+				     "token %llu was issued by another user: only Administrators "
+				     "may %s it",
+				     (unsigned long long)id, verb);
+	return 0;
+}
+
+int kw_store_token_get(struct kw_store *store, const char *as, uint64_t id, int64_t now,
+		       struct kw_token_info *info_r, const char **error_r)
+{
+	struct kw_user actor;
+	int ret;
+
+	if ((ret = get_actor(store, as, &actor, error_r)) < 0)
+		return ret;
+	return visible_token(store, &actor, id, now, info_r, "see", error_r);
+}
+
+int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id,
+			  const char **error_r)
+{
+	struct kw_user actor;
+	struct kw_token_info t;
+	char details[512], jname[KW_TOKEN_NAME_MAX * 6 + 3], jissuer[KW_LOGIN_MAX * 6 + 3];
+	char target[32];
+	int64_t now = kw_now();
+	sqlite3_stmt *st;
+	int ret;
+
+	if (kw_store_begin(store) < 0)
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
+	if ((ret = get_actor(store, as, &actor, error_r)) < 0 ||
+	    (ret = visible_token(store, &actor, id, now, &t, "delete", error_r)) < 0)
+		goto out;
+	if (t.deleted != 0) {
+		ret = kw_store_fail(store, -EALREADY, error_r, "token %llu is already deleted",
+				    (unsigned long long)id);
+		goto out;
+	}
+	st = kw_store_stmt(store, "UPDATE token SET deleted = ?2, deleted_by = ?3 "
+				  "WHERE id = ?1 AND deleted IS NULL");
+	if (st == NULL)
+		goto dbfail;
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, actor.id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto dbfail;
+	kw_json_string_buf(jname, sizeof(jname), t.name);
+	kw_json_string_buf(jissuer, sizeof(jissuer), t.issuer);
+	snprintf(details, sizeof(details), "{\"name\":%s,\"issuer\":%s,\"status_before\":\"%s\"}",
+		 jname, jissuer, kw_token_status_name(t.status));
+	snprintf(target, sizeof(target), "token:%llu", (unsigned long long)id);
+	if (kw_audit_append(store, now, as, "token.delete", target, details) < 0 ||
+	    kw_store_commit(store) < 0)
+		goto dbfail;
+	return 0;
+dbfail:
+	ret = kw_store_db_fail(store, error_r, "cannot delete token");
+out:
+	kw_store_rollback(store);
+	return ret;
+}
+
+int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_check *check_r)
+{
+	sqlite3_stmt *st = kw_store_stmt(
+		store, "SELECT t.digest, t.expires, t.deleted IS NOT NULL, u.enabled, a.name, "
+		       "u.login, r.name FROM token t JOIN user u ON u.id = t.issuer_id "
+		       "JOIN account a ON a.id = t.account_id JOIN role r ON r.id = t.role_id "
+		       "WHERE t.id = ?1");
+	int rc;
+
+	if (st == NULL)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return -ENOENT;
+	}
+	if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 0) != KW_DIGEST_LEN) {
+		sqlite3_reset(st);
+		return -EIO;
+	}
+	check_r->id = id;
+	memcpy(check_r->digest, sqlite3_column_blob(st, 0), KW_DIGEST_LEN);
+	check_r->expires = sqlite3_column_type(st, 1) == SQLITE_NULL ? KW_NEVER
+								     : sqlite3_column_int64(st, 1);
+	check_r->deleted = sqlite3_column_int(st, 2) != 0;
+	check_r->issuer_enabled = sqlite3_column_int(st, 3) != 0;
+	kw_store_copy_text(check_r->account, sizeof(check_r->account), st, 4);
+	kw_store_copy_text(check_r->user, sizeof(check_r->user), st, 5);
+	kw_store_copy_text(check_r->role, sizeof(check_r->role), st, 6);
+	sqlite3_reset(st);
+	return 0;
+}
+
+int kw_store_token_touch(struct kw_store *store, uint64_t id, int64_t when, const char *ip)
+{
+	sqlite3_stmt *st = kw_store_stmt(
+		store, "UPDATE token SET last_used = ?2, last_ip = coalesce(?3, last_ip) "
+		       "WHERE id = ?1 AND (last_used IS NULL OR last_used <= ?2)");
+	int rc;
+
+	if (st == NULL)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)id);
+	sqlite3_bind_int64(st, 2, when);
+	if (ip != NULL && ip[0] != '\0')
+		sqlite3_bind_text(st, 3, ip, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}

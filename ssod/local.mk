@@ -1,0 +1,1 @@
+# ssod/: keywarden-ssod.

@@ -1,0 +1,1 @@
+# tests/notify.mk: the notify tests.

@@ -1,0 +1,1 @@
+# tests/pam.mk: the pam tests.

@@ -1,0 +1,1 @@
+# tests/saml.mk: the saml tests.

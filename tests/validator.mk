@@ -1,0 +1,1 @@
+# tests/validator.mk: the validator tests.

@@ -1,0 +1,2 @@
+# validator/: libkeywarden (libc only) and pam_keywarden.so.
+pkgconfig_DATA += validator/keywarden.pc

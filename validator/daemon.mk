@@ -1,0 +1,1 @@
+# validator/: the keywarden-validator daemon.
