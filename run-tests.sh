@@ -1,0 +1,49 @@
+#!/bin/sh
+# run-tests.sh: the whole test suite, as CI runs it. Installs the build dependencies, builds
+# with warnings as errors and runs `make check`, then does the same with AddressSanitizer and
+# UndefinedBehaviorSanitizer, and ends with one line "N passed, N failed" for all tests run.
+set -e
+cd "$(dirname "$0")"
+top=$(pwd)
+./install-deps.sh
+[ -x configure ] || ./autogen.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+for variant in plain sanitizers; do
+	dir="$top/build-$variant"
+	mkdir -p "$dir"
+	flags=--enable-werror
+	[ "$variant" = sanitizers ] && flags="$flags --enable-sanitizers"
+	echo "== $variant build: configure $flags"
+	(cd "$dir" && "$top/configure" $flags >configure.out 2>&1) || {
+		tail -40 "$dir/configure.out"
+		exit 1
+	}
+	(cd "$dir" && make -j"$jobs" >make.out 2>&1) || {
+		grep -E 'error|warning' "$dir/make.out" | head -40
+		tail -20 "$dir/make.out"
+		exit 1
+	}
+	if ! (cd "$dir" && make -j"$jobs" check >check.out 2>&1); then
+		status=1
+		grep -E '^(FAIL|ERROR|XPASS)' "$dir/check.out" | head -60 || true
+	fi
+	grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):' "$dir/check.out" | sed "s/^/$variant: /" || true
+done
+passed=0
+failed=0
+skipped=0
+for variant in plain sanitizers; do
+	log="$top/build-$variant/test-suite.log"
+	out="$top/build-$variant/check.out"
+	p=$(sed -n 's/^# PASS: *//p' "$out" | tail -1)
+	f=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *//p' "$out" | awk '{s+=$1} END {print s+0}')
+	[ -n "$p" ] || { p=0; f=$((f + 1)); echo "$variant: no test summary (see $log)"; }
+	s=$(sed -n 's/^# SKIP: *//p' "$out" | tail -1)
+	skipped=$((skipped + ${s:-0}))
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status

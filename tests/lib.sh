@@ -1,0 +1,92 @@
+# tests/lib.sh: TAP helpers for the shell tests; source it. Each test runs in its own
+# temporary folder ($T) that is removed at exit, with the real programs of the build tree.
+set -u
+: "${top_builddir:?run through make check}"
+: "${top_srcdir:?run through make check}"
+KEYWARDEN="$top_builddir/keywarden"
+T=$(mktemp -d "${TMPDIR:-/tmp}/kw-test.XXXXXX")
+STATE="$T/state"
+_tap_n=0
+_tap_failed=0
+_tap_cleanup() {
+	for f in "$T"/*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap _tap_cleanup EXIT
+
+plan() { echo "1..$1"; }
+ok() {
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n - $1"
+}
+not_ok() {
+	_tap_n=$((_tap_n + 1))
+	_tap_failed=$((_tap_failed + 1))
+	echo "not ok $_tap_n - $1"
+	shift
+	for line in "$@"; do echo "# $line"; done
+}
+diag() { echo "# $*"; }
+done_testing() {
+	echo "1..$_tap_n"
+	[ "$_tap_failed" -eq 0 ]
+}
+
+# kw ARGS...: the CLI on this test's state folder; output in $T/out, $T/err, status in $rc.
+kw() {
+	"$KEYWARDEN" --state-dir "$STATE" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	return 0
+}
+
+# expect CODE DESCRIPTION ARGS...: runs kw ARGS and checks the exit code.
+expect() {
+	_want=$1
+	_desc=$2
+	shift 2
+	kw "$@"
+	if [ "$rc" -eq "$_want" ]; then
+		ok "$_desc (exit $rc)"
+	else
+		not_ok "$_desc: wanted exit $_want, got $rc" "stdout: $(head -c 300 "$T/out")" \
+			"stderr: $(head -c 300 "$T/err")"
+	fi
+}
+
+# check DESCRIPTION COMMAND...: ok when the command succeeds.
+check() {
+	_desc=$1
+	shift
+	if "$@" >/dev/null 2>&1; then ok "$_desc"; else not_ok "$_desc"; fi
+}
+
+# err_has TEXT: the last kw's stderr holds TEXT (one line only).
+err_has() {
+	if grep -qF -- "$1" "$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ]; then
+		ok "error says '$1'"
+	else
+		not_ok "error should say '$1' on one line" "stderr: $(cat "$T/err")"
+	fi
+}
+
+# db_dump: a digest of every table, to show that a failed command changed nothing.
+db_dump() {
+	sqlite3 "$STATE/keywarden.db" \
+		"SELECT * FROM account; SELECT * FROM user; SELECT id, account_id, issuer_id, name, description, role_id, hex(digest), created, expires, deleted FROM token; SELECT seq, hash FROM audit;" |
+		sha256sum
+}
+
+# setup_acme: an initialised state with account acme, admin alice, engineer erin, user bob.
+setup_acme() {
+	kw init && kw account add acme &&
+		kw user add --account acme alice --role Administrators --email alice@example.com &&
+		kw user add --account acme erin --role Engineers --email erin@example.com &&
+		kw user add --account acme bob --role Users --email bob@example.com
+}
+
+# json_get FILE PYEXPR: evaluates a Python expression over the JSON in FILE (as j).
+json_get() {
+	/usr/bin/python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"
+}
