@@ -19,8 +19,6 @@
 #include "store_private.h"
 #include "timeutil.h"
 
-#define STMT_CACHE_SIZE 48
-
 struct stmt_slot {
 	const char *sql; /* compared by address: callers pass string literals */
 	sqlite3_stmt *stmt;
@@ -28,7 +26,8 @@ struct stmt_slot {
 
 struct kw_store {
 	sqlite3 *db;
-	struct stmt_slot stmts[STMT_CACHE_SIZE];
+	struct stmt_slot *stmts; /* grows; a program uses a few dozen statements */
+	size_t n_stmts, cap_stmts;
 	char error[512];
 };
 
@@ -86,22 +85,31 @@ sqlite3 *kw_store_db(struct kw_store *store)
 
 sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql)
 {
-	for (size_t i = 0; i < STMT_CACHE_SIZE; i++) {
-		struct stmt_slot *s = &store->stmts[i];
+	struct stmt_slot *s;
+
+	for (size_t i = 0; i < store->n_stmts; i++) {
+		s = &store->stmts[i];
 		if (s->sql == sql) {
 			sqlite3_reset(s->stmt);
 			sqlite3_clear_bindings(s->stmt);
 			return s->stmt;
 		}
-		if (s->sql == NULL) {
-			if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-					       &s->stmt, NULL) != SQLITE_OK)
-				return NULL;
-			s->sql = sql;
-			return s->stmt;
-		}
 	}
-	abort(); /* a programming error: raise STMT_CACHE_SIZE */
+	if (store->n_stmts == store->cap_stmts) {
+		size_t cap = store->cap_stmts == 0 ? 32 : store->cap_stmts * 2;
+		struct stmt_slot *grown = realloc(store->stmts, cap * sizeof(*grown));
+		if (grown == NULL)
+			abort(); /* programs, not libraries: out of memory ends them */
+		store->stmts = grown;
+		store->cap_stmts = cap;
+	}
+	s = &store->stmts[store->n_stmts];
+	if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt, NULL) !=
+	    SQLITE_OK)
+		return NULL;
+	s->sql = sql;
+	store->n_stmts++;
+	return s->stmt;
 }
 
 static int migrate(struct kw_store *store, bool readonly, const char **error_r)
@@ -238,8 +246,9 @@ void kw_store_free(struct kw_store **storep)
 
 	if (store == NULL)
 		return;
-	for (size_t i = 0; i < STMT_CACHE_SIZE; i++)
+	for (size_t i = 0; i < store->n_stmts; i++)
 		sqlite3_finalize(store->stmts[i].stmt);
+	free(store->stmts);
 	sqlite3_close(store->db);
 	free(store);
 	*storep = NULL;
