@@ -14,9 +14,9 @@ kw() { "$top/build/keywarden" --state-dir "$top/state" "$@"; }
 
 echo "== keywarden init (state folder: ./state)"
 kw init
-kw account add acme 2>/dev/null || echo "(account acme exists)"
-kw user add --account acme alice --role Administrators --email alice@example.com 2>/dev/null ||
-	echo "(user alice exists)"
+# On a second run these say that acme and alice exist already; that is fine.
+kw account add acme || true
+kw user add --account acme alice --role Administrators --email alice@example.com || true
 echo "== keywarden token create --as alice --name quickstart --role Engineers --expires $(date -u -d '+30 days' +%Y-%m-%d)"
 token=$(kw token create --as alice --name quickstart --description "made by quickstart.sh" \
 	--role Engineers --expires "$(date -u -d '+30 days' +%Y-%m-%d)")
@@ -35,4 +35,6 @@ if [ -x build/keywarden-validator ]; then
 	kill $pid
 	wait $pid 2>/dev/null || true
 	trap - EXIT
+	echo "== keywarden token list --as alice (last usage recorded by the validator)"
+	kw token list --as alice
 fi

@@ -64,6 +64,13 @@ int kw_cmd_init(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_account(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_user(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_token(struct kw_cli *cli, int argc, char **argv);
+/* sso revoke, review, dismiss (cli/cmd_sso.c). */
+int kw_cmd_sso(struct kw_cli *cli, int argc, char **argv);
+/* audit verify/export, notify run, report (cmd_audit.c, cmd_notify.c, cmd_report.c);
+ * kw_cmd_report gets argv[0] == "report", having no verb. */
+int kw_cmd_audit(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_notify(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_report(struct kw_cli *cli, int argc, char **argv);
 /* token check (cli/cmd_check.c): through libkeywarden and the validator socket. */
 int kw_cmd_token_check(struct kw_cli *cli, int argc, char **argv);
 

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "jsonw.h"
+#include "sso.h"
 #include "timeutil.h"
 #include "token.h"
 
@@ -86,6 +87,10 @@ static int token_create(struct kw_cli *cli, int argc, char **argv)
 	fprintf(stderr, "keywarden: token %llu created. Copy it now: it is not stored and "
 			"cannot be shown again.\n",
 		(unsigned long long)id);
+	/* SSO users learn here that revoking them at the IdP will not revoke this token. */
+	struct kw_user issuer;
+	if (kw_store_user_get(store, as, &issuer, NULL) == 0)
+		kw_sso_token_notice(&issuer, id, stderr);
 	return KW_EXIT_OK;
 }
 
@@ -360,5 +365,7 @@ int kw_cmd_token(struct kw_cli *cli, int argc, char **argv)
 		return token_show(cli, argc, argv);
 	if (strcmp(argv[0], "delete") == 0)
 		return token_delete(cli, argc, argv);
+	if (strcmp(argv[0], "check") == 0)
+		return kw_cmd_token_check(cli, argc, argv);
 	return kw_cli_usage("unknown command 'token %s'", argv[0]);
 }

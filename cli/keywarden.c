@@ -28,6 +28,13 @@ static const char usage_text[] =
 	"  token show --as LOGIN ID [--json]\n"
 	"  token delete --as LOGIN ID\n"
 	"  token check TOKEN|- [--json]\n"
+	"  audit verify [--anchor SEQ:HASH] [--quiet]\n"
+	"  audit export [--since TIME] [--format jsonl]\n"
+	"  notify run [--dry-run] [--account NAME]\n"
+	"  report [--account NAME] [--json]\n"
+	"  sso revoke LOGIN --reason TEXT\n"
+	"  sso review [--account NAME] [--json]\n"
+	"  sso dismiss CASE_ID --as ADMIN --reason TEXT\n"
 	"\n"
 	"The state folder (--state-dir, or $KEYWARDEN_STATE_DIR) holds the database, the key,\n"
 	"the validator socket and an optional keywarden.conf. See keywarden(1).\n";
@@ -183,7 +190,9 @@ int main(int argc, char **argv)
 		return KW_EXIT_OK;
 	}
 	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "account") != 0 &&
-	    strcmp(cmd, "user") != 0 && strcmp(cmd, "token") != 0)
+	    strcmp(cmd, "user") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "audit") != 0 &&
+	    strcmp(cmd, "notify") != 0 && strcmp(cmd, "report") != 0 &&
+	    strcmp(cmd, "sso") != 0)
 		return kw_cli_usage("unknown command '%s'", cmd);
 	cli.opts.create_state_dir = strcmp(cmd, "init") == 0;
 	ret = kw_config_load(&cli.opts, &cli.cfg, &error);
@@ -195,12 +204,20 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (strcmp(cmd, "init") == 0)
 		ret = kw_cmd_init(&cli, argc, argv);
+	else if (strcmp(cmd, "report") == 0)
+		ret = kw_cmd_report(&cli, argc, argv);
 	else if (argc < 2)
 		ret = kw_cli_usage("'%s' needs a subcommand", cmd);
 	else if (strcmp(cmd, "account") == 0)
 		ret = kw_cmd_account(&cli, argc - 1, argv + 1);
 	else if (strcmp(cmd, "user") == 0)
 		ret = kw_cmd_user(&cli, argc - 1, argv + 1);
+	else if (strcmp(cmd, "audit") == 0)
+		ret = kw_cmd_audit(&cli, argc - 1, argv + 1);
+	else if (strcmp(cmd, "notify") == 0)
+		ret = kw_cmd_notify(&cli, argc - 1, argv + 1);
+	else if (strcmp(cmd, "sso") == 0)
+		ret = kw_cmd_sso(&cli, argc - 1, argv + 1);
 	else
 		ret = kw_cmd_token(&cli, argc - 1, argv + 1);
 	kw_store_free(&cli.store);

@@ -1,9 +1,25 @@
-/* audit.c: the hash chain of the audit table (see audit.h). */
+/* audit.c: the hash chain of the audit table (see audit.h), and the copy of every committed
+ * event that goes to journald/syslog.
+ *
+ * The journal copy is made after the commit, never before: kw_audit_append() runs inside the
+ * caller's transaction, so it only queues the event; SQLite's WAL hook (called once a commit
+ * is durable in the WAL, which kw_store_open() always turns on) sends the queue, and its
+ * rollback hook drops it. A change that rolls back, or a process that dies before COMMIT,
+ * thus never shows up in the journal. The journal line carries the event's sequence number
+ * and chain hash, which makes the journal (forwarded off the host) an anchor against which a
+ * truncated or recomputed chain can be caught (keywarden audit verify --anchor).
+ *
+ * Not thread-safe: the queue is process-wide, like every program of keywarden. */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -12,6 +28,131 @@
 #include "store_private.h"
 
 #define HASH_LEN 32
+/* journald MESSAGE_ID of audit events: stable, never change it (SIEM rules match on it). */
+#define AUDIT_MESSAGE_ID "6b7764e1a4d94c0b9a1e5f3c2d8b7a60"
+/* The checkpoint threshold SQLite's own WAL hook uses (sqlite3_wal_autocheckpoint). */
+#define WAL_CHECKPOINT_PAGES 1000
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+struct pending_event {
+	struct pending_event *next;
+	sqlite3 *db;
+	int64_t seq, time;
+	char hash_hex[HASH_LEN * 2 + 1];
+	char *actor, *action, *target, *details;
+};
+
+static struct pending_event *pending;
+
+static void pending_free(struct pending_event *e)
+{
+	free(e->actor);
+	free(e->action);
+	free(e->target);
+	free(e->details);
+	free(e);
+}
+
+static void emit_event(const struct pending_event *e)
+{
+	char seq[24];
+	int ret;
+
+	snprintf(seq, sizeof(seq), "%lld", (long long)e->seq);
+	/* Straight to the journal whatever the program's own log target: the audit stream is
+	 * not a diagnostic that a log level may hide. Fields are the event's, so that a SIEM
+	 * needs no parsing; MESSAGE repeats them for syslog readers. sd_journal_send() reports
+	 * success when there is no journald at all, hence the check of its socket. */
+	ret = -ENOENT;
+	if (access(JOURNAL_SOCKET, F_OK) == 0)
+		ret = sd_journal_send(
+		    "MESSAGE=audit seq=%s action=%s actor=%s target=%s details=%s hash=%s", seq,
+		    e->action, e->actor, e->target, e->details, e->hash_hex,
+		    "MESSAGE_ID=" AUDIT_MESSAGE_ID, "PRIORITY=%d", LOG_NOTICE,
+		    "SYSLOG_IDENTIFIER=keywarden-audit", "KEYWARDEN_AUDIT_SEQ=%s", seq,
+		    "KEYWARDEN_AUDIT_ACTION=%s", e->action, "KEYWARDEN_AUDIT_ACTOR=%s", e->actor,
+		    "KEYWARDEN_AUDIT_TARGET=%s", e->target, "KEYWARDEN_AUDIT_HASH=%s", e->hash_hex,
+		    NULL);
+	if (ret < 0) /* no journald: plain syslog, the message id in the text */
+		syslog(LOG_AUTHPRIV | LOG_NOTICE,
+		       "audit seq=%s action=%s actor=%s target=%s details=%s hash=%s [%s]", seq,
+		       e->action, e->actor, e->target, e->details, e->hash_hex, AUDIT_MESSAGE_ID);
+}
+
+/* Takes the queued events of db off the queue; emits them when committed. */
+static void flush_pending(sqlite3 *db, int committed)
+{
+	struct pending_event **pp = &pending, *e;
+
+	while ((e = *pp) != NULL) {
+		if (e->db != db) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		if (committed)
+			emit_event(e);
+		pending_free(e);
+	}
+}
+
+static int wal_committed(void *ctx, sqlite3 *db, const char *db_name, int n_pages)
+{
+	(void)ctx;
+	flush_pending(db, 1);
+	/* Setting a WAL hook replaces SQLite's auto-checkpoint: do what it did. */
+	if (n_pages >= WAL_CHECKPOINT_PAGES)
+		(void)sqlite3_wal_checkpoint_v2(db, db_name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
+static void rolled_back(void *ctx)
+{
+	flush_pending(ctx, 0);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return strdup(s != NULL ? s : "");
+}
+
+/* Queues the event for the journal once its transaction commits. Best effort: an event
+ * that cannot be queued (out of memory) is still in the database, which is the record. */
+static void queue_event(sqlite3 *db, int64_t seq, int64_t time, const char *actor,
+			const char *action, const char *target, const char *details,
+			const uint8_t hash[HASH_LEN])
+{
+	struct pending_event *e = calloc(1, sizeof(*e)), **pp;
+
+	if (e == NULL)
+		return;
+	e->db = db;
+	e->seq = seq;
+	e->time = time;
+	for (int i = 0; i < HASH_LEN; i++)
+		snprintf(e->hash_hex + 2 * i, 3, "%02x", hash[i]);
+	e->actor = dup_or_null(actor);
+	e->action = dup_or_null(action);
+	e->target = dup_or_null(target);
+	e->details = dup_or_null(details);
+	if (e->actor == NULL || e->action == NULL || e->target == NULL || e->details == NULL) {
+		pending_free(e);
+		return;
+	}
+	if (sqlite3_get_autocommit(db)) {
+		/* No transaction around the append: it has already committed. */
+		emit_event(e);
+		pending_free(e);
+		return;
+	}
+	for (pp = &pending; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = e;
+	/* Idempotent: (re)installing the same hooks on every append is cheap and keeps the
+	 * store's code unaware of them. */
+	sqlite3_wal_hook(db, wal_committed, NULL);
+	sqlite3_rollback_hook(db, rolled_back, db);
+}
 
 static void put_field(EVP_MD_CTX *ctx, const void *data, size_t len)
 {
@@ -89,7 +230,10 @@ int kw_audit_append(struct kw_store *store, int64_t time, const char *actor, con
 	sqlite3_bind_blob(st, 7, hash, HASH_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	queue_event(kw_store_db(store), seq, time, actor, action, target, details, hash);
+	return 0;
 }
 
 int kw_audit_verify(struct kw_store *store, int64_t *count_r, int64_t *bad_seq_r,

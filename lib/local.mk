@@ -9,13 +9,15 @@ lib_libkwcore_la_SOURCES = \
 	lib/store.c lib/store.h lib/store_private.h \
 	lib/timeutil.c lib/timeutil.h \
 	lib/token.c lib/token.h \
-	lib/tokens.c
+	lib/tokens.c \
+	lib/sso.c lib/sso.h
 nodist_lib_libkwcore_la_SOURCES = lib/schema.c
 lib_libkwcore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
 lib_libkwcore_la_LIBADD = $(SQLITE_LIBS) $(CRYPTO_LIBS) $(SYSTEMD_LIBS)
 
 KW_MIGRATIONS = \
-	$(top_srcdir)/schema/001_init.sql
+	$(top_srcdir)/schema/001_init.sql \
+	$(top_srcdir)/schema/002_sso_review.sql
 EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
 BUILT_SOURCES += lib/schema.c
 CLEANFILES += lib/schema.c

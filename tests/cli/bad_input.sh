@@ -79,10 +79,11 @@ expect 7 "duplicate login" user add --account acme bob --role Users
 [ "$(db_dump)" = "$before" ] && ok "no bad input changed the database" || not_ok "bad input changed the database"
 
 # A database newer than the program is refused.
+version=$(sqlite3 "$STATE/keywarden.db" "PRAGMA user_version")
 sqlite3 "$STATE/keywarden.db" "PRAGMA user_version = 99"
 expect 8 "newer database is refused" token list --as alice
 err_has "newer than this program"
-sqlite3 "$STATE/keywarden.db" "PRAGMA user_version = 1"
+sqlite3 "$STATE/keywarden.db" "PRAGMA user_version = $version"
 
 # A missing key is refused at creation, and init refuses to replace it.
 mv "$STATE/keywarden.key" "$T/key"

@@ -1,0 +1,335 @@
+/* cmd_audit.c: keywarden audit verify, audit export.
+ *
+ * verify walks the hash chain (lib/audit.c) and, given an anchor (a sequence number and hash
+ * recorded earlier, e.g. from a previous verify or from the journal copy of an event), checks
+ * that the log still reaches that event with that hash: the chain alone cannot notice that its
+ * newest events were cut off, an anchor kept outside the database can. export writes the
+ * events as JSON Lines for SIEM tools. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "cli.h"
+#include "jsonw.h"
+#include "timeutil.h"
+
+int kw_cmd_audit(struct kw_cli *cli, int argc, char **argv);
+
+#define HASH_LEN 32
+
+static void hex(const void *data, size_t len, char *out)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+	out[2 * len] = '\0';
+}
+
+/* "SEQ:HEXHASH" */
+static int parse_anchor(const char *text, int64_t *seq_r, char hash_hex[HASH_LEN * 2 + 1])
+{
+	const char *colon = strchr(text, ':');
+	char *end;
+	long long seq;
+
+	if (colon == NULL || strlen(colon + 1) != HASH_LEN * 2)
+		return -EINVAL;
+	errno = 0;
+	seq = strtoll(text, &end, 10);
+	if (end != colon || text[0] < '1' || text[0] > '9' || errno != 0)
+		return -EINVAL;
+	for (int i = 0; i < HASH_LEN * 2; i++) {
+		char c = colon[1 + i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return -EINVAL;
+		hash_hex[i] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+	}
+	hash_hex[HASH_LEN * 2] = '\0';
+	*seq_r = seq;
+	return 0;
+}
+
+/* Hash of event seq as hex; -ENOENT when there is no such event. */
+static int event_hash(struct kw_store *store, int64_t seq, char out[HASH_LEN * 2 + 1])
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret;
+
+	if (sqlite3_prepare_v2(kw_store_db(store), "SELECT hash FROM audit WHERE seq = ?1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == HASH_LEN) {
+		hex(sqlite3_column_blob(st, 0), HASH_LEN, out);
+		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		ret = -ENOENT;
+	} else {
+		ret = -EIO;
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int audit_verify(struct kw_cli *cli, int argc, char **argv)
+{
+	const char *anchor_text = NULL, *pos[1], *error = NULL;
+	bool quiet = false;
+	const struct kw_cli_opt opts[] = {
+	    {"anchor", true, &anchor_text, NULL},
+	    {"quiet", false, NULL, &quiet},
+	    {NULL, false, NULL, NULL},
+	};
+	char anchor_hash[HASH_LEN * 2 + 1], head_hash[HASH_LEN * 2 + 1], have[HASH_LEN * 2 + 1];
+	int64_t anchor_seq = 0, count = 0, bad_seq = 0;
+	struct kw_store *store;
+	int n_pos, ret, exit_code;
+
+	if ((ret = kw_cli_parse(argc, argv, opts, pos, 0, &n_pos)) != 0)
+		return ret;
+	if (anchor_text != NULL && parse_anchor(anchor_text, &anchor_seq, anchor_hash) < 0) {
+		fprintf(stderr, "keywarden: --anchor must be SEQ:HASH (a sequence number, a colon "
+				"and 64 hex digits, as printed by 'audit verify')\n");
+		return KW_EXIT_INVALID;
+	}
+	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
+		return exit_code;
+	ret = kw_audit_verify(store, &count, &bad_seq, &error);
+	if (ret == -EBADMSG) {
+		fprintf(stderr, "keywarden: audit log BROKEN at event %lld: %s\n",
+			(long long)bad_seq, error);
+		printf("broken %lld\n", (long long)bad_seq);
+		return KW_EXIT_AUDIT_BROKEN;
+	}
+	if (ret < 0)
+		return kw_cli_fail(ret, error);
+	if (anchor_text != NULL) {
+		ret = event_hash(store, anchor_seq, have);
+		if (ret == -ENOENT) {
+			fprintf(stderr,
+				"keywarden: audit log BROKEN at event %lld: the anchor event is "
+				"missing; the log ends at event %lld (its newest events were "
+				"removed)\n",
+				(long long)anchor_seq, (long long)count);
+			printf("broken %lld\n", (long long)anchor_seq);
+			return KW_EXIT_AUDIT_BROKEN;
+		}
+		if (ret < 0)
+			return kw_cli_fail(-EIO, "cannot read the audit log");
+		if (strcmp(have, anchor_hash) != 0) {
+			fprintf(stderr,
+				"keywarden: audit log BROKEN at event %lld: its hash differs from "
+				"the anchor (the chain was rewritten up to this event)\n",
+				(long long)anchor_seq);
+			printf("broken %lld\n", (long long)anchor_seq);
+			return KW_EXIT_AUDIT_BROKEN;
+		}
+	}
+	if (count == 0) {
+		if (!quiet)
+			printf("intact 0 events\n");
+		return KW_EXIT_OK;
+	}
+	if (event_hash(store, count, head_hash) < 0)
+		return kw_cli_fail(-EIO, "cannot read the audit log");
+	/* The last line is an anchor for the next verify: keep it outside this host. */
+	if (!quiet)
+		printf("intact %lld events\nanchor %lld:%s\n", (long long)count, (long long)count,
+		       head_hash);
+	return KW_EXIT_OK;
+}
+
+/* ---- export ---- */
+
+/* A strict JSON value check, so that an edited details column cannot break a SIEM's parser:
+ * details that are not a JSON object are exported as a string instead. */
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_str(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	while (*p != '"') {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			p++;
+			if (*p == 'u') {
+				for (int i = 1; i <= 4; i++) {
+					char c = p[i];
+					if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+					      (c >= 'A' && c <= 'F')))
+						return NULL;
+				}
+				p += 4;
+			} else if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0') {
+				return NULL;
+			}
+		}
+		p++;
+	}
+	return p + 1;
+}
+
+static const char *json_value(const char *p, int depth)
+{
+	if (depth > 32)
+		return NULL;
+	p = skip_ws(p);
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		bool object = *p == '{';
+		p = skip_ws(p + 1);
+		if (*p == close)
+			return p + 1;
+		for (;;) {
+			if (object) {
+				if ((p = json_str(skip_ws(p))) == NULL)
+					return NULL;
+				p = skip_ws(p);
+				if (*p++ != ':')
+					return NULL;
+			}
+			if ((p = json_value(p, depth + 1)) == NULL)
+				return NULL;
+			p = skip_ws(p);
+			if (*p == close)
+				return p + 1;
+			if (*p++ != ',')
+				return NULL;
+		}
+	}
+	if (*p == '"')
+		return json_str(p);
+	if (strncmp(p, "true", 4) == 0)
+		return p + 4;
+	if (strncmp(p, "false", 5) == 0)
+		return p + 5;
+	if (strncmp(p, "null", 4) == 0)
+		return p + 4;
+	if (*p == '-' || (*p >= '0' && *p <= '9')) {
+		char *end;
+		(void)strtod(p, &end);
+		return end == p ? NULL : end;
+	}
+	return NULL;
+}
+
+static bool is_json_object(const char *s)
+{
+	const char *end;
+
+	/* One event, one line: whitespace newlines would split the JSON Lines record. */
+	if (strpbrk(s, "\r\n") != NULL)
+		return false;
+	s = skip_ws(s);
+	if (*s != '{')
+		return false;
+	end = json_value(s, 0);
+	return end != NULL && *skip_ws(end) == '\0';
+}
+
+static int parse_since(const char *text, int64_t *t_r)
+{
+	char buf[40];
+
+	/* A bare date means from the start of that day (UTC). */
+	if (strlen(text) == 10 && text[4] == '-' && text[7] == '-') {
+		snprintf(buf, sizeof(buf), "%sT00:00:00Z", text);
+		text = buf;
+	}
+	return kw_time_parse(text, 0, t_r);
+}
+
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+static int audit_export(struct kw_cli *cli, int argc, char **argv)
+{
+	const char *since_text = NULL, *format = "jsonl", *pos[1];
+	const struct kw_cli_opt opts[] = {
+	    {"since", true, &since_text, NULL},
+	    {"format", true, &format, NULL},
+	    {NULL, false, NULL, NULL},
+	};
+	struct kw_store *store;
+	sqlite3_stmt *st = NULL;
+	int64_t since = 0;
+	int n_pos, ret, rc, exit_code;
+
+	if ((ret = kw_cli_parse(argc, argv, opts, pos, 0, &n_pos)) != 0)
+		return ret;
+	if (strcmp(format, "jsonl") != 0) {
+		fprintf(stderr, "keywarden: --format: only 'jsonl' (JSON Lines) is supported\n");
+		return KW_EXIT_INVALID;
+	}
+	if (since_text != NULL && parse_since(since_text, &since) < 0) {
+		fprintf(stderr,
+			"keywarden: --since: '%s' is not a date (YYYY-MM-DD) or an RFC "
+			"3339 time\n",
+			since_text);
+		return KW_EXIT_INVALID;
+	}
+	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
+		return exit_code;
+	if (sqlite3_prepare_v2(kw_store_db(store),
+			       "SELECT seq, time, actor, action, target, details, hash FROM audit "
+			       "WHERE time >= ?1 ORDER BY seq",
+			       -1, &st, NULL) != SQLITE_OK)
+		return kw_cli_fail(-EIO, sqlite3_errmsg(kw_store_db(store)));
+	sqlite3_bind_int64(st, 1, since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char when[KW_TIME_TEXT_MAX], hash[HASH_LEN * 2 + 1] = "";
+		const char *details = col_text(st, 5);
+
+		kw_time_format(sqlite3_column_int64(st, 1), when);
+		if (sqlite3_column_bytes(st, 6) == HASH_LEN)
+			hex(sqlite3_column_blob(st, 6), HASH_LEN, hash);
+		printf("{\"seq\":%lld,\"time\":\"%s\",\"actor\":",
+		       (long long)sqlite3_column_int64(st, 0), when);
+		kw_json_string(stdout, col_text(st, 2));
+		fputs(",\"action\":", stdout);
+		kw_json_string(stdout, col_text(st, 3));
+		fputs(",\"target\":", stdout);
+		kw_json_string(stdout, col_text(st, 4));
+		fputs(",\"details\":", stdout);
+		if (is_json_object(details))
+			fputs(details, stdout);
+		else
+			kw_json_string(stdout, details);
+		printf(",\"hash\":\"%s\"}\n", hash);
+	}
+	if (rc != SQLITE_DONE) {
+		ret = kw_cli_fail(-EIO, sqlite3_errmsg(kw_store_db(store)));
+		sqlite3_finalize(st);
+		return ret;
+	}
+	sqlite3_finalize(st);
+	return KW_EXIT_OK;
+}
+
+int kw_cmd_audit(struct kw_cli *cli, int argc, char **argv)
+{
+	if (strcmp(argv[0], "verify") == 0)
+		return audit_verify(cli, argc, argv);
+	if (strcmp(argv[0], "export") == 0)
+		return audit_export(cli, argc, argv);
+	return kw_cli_usage("unknown command 'audit %s'", argv[0]);
+}

@@ -1,0 +1,1515 @@
+/* saml_verify.c: strict verification of one SAML 2.0 Response with libxml2 and xmlsec1.
+ *
+ * The order of work: decode and parse with a hardened parser; walk the whole tree once
+ * (limits, DTD leftovers, where Assertions and Signatures may sit, IDs); register the IDs of
+ * the Response and of the Assertion only; verify the Response signature (over the ciphertext
+ * when the Assertion is encrypted); decrypt; verify the Assertion signature; then read every
+ * value from the verified Assertion node and check it. Signature keys come only from the
+ * pinned IdP metadata: the keys manager's getKey callback ignores <KeyInfo> entirely. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/tree.h>
+#include <libxml/valid.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <xmlsec/crypto.h>
+#include <xmlsec/errors.h>
+#include <xmlsec/keys.h>
+#include <xmlsec/keysmngr.h>
+#include <xmlsec/openssl/app.h>
+#include <xmlsec/openssl/crypto.h>
+#include <xmlsec/openssl/evp.h>
+#include <xmlsec/transforms.h>
+#include <xmlsec/xmldsig.h>
+#include <xmlsec/xmlenc.h>
+#include <xmlsec/xmlsec.h>
+
+#include "log.h"
+#include "saml_verify.h"
+#include "timeutil.h"
+
+#define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
+#define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
+#define NS_MD "urn:oasis:names:tc:SAML:2.0:metadata"
+#define NS_DSIG "http://www.w3.org/2000/09/xmldsig#"
+#define NS_XENC "http://www.w3.org/2001/04/xmlenc#"
+#define STATUS_SUCCESS "urn:oasis:names:tc:SAML:2.0:status:Success"
+#define CM_BEARER "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+#define NAMEID_ENTITY "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
+#define MAX_IDS 64
+
+#define ALG_EXC_C14N "http://www.w3.org/2001/10/xml-exc-c14n#"
+#define ALG_ENVELOPED "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+#define ALG_RSA_SHA1 "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+#define ALG_RSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define ALG_RSA_SHA384 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384"
+#define ALG_RSA_SHA512 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
+#define ALG_SHA1 "http://www.w3.org/2000/09/xmldsig#sha1"
+#define ALG_SHA256 "http://www.w3.org/2001/04/xmlenc#sha256"
+#define ALG_SHA384 "http://www.w3.org/2001/04/xmldsig-more#sha384"
+#define ALG_SHA512 "http://www.w3.org/2001/04/xmlenc#sha512"
+#define ALG_RSA_OAEP "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+#define ALG_RSA_1_5 "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
+#define ALG_AES128_GCM "http://www.w3.org/2009/xmlenc11#aes128-gcm"
+#define ALG_AES192_GCM "http://www.w3.org/2009/xmlenc11#aes192-gcm"
+#define ALG_AES256_GCM "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+#define ALG_AES128_CBC "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+#define ALG_AES192_CBC "http://www.w3.org/2001/04/xmlenc#aes192-cbc"
+#define ALG_AES256_CBC "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+
+struct kw_saml_verifier {
+	struct kw_saml_settings s;
+	char *sp_entity_id, *acs_url, *login_attribute, *role_attribute;
+	char *idp_entity_id;
+	xmlSecKeysMngrPtr mngr;
+	xmlSecKeyPtr keys[KW_SAML_MAX_KEYS]; /* borrowed from mngr's store */
+	unsigned n_keys;
+	xmlSecKeyPtr sp_key; /* owned; NULL without sp_key */
+	char detail[320];
+};
+
+/* One verification's state. */
+struct job {
+	struct kw_saml_verifier *v;
+	xmlDocPtr doc;
+	int64_t now;
+	int nodes;
+	xmlChar *ids[MAX_IDS]; /* copies: decryption frees nodes */
+	int n_ids;
+};
+
+static const char *const reason_names[KW_SAML_REASON_COUNT] = {
+    [KW_SAML_OK] = "ok",
+    [KW_SAML_XML] = "xml",
+    [KW_SAML_DTD] = "dtd",
+    [KW_SAML_LIMIT] = "limit",
+    [KW_SAML_STRUCTURE] = "structure",
+    [KW_SAML_WRAPPING] = "wrapping",
+    [KW_SAML_REFERENCE] = "reference",
+    [KW_SAML_ALGORITHM] = "algorithm",
+    [KW_SAML_SIGNATURE] = "signature",
+    [KW_SAML_DECRYPTION] = "decryption",
+    [KW_SAML_STATUS] = "status",
+    [KW_SAML_ISSUER] = "issuer",
+    [KW_SAML_DESTINATION] = "destination",
+    [KW_SAML_AUDIENCE] = "audience",
+    [KW_SAML_RECIPIENT] = "recipient",
+    [KW_SAML_SUBJECTCONFIRMATION] = "subjectconfirmation",
+    [KW_SAML_TIME] = "time",
+    [KW_SAML_CONDITIONS] = "conditions",
+    [KW_SAML_NAMEID] = "nameid",
+    [KW_SAML_ATTRIBUTE] = "attribute",
+    [KW_SAML_REPLAY] = "replay",
+};
+
+const char *kw_saml_reason_name(enum kw_saml_reason reason)
+{
+	if ((unsigned)reason >= KW_SAML_REASON_COUNT)
+		return "unknown";
+	return reason_names[reason];
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s != NULL ? s : "");
+	if (d == NULL)
+		abort(); /* daemons abort on out-of-memory */
+	return d;
+}
+
+static enum kw_saml_reason fail(struct job *j, enum kw_saml_reason r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum kw_saml_reason fail(struct job *j, enum kw_saml_reason r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->v->detail, sizeof(j->v->detail), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* ---- quiet libraries, no network ---- */
+
+static void quiet_generic(void *ctx, const char *msg, ...)
+{
+}
+
+static void quiet_structured(void *ctx, xmlErrorPtr err)
+{
+}
+
+static void xmlsec_error(const char *file, int line, const char *func, const char *object,
+			 const char *subject, int reason, const char *msg)
+{
+	kw_debug("xmlsec: %s: %s: %s", func != NULL ? func : "", subject != NULL ? subject : "",
+		 msg != NULL ? msg : "");
+}
+
+static xmlParserInputPtr no_entity_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
+{
+	return NULL; /* nothing is ever fetched: no file, no network */
+}
+
+int kw_saml_global_init(const char **error_r)
+{
+	xmlInitParser();
+	xmlSetExternalEntityLoader(no_entity_loader);
+	xmlSetGenericErrorFunc(NULL, quiet_generic);
+	xmlSetStructuredErrorFunc(NULL, quiet_structured);
+	if (xmlSecInit() < 0 || xmlSecCheckVersion() != 1) {
+		*error_r = "cannot initialise xmlsec1";
+		return -EIO;
+	}
+	if (xmlSecOpenSSLAppInit(NULL) < 0 || xmlSecOpenSSLInit() < 0) {
+		*error_r = "cannot initialise xmlsec1-openssl";
+		return -EIO;
+	}
+	xmlSecErrorsSetCallback(xmlsec_error);
+	return 0;
+}
+
+void kw_saml_global_deinit(void)
+{
+	xmlSecOpenSSLShutdown();
+	xmlSecOpenSSLAppShutdown();
+	xmlSecShutdown();
+	xmlCleanupParser();
+}
+
+/* ---- tree helpers ---- */
+
+static bool is_el(const xmlNode *n, const char *ns, const char *name)
+{
+	return n != NULL && n->type == XML_ELEMENT_NODE && n->ns != NULL &&
+	       strcmp((const char *)n->ns->href, ns) == 0 &&
+	       strcmp((const char *)n->name, name) == 0;
+}
+
+static xmlNodePtr next_el(xmlNodePtr n)
+{
+	for (; n != NULL; n = n->next) {
+		if (n->type == XML_ELEMENT_NODE)
+			return n;
+	}
+	return NULL;
+}
+
+static xmlNodePtr first_el(xmlNodePtr parent)
+{
+	return next_el(parent->children);
+}
+
+/* Counts the element children parent/ns:name and returns the first. */
+static xmlNodePtr child(xmlNodePtr parent, const char *ns, const char *name, int *count_r)
+{
+	xmlNodePtr first = NULL;
+	int count = 0;
+
+	for (xmlNodePtr c = first_el(parent); c != NULL; c = next_el(c->next)) {
+		if (is_el(c, ns, name)) {
+			if (first == NULL)
+				first = c;
+			count++;
+		}
+	}
+	if (count_r != NULL)
+		*count_r = count;
+	return first;
+}
+
+/* The value of an un-namespaced attribute, or NULL. Without a DTD and without entity
+ * substitution an attribute holds one text node at most. */
+static const char *attr(xmlNodePtr n, const char *name)
+{
+	xmlAttrPtr a = xmlHasNsProp(n, (const xmlChar *)name, NULL);
+
+	if (a == NULL || a->type != XML_ATTRIBUTE_NODE)
+		return NULL;
+	if (a->children == NULL)
+		return "";
+	if (a->children->type != XML_TEXT_NODE || a->children->next != NULL)
+		return NULL;
+	return (const char *)a->children->content;
+}
+
+/* The whole text content of a leaf element: text and CDATA concatenated, comments and
+ * processing instructions skipped; NULL when it has element children. Caller frees. */
+static char *whole_text(xmlNodePtr n)
+{
+	size_t len = 0, off = 0;
+	char *s;
+
+	for (xmlNodePtr c = n->children; c != NULL; c = c->next) {
+		if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE)
+			len += strlen((const char *)c->content);
+		else if (c->type != XML_COMMENT_NODE && c->type != XML_PI_NODE)
+			return NULL;
+	}
+	s = malloc(len + 1);
+	if (s == NULL)
+		abort();
+	for (xmlNodePtr c = n->children; c != NULL; c = c->next) {
+		if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
+			size_t l = strlen((const char *)c->content);
+			memcpy(s + off, c->content, l);
+			off += l;
+		}
+	}
+	s[off] = '\0';
+	return s;
+}
+
+static bool text_equals(xmlNodePtr n, const char *want)
+{
+	char *t = whole_text(n);
+	bool eq = t != NULL && strcmp(t, want) == 0;
+
+	free(t);
+	return eq;
+}
+
+static bool has_control(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* ---- input ---- */
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Strict base64 (whitespace allowed, padding required). Caller frees *out_r. */
+static int b64_decode(const uint8_t *in, size_t len, uint8_t **out_r, size_t *out_len_r)
+{
+	uint8_t *out = malloc(len / 4 * 3 + 3);
+	uint32_t acc = 0;
+	size_t n = 0, o = 0, pad = 0;
+
+	if (out == NULL)
+		abort();
+	for (size_t i = 0; i < len; i++) {
+		int c = in[i], v;
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '=') {
+			pad++;
+			v = 0;
+		} else {
+			if (pad > 0)
+				goto bad;
+			v = b64val(c);
+			if (v < 0)
+				goto bad;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		if (++n % 4 == 0) {
+			out[o++] = (uint8_t)(acc >> 16);
+			out[o++] = (uint8_t)(acc >> 8);
+			out[o++] = (uint8_t)acc;
+			acc = 0;
+		}
+	}
+	if (n == 0 || n % 4 != 0 || pad > 2)
+		goto bad;
+	*out_r = out;
+	*out_len_r = o - pad;
+	return 0;
+bad:
+	free(out);
+	return -EINVAL;
+}
+
+static void on_internal_subset(void *ctx, const xmlChar *name, const xmlChar *external_id,
+			       const xmlChar *system_id)
+{
+	xmlParserCtxtPtr p = ctx;
+
+	*(int *)p->_private = 1;
+	xmlStopParser(p); /* a DOCTYPE ends the parse before any declaration is read */
+}
+
+/* Parses XML with no DTD, no entity substitution, no network. */
+static xmlDocPtr parse_hardened(const char *buf, size_t len, enum kw_saml_reason *why_r)
+{
+	xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+	int saw_dtd = 0;
+	xmlDocPtr doc;
+
+	if (ctxt == NULL)
+		abort();
+	ctxt->_private = &saw_dtd;
+	ctxt->sax->internalSubset = on_internal_subset;
+	ctxt->sax->externalSubset = NULL;
+	doc = xmlCtxtReadMemory(ctxt, buf, (int)len, "saml.xml", NULL,
+				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (doc != NULL && (saw_dtd || doc->intSubset != NULL || doc->extSubset != NULL)) {
+		xmlFreeDoc(doc);
+		doc = NULL;
+		saw_dtd = 1;
+	}
+	*why_r = saw_dtd ? KW_SAML_DTD : KW_SAML_XML;
+	xmlFreeParserCtxt(ctxt);
+	return doc;
+}
+
+/* ---- the tree walk ---- */
+
+static enum kw_saml_reason note_id(struct job *j, const xmlChar *value)
+{
+	for (int i = 0; i < j->n_ids; i++) {
+		if (xmlStrEqual(j->ids[i], value))
+			return fail(j, KW_SAML_WRAPPING, "duplicate ID \"%s\"",
+				    (const char *)value);
+	}
+	if (j->n_ids >= MAX_IDS)
+		return fail(j, KW_SAML_LIMIT, "more than %d IDs", MAX_IDS);
+	j->ids[j->n_ids] = xmlStrdup(value);
+	if (j->ids[j->n_ids] == NULL)
+		abort();
+	j->n_ids++;
+	return KW_SAML_OK;
+}
+
+/* Walks n and its subtree: limits, no entity references or DTD nodes, Assertions only as
+ * children of the Response root, Signatures only as children of the Response or of that
+ * Assertion, every ID-like attribute unique, no xml:id. */
+static enum kw_saml_reason walk(struct job *j, xmlNodePtr n, int depth, xmlNodePtr root)
+{
+	enum kw_saml_reason r;
+
+	if (depth > KW_SAML_MAX_DEPTH)
+		return fail(j, KW_SAML_LIMIT, "nested deeper than %d", KW_SAML_MAX_DEPTH);
+	for (; n != NULL; n = n->next) {
+		if (++j->nodes > KW_SAML_MAX_NODES)
+			return fail(j, KW_SAML_LIMIT, "more than %d nodes", KW_SAML_MAX_NODES);
+		switch (n->type) {
+		case XML_ELEMENT_NODE:
+			break;
+		case XML_TEXT_NODE:
+		case XML_CDATA_SECTION_NODE:
+		case XML_COMMENT_NODE:
+		case XML_PI_NODE:
+			continue;
+		case XML_ENTITY_REF_NODE:
+		case XML_ENTITY_NODE:
+		case XML_DTD_NODE:
+		case XML_ENTITY_DECL:
+			return fail(j, KW_SAML_DTD, "entity reference or DTD node");
+		default:
+			return fail(j, KW_SAML_XML, "unexpected node type %d", (int)n->type);
+		}
+		if (is_el(n, NS_SAML, "Assertion") || is_el(n, NS_SAML, "EncryptedAssertion")) {
+			if (n->parent != root)
+				return fail(j, KW_SAML_WRAPPING,
+					    "%s outside the Response's children", n->name);
+		}
+		if (is_el(n, NS_DSIG, "Signature")) {
+			xmlNodePtr p = n->parent;
+			if (p != root && !(is_el(p, NS_SAML, "Assertion") && p->parent == root))
+				return fail(j, KW_SAML_WRAPPING, "Signature inside <%s>",
+					    p != NULL ? (const char *)p->name : "?");
+		}
+		for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
+			const char *an = (const char *)a->name;
+			if (a->ns != NULL &&
+			    xmlStrEqual(a->ns->href, (const xmlChar *)XML_XML_NAMESPACE) &&
+			    strcmp(an, "id") == 0)
+				return fail(j, KW_SAML_WRAPPING, "xml:id attribute");
+			if (a->ns == NULL && (strcmp(an, "ID") == 0 || strcmp(an, "Id") == 0 ||
+					      strcmp(an, "id") == 0)) {
+				const char *value = attr(n, an);
+				if (value == NULL)
+					return fail(j, KW_SAML_XML, "odd ID attribute");
+				r = note_id(j, (const xmlChar *)value);
+				if (r != KW_SAML_OK)
+					return r;
+			}
+		}
+		if (n->children != NULL) {
+			r = walk(j, n->children, depth + 1, root);
+			if (r != KW_SAML_OK)
+				return r;
+		}
+	}
+	return KW_SAML_OK;
+}
+
+/* Registers el's ID attribute as the document's only way to reference el. */
+static enum kw_saml_reason register_id(struct job *j, xmlNodePtr el)
+{
+	xmlAttrPtr a = xmlHasNsProp(el, (const xmlChar *)"ID", NULL);
+	const char *id = attr(el, "ID");
+
+	if (a == NULL || id == NULL || id[0] == '\0')
+		return fail(j, KW_SAML_STRUCTURE, "<%s> without ID", el->name);
+	if (xmlGetID(j->doc, (const xmlChar *)id) != NULL)
+		return fail(j, KW_SAML_WRAPPING, "ID \"%s\" registered twice", id);
+	if (xmlAddID(NULL, j->doc, (const xmlChar *)id, a) == NULL)
+		return fail(j, KW_SAML_STRUCTURE, "cannot register ID");
+	return KW_SAML_OK;
+}
+
+/* ---- signatures ---- */
+
+struct key_choice {
+	struct kw_saml_verifier *v;
+	unsigned index;
+	bool lent;
+};
+
+/* The keys manager's getKey: ignores <KeyInfo> (keyInfoNode) and returns a copy of the pinned
+ * key chosen by the caller, if it suits the signature method. */
+static xmlSecKeyPtr pinned_get_key(xmlNodePtr key_info_node, xmlSecKeyInfoCtxPtr ctx)
+{
+	struct key_choice *choice = ctx->userData;
+	xmlSecKeyPtr key;
+
+	if (choice == NULL || choice->index >= choice->v->n_keys)
+		return NULL;
+	key = choice->v->keys[choice->index];
+	if (!xmlSecKeyMatch(key, NULL, &ctx->keyReq))
+		return NULL;
+	/* Lent, not copied: verify_signature() takes it back from the context before the
+	 * context is destroyed, so the pinned key is never re-derived per message. */
+	choice->lent = true;
+	return key;
+}
+
+static bool sig_alg_ok(const struct kw_saml_verifier *v, const char *alg)
+{
+	return strcmp(alg, ALG_RSA_SHA256) == 0 || strcmp(alg, ALG_RSA_SHA384) == 0 ||
+	       strcmp(alg, ALG_RSA_SHA512) == 0 ||
+	       (v->s.allow_sha1 && strcmp(alg, ALG_RSA_SHA1) == 0);
+}
+
+static bool digest_alg_ok(const struct kw_saml_verifier *v, const char *alg)
+{
+	return strcmp(alg, ALG_SHA256) == 0 || strcmp(alg, ALG_SHA384) == 0 ||
+	       strcmp(alg, ALG_SHA512) == 0 || (v->s.allow_sha1 && strcmp(alg, ALG_SHA1) == 0);
+}
+
+static int enable_dsig_transforms(const struct kw_saml_verifier *v, xmlSecDSigCtxPtr ctx)
+{
+	int ret = 0;
+
+	ret |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformExclC14NId);
+	ret |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha256Id);
+	ret |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha384Id);
+	ret |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha512Id);
+	ret |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId);
+	ret |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NId);
+	ret |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha256Id);
+	ret |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha384Id);
+	ret |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha512Id);
+	if (v->s.allow_sha1) {
+		ret |= xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformRsaSha1Id);
+		ret |= xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha1Id);
+	}
+	ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
+	return ret < 0 ? -1 : 0;
+}
+
+/* Checks the shape of sig (a child of signed) and verifies it with the pinned keys. */
+static enum kw_saml_reason verify_signature(struct job *j, xmlNodePtr sig, xmlNodePtr signed_el)
+{
+	struct kw_saml_verifier *v = j->v;
+	xmlNodePtr si, sv, ref, c, transforms, dm;
+	const char *id = attr(signed_el, "ID"), *alg, *uri;
+	xmlAttrPtr id_attr;
+	int count;
+
+	si = first_el(sig);
+	if (!is_el(si, NS_DSIG, "SignedInfo"))
+		return fail(j, KW_SAML_SIGNATURE, "Signature without SignedInfo first");
+	sv = next_el(si->next);
+	if (!is_el(sv, NS_DSIG, "SignatureValue"))
+		return fail(j, KW_SAML_SIGNATURE, "Signature without SignatureValue");
+	c = next_el(sv->next);
+	if (c != NULL && is_el(c, NS_DSIG, "KeyInfo"))
+		c = next_el(c->next);
+	if (c != NULL)
+		return fail(j, KW_SAML_WRAPPING, "unexpected <%s> in Signature", c->name);
+
+	c = first_el(si);
+	if (!is_el(c, NS_DSIG, "CanonicalizationMethod"))
+		return fail(j, KW_SAML_SIGNATURE, "SignedInfo without CanonicalizationMethod");
+	alg = attr(c, "Algorithm");
+	if (alg == NULL || strcmp(alg, ALG_EXC_C14N) != 0)
+		return fail(j, KW_SAML_ALGORITHM, "canonicalization %s not allowed",
+			    alg != NULL ? alg : "(none)");
+	c = next_el(c->next);
+	if (!is_el(c, NS_DSIG, "SignatureMethod"))
+		return fail(j, KW_SAML_SIGNATURE, "SignedInfo without SignatureMethod");
+	alg = attr(c, "Algorithm");
+	if (alg == NULL || !sig_alg_ok(v, alg))
+		return fail(j, KW_SAML_ALGORITHM, "signature method %s not allowed",
+			    alg != NULL ? alg : "(none)");
+	ref = child(si, NS_DSIG, "Reference", &count);
+	if (count != 1)
+		return fail(j, KW_SAML_REFERENCE, "%d References in SignedInfo", count);
+	for (c = first_el(si); c != NULL; c = next_el(c->next)) {
+		if (!is_el(c, NS_DSIG, "CanonicalizationMethod") &&
+		    !is_el(c, NS_DSIG, "SignatureMethod") && !is_el(c, NS_DSIG, "Reference"))
+			return fail(j, KW_SAML_SIGNATURE, "unexpected <%s> in SignedInfo", c->name);
+	}
+	uri = attr(ref, "URI");
+	if (uri == NULL || uri[0] != '#' || id == NULL || strcmp(uri + 1, id) != 0)
+		return fail(j, KW_SAML_REFERENCE, "Reference URI \"%s\" is not #ID of <%s>",
+			    uri != NULL ? uri : "(none)", signed_el->name);
+	id_attr = xmlGetID(j->doc, (const xmlChar *)id);
+	if (id_attr == NULL || id_attr->parent != signed_el)
+		return fail(j, KW_SAML_WRAPPING, "ID does not lead to the signed element");
+
+	transforms = first_el(ref);
+	dm = transforms;
+	if (is_el(transforms, NS_DSIG, "Transforms")) {
+		count = 0;
+		for (c = first_el(transforms); c != NULL; c = next_el(c->next)) {
+			if (!is_el(c, NS_DSIG, "Transform"))
+				return fail(j, KW_SAML_SIGNATURE, "unexpected <%s> in Transforms",
+					    c->name);
+			alg = attr(c, "Algorithm");
+			if (alg == NULL ||
+			    (strcmp(alg, ALG_ENVELOPED) != 0 && strcmp(alg, ALG_EXC_C14N) != 0))
+				return fail(j, KW_SAML_ALGORITHM, "transform %s not allowed",
+					    alg != NULL ? alg : "(none)");
+			if (++count > 2)
+				return fail(j, KW_SAML_ALGORITHM, "more than two transforms");
+		}
+		dm = next_el(transforms->next);
+	}
+	if (!is_el(dm, NS_DSIG, "DigestMethod"))
+		return fail(j, KW_SAML_SIGNATURE, "Reference without DigestMethod");
+	alg = attr(dm, "Algorithm");
+	if (alg == NULL || !digest_alg_ok(v, alg))
+		return fail(j, KW_SAML_ALGORITHM, "digest %s not allowed",
+			    alg != NULL ? alg : "(none)");
+
+	for (unsigned i = 0; i < v->n_keys; i++) {
+		struct key_choice choice = {v, i, false};
+		xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(v->mngr);
+		bool ok;
+
+		if (ctx == NULL)
+			abort();
+		ctx->keyInfoReadCtx.userData = &choice;
+		if (enable_dsig_transforms(v, ctx) < 0) {
+			xmlSecDSigCtxDestroy(ctx);
+			return fail(j, KW_SAML_SIGNATURE, "xmlsec transform setup failed");
+		}
+		ok = xmlSecDSigCtxVerify(ctx, sig) == 0 && ctx->status == xmlSecDSigStatusSucceeded;
+		if (choice.lent && ctx->signKey == v->keys[i])
+			ctx->signKey = NULL; /* the pinned key stays the keys manager's */
+		xmlSecDSigCtxDestroy(ctx);
+		if (ok)
+			return KW_SAML_OK;
+	}
+	return fail(j, KW_SAML_SIGNATURE, "%s signature does not verify with a pinned key",
+		    signed_el->name);
+}
+
+/* ---- decryption ---- */
+
+static enum kw_saml_reason data_alg(struct job *j, const char *alg, xmlSecTransformId *t_r)
+{
+	bool legacy = j->v->s.allow_legacy_encryption;
+
+	if (strcmp(alg, ALG_AES128_GCM) == 0)
+		*t_r = xmlSecTransformAes128GcmId;
+	else if (strcmp(alg, ALG_AES192_GCM) == 0)
+		*t_r = xmlSecTransformAes192GcmId;
+	else if (strcmp(alg, ALG_AES256_GCM) == 0)
+		*t_r = xmlSecTransformAes256GcmId;
+	else if (legacy && strcmp(alg, ALG_AES128_CBC) == 0)
+		*t_r = xmlSecTransformAes128CbcId;
+	else if (legacy && strcmp(alg, ALG_AES192_CBC) == 0)
+		*t_r = xmlSecTransformAes192CbcId;
+	else if (legacy && strcmp(alg, ALG_AES256_CBC) == 0)
+		*t_r = xmlSecTransformAes256CbcId;
+	else
+		return fail(j, KW_SAML_ALGORITHM, "encryption %s not allowed", alg);
+	return KW_SAML_OK;
+}
+
+/* Decrypts the EncryptedData of enc (EncryptedAssertion or EncryptedID), parses the plaintext
+ * in the context of enc's parent, and replaces enc by the one element ns:want it must hold. */
+static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const char *want,
+					   xmlNodePtr *el_r)
+{
+	struct kw_saml_verifier *v = j->v;
+	enum kw_saml_reason r = KW_SAML_OK;
+	xmlNodePtr ed, ek = NULL, em, c, list = NULL, el = NULL;
+	xmlSecEncCtxPtr kctx = NULL, dctx = NULL;
+	xmlSecTransformId data_t = NULL, key_t;
+	xmlSecBufferPtr buf;
+	xmlSecKeyPtr session = NULL;
+	const char *alg;
+	int count;
+
+	if (v->sp_key == NULL)
+		return fail(j, KW_SAML_DECRYPTION, "%s but no [sso] sp_key", enc->name);
+	ed = child(enc, NS_XENC, "EncryptedData", &count);
+	if (count != 1)
+		return fail(j, KW_SAML_STRUCTURE, "%d EncryptedData in %s", count, enc->name);
+	for (c = first_el(enc); c != NULL; c = next_el(c->next)) {
+		if (!is_el(c, NS_XENC, "EncryptedData") && !is_el(c, NS_XENC, "EncryptedKey"))
+			return fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in %s", c->name,
+				    enc->name);
+	}
+	em = child(ed, NS_XENC, "EncryptionMethod", NULL);
+	alg = em != NULL ? attr(em, "Algorithm") : NULL;
+	if (alg == NULL)
+		return fail(j, KW_SAML_DECRYPTION, "EncryptedData without EncryptionMethod");
+	r = data_alg(j, alg, &data_t);
+	if (r != KW_SAML_OK)
+		return r;
+	c = child(ed, NS_DSIG, "KeyInfo", NULL);
+	if (c != NULL)
+		ek = child(c, NS_XENC, "EncryptedKey", NULL);
+	if (ek == NULL)
+		ek = child(enc, NS_XENC, "EncryptedKey", NULL);
+	if (ek == NULL)
+		return fail(j, KW_SAML_DECRYPTION, "no EncryptedKey");
+	em = child(ek, NS_XENC, "EncryptionMethod", NULL);
+	alg = em != NULL ? attr(em, "Algorithm") : NULL;
+	if (alg == NULL)
+		return fail(j, KW_SAML_DECRYPTION, "EncryptedKey without EncryptionMethod");
+	if (strcmp(alg, ALG_RSA_OAEP) == 0)
+		key_t = xmlSecTransformRsaOaepId;
+	else if (v->s.allow_legacy_encryption && strcmp(alg, ALG_RSA_1_5) == 0)
+		key_t = xmlSecTransformRsaPkcs1Id;
+	else
+		return fail(j, KW_SAML_ALGORITHM, "key transport %s not allowed", alg);
+	if (em != NULL) {
+		xmlNodePtr d = child(em, NS_DSIG, "DigestMethod", NULL);
+		const char *dalg = d != NULL ? attr(d, "Algorithm") : NULL;
+		if (dalg != NULL && !digest_alg_ok(v, dalg) && strcmp(dalg, ALG_SHA1) != 0)
+			return fail(j, KW_SAML_ALGORITHM, "OAEP digest %s not allowed", dalg);
+	}
+
+	kctx = xmlSecEncCtxCreate(NULL);
+	if (kctx == NULL)
+		abort();
+	kctx->mode = xmlEncCtxModeEncryptedKey;
+	kctx->encKey = xmlSecKeyDuplicate(v->sp_key);
+	if (kctx->encKey == NULL ||
+	    xmlSecPtrListAdd(&kctx->transformCtx.enabledTransforms, (void *)key_t) < 0 ||
+	    xmlSecPtrListAdd(&kctx->transformCtx.enabledTransforms, (void *)xmlSecTransformSha1Id) <
+		0) {
+		r = fail(j, KW_SAML_DECRYPTION, "xmlsec setup failed");
+		goto out;
+	}
+	buf = xmlSecEncCtxDecryptToBuffer(kctx, ek);
+	if (buf == NULL) {
+		r = fail(j, KW_SAML_DECRYPTION, "cannot decrypt the EncryptedKey with sp_key");
+		goto out;
+	}
+	session = xmlSecKeyReadMemory(xmlSecKeyDataAesId, xmlSecBufferGetData(buf),
+				      xmlSecBufferGetSize(buf));
+	if (session == NULL) {
+		r = fail(j, KW_SAML_DECRYPTION, "bad session key");
+		goto out;
+	}
+	dctx = xmlSecEncCtxCreate(NULL);
+	if (dctx == NULL)
+		abort();
+	dctx->encKey = session;
+	session = NULL;
+	if (xmlSecPtrListAdd(&dctx->transformCtx.enabledTransforms, (void *)data_t) < 0) {
+		r = fail(j, KW_SAML_DECRYPTION, "xmlsec setup failed");
+		goto out;
+	}
+	buf = xmlSecEncCtxDecryptToBuffer(dctx, ed);
+	if (buf == NULL) {
+		r = fail(j, KW_SAML_DECRYPTION, "cannot decrypt %s", enc->name);
+		goto out;
+	}
+	if (xmlParseInNodeContext(
+		enc->parent, (const char *)xmlSecBufferGetData(buf), (int)xmlSecBufferGetSize(buf),
+		XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING, &list) != XML_ERR_OK) {
+		r = fail(j, KW_SAML_DECRYPTION, "decrypted %s is not well-formed", enc->name);
+		goto out;
+	}
+	for (c = list; c != NULL; c = c->next) {
+		if (c->type == XML_ELEMENT_NODE) {
+			if (el != NULL || !is_el(c, NS_SAML, want)) {
+				r = fail(j, KW_SAML_STRUCTURE, "%s does not hold exactly one %s",
+					 enc->name, want);
+				goto out;
+			}
+			el = c;
+		} else if (c->type != XML_TEXT_NODE || !xmlIsBlankNode(c)) {
+			r = fail(j, KW_SAML_STRUCTURE, "unexpected content in %s", enc->name);
+			goto out;
+		}
+	}
+	if (el == NULL) {
+		r = fail(j, KW_SAML_STRUCTURE, "%s holds no %s", enc->name, want);
+		goto out;
+	}
+	/* Detach el from the parsed list, free the rest, put el where enc was. */
+	while (list != NULL) {
+		c = list;
+		list = list->next;
+		c->next = c->prev = NULL;
+		if (c != el)
+			xmlFreeNode(c);
+	}
+	xmlReplaceNode(enc, el);
+	xmlFreeNode(enc);
+	*el_r = el;
+out:
+	if (list != NULL)
+		xmlFreeNodeList(list);
+	if (session != NULL)
+		xmlSecKeyDestroy(session);
+	if (kctx != NULL)
+		xmlSecEncCtxDestroy(kctx);
+	if (dctx != NULL)
+		xmlSecEncCtxDestroy(dctx);
+	return r;
+}
+
+/* ---- the SAML checks ---- */
+
+static enum kw_saml_reason parse_time(struct job *j, xmlNodePtr n, const char *name, bool need,
+				      int64_t *t_r)
+{
+	const char *s = attr(n, name);
+
+	if (s == NULL) {
+		if (need)
+			return fail(j, KW_SAML_STRUCTURE, "<%s> without %s", n->name, name);
+		*t_r = 0;
+		return KW_SAML_OK;
+	}
+	if (kw_time_parse(s, 0, t_r) < 0)
+		return fail(j, KW_SAML_TIME, "%s=\"%s\" is not a time", name, s);
+	return KW_SAML_OK;
+}
+
+static enum kw_saml_reason check_issuer(struct job *j, xmlNodePtr issuer)
+{
+	const char *format = attr(issuer, "Format");
+
+	if (format != NULL && strcmp(format, NAMEID_ENTITY) != 0)
+		return fail(j, KW_SAML_ISSUER, "Issuer Format %s", format);
+	if (!text_equals(issuer, j->v->idp_entity_id))
+		return fail(j, KW_SAML_ISSUER, "Issuer is not the pinned IdP");
+	return KW_SAML_OK;
+}
+
+static enum kw_saml_reason check_version(struct job *j, xmlNodePtr n)
+{
+	const char *version = attr(n, "Version");
+
+	if (version == NULL || strcmp(version, "2.0") != 0)
+		return fail(j, KW_SAML_STRUCTURE, "<%s> Version is not 2.0", n->name);
+	if (attr(n, "IssueInstant") == NULL)
+		return fail(j, KW_SAML_STRUCTURE, "<%s> without IssueInstant", n->name);
+	return KW_SAML_OK;
+}
+
+/* One bearer SubjectConfirmation; *expires_r its NotOnOrAfter. */
+static enum kw_saml_reason check_confirmation(struct job *j, xmlNodePtr sc, const char *irt,
+					      int64_t *expires_r)
+{
+	int64_t skew = j->v->s.clock_skew, nb, noa;
+	const char *method = attr(sc, "Method"), *recipient, *sc_irt;
+	enum kw_saml_reason r;
+	xmlNodePtr data;
+	int count;
+
+	if (method == NULL || strcmp(method, CM_BEARER) != 0)
+		return fail(j, KW_SAML_SUBJECTCONFIRMATION, "no bearer SubjectConfirmation");
+	data = child(sc, NS_SAML, "SubjectConfirmationData", &count);
+	if (count != 1)
+		return fail(j, KW_SAML_SUBJECTCONFIRMATION, "%d SubjectConfirmationData", count);
+	recipient = attr(data, "Recipient");
+	/* The profile wants a Recipient; python3-saml and lasso accept none. Without one, only
+	 * the Response's Destination (checked to be the ACS URL) binds the message to us. */
+	if (recipient == NULL && attr(sc->parent->parent->parent, "Destination") != NULL)
+		recipient = j->v->acs_url;
+	if (recipient == NULL || strcmp(recipient, j->v->acs_url) != 0)
+		return fail(j, KW_SAML_RECIPIENT, "Recipient \"%s\" is not the ACS URL",
+			    recipient != NULL ? recipient : "(none)");
+	sc_irt = attr(data, "InResponseTo");
+	if (sc_irt != NULL && irt != NULL && strcmp(sc_irt, irt) != 0)
+		return fail(j, KW_SAML_SUBJECTCONFIRMATION, "InResponseTo differs");
+	r = parse_time(j, data, "NotOnOrAfter", true, &noa);
+	if (r != KW_SAML_OK)
+		return r;
+	r = parse_time(j, data, "NotBefore", false, &nb);
+	if (r != KW_SAML_OK)
+		return r;
+	if (j->now >= noa + skew)
+		return fail(j, KW_SAML_TIME, "SubjectConfirmationData NotOnOrAfter passed");
+	if (attr(data, "NotBefore") != NULL && j->now + skew < nb)
+		return fail(j, KW_SAML_TIME, "SubjectConfirmationData NotBefore in the future");
+	*expires_r = noa;
+	return KW_SAML_OK;
+}
+
+static enum kw_saml_reason check_conditions(struct job *j, xmlNodePtr cond, int64_t *expires_r)
+{
+	int64_t skew = j->v->s.clock_skew, nb, noa;
+	enum kw_saml_reason r;
+	int audiences = 0;
+
+	r = parse_time(j, cond, "NotBefore", false, &nb);
+	if (r == KW_SAML_OK)
+		r = parse_time(j, cond, "NotOnOrAfter", false, &noa);
+	if (r != KW_SAML_OK)
+		return r;
+	if (attr(cond, "NotBefore") != NULL && j->now + skew < nb)
+		return fail(j, KW_SAML_TIME, "Conditions NotBefore in the future");
+	if (attr(cond, "NotOnOrAfter") != NULL) {
+		if (j->now >= noa + skew)
+			return fail(j, KW_SAML_TIME, "Conditions NotOnOrAfter passed");
+		*expires_r = noa;
+	}
+	for (xmlNodePtr c = first_el(cond); c != NULL; c = next_el(c->next)) {
+		if (is_el(c, NS_SAML, "AudienceRestriction")) {
+			bool found = false;
+			for (xmlNodePtr a = first_el(c); a != NULL; a = next_el(a->next)) {
+				if (!is_el(a, NS_SAML, "Audience"))
+					return fail(j, KW_SAML_STRUCTURE,
+						    "<%s> in AudienceRestriction", a->name);
+				if (text_equals(a, j->v->sp_entity_id))
+					found = true;
+			}
+			if (!found)
+				return fail(j, KW_SAML_AUDIENCE, "the SP is not an Audience");
+			audiences++;
+		} else if (!is_el(c, NS_SAML, "OneTimeUse") &&
+			   !is_el(c, NS_SAML, "ProxyRestriction")) {
+			return fail(j, KW_SAML_CONDITIONS, "unknown condition <%s>", c->name);
+		}
+	}
+	if (audiences == 0)
+		return fail(j, KW_SAML_AUDIENCE, "no AudienceRestriction");
+	return KW_SAML_OK;
+}
+
+static void push_value(char ***list, size_t *n, char *value)
+{
+	char **l = realloc(*list, (*n + 1) * sizeof(*l));
+
+	if (l == NULL)
+		abort();
+	l[(*n)++] = value;
+	*list = l;
+}
+
+static enum kw_saml_reason read_attributes(struct job *j, xmlNodePtr a_el,
+					   struct kw_saml_result *res)
+{
+	const struct kw_saml_verifier *v = j->v;
+	const char *names[256];
+	size_t n_names = 0;
+	bool login_seen = false;
+
+	for (xmlNodePtr st = first_el(a_el); st != NULL; st = next_el(st->next)) {
+		if (!is_el(st, NS_SAML, "AttributeStatement"))
+			continue;
+		for (xmlNodePtr at = first_el(st); at != NULL; at = next_el(at->next)) {
+			const char *name;
+			bool is_login, is_role;
+
+			if (is_el(at, NS_SAML, "EncryptedAttribute"))
+				return fail(j, KW_SAML_ATTRIBUTE, "EncryptedAttribute");
+			if (!is_el(at, NS_SAML, "Attribute"))
+				return fail(j, KW_SAML_STRUCTURE, "<%s> in AttributeStatement",
+					    at->name);
+			name = attr(at, "Name");
+			if (name == NULL)
+				return fail(j, KW_SAML_ATTRIBUTE, "Attribute without Name");
+			for (size_t i = 0; i < n_names; i++) {
+				if (strcmp(names[i], name) == 0)
+					return fail(j, KW_SAML_ATTRIBUTE,
+						    "Attribute %s given twice", name);
+			}
+			if (n_names >= sizeof(names) / sizeof(names[0]))
+				return fail(j, KW_SAML_LIMIT, "too many attributes");
+			names[n_names++] = name;
+			is_login =
+			    v->login_attribute != NULL && strcmp(name, v->login_attribute) == 0;
+			is_role = v->role_attribute != NULL && strcmp(name, v->role_attribute) == 0;
+			if (!is_login && !is_role)
+				continue;
+			for (xmlNodePtr val = first_el(at); val != NULL; val = next_el(val->next)) {
+				char *t;
+				if (!is_el(val, NS_SAML, "AttributeValue"))
+					return fail(j, KW_SAML_STRUCTURE, "<%s> in Attribute",
+						    val->name);
+				t = whole_text(val);
+				if (t == NULL || has_control(t)) {
+					free(t);
+					return fail(j, KW_SAML_ATTRIBUTE,
+						    "value of %s is not plain text", name);
+				}
+				if (is_login) {
+					if (login_seen) {
+						free(t);
+						return fail(j, KW_SAML_ATTRIBUTE,
+							    "%s has several values", name);
+					}
+					login_seen = true;
+					free(res->login);
+					res->login = is_role ? xstrdup(t) : t;
+				}
+				if (is_role)
+					push_value(&res->roles, &res->n_roles, t);
+			}
+		}
+	}
+	if (v->login_attribute != NULL && !login_seen)
+		return fail(j, KW_SAML_ATTRIBUTE, "no %s attribute", v->login_attribute);
+	return KW_SAML_OK;
+}
+
+/* Everything after the signatures: a verified Assertion a, its Response root. */
+static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNodePtr a,
+					   struct kw_saml_result *res)
+{
+	const struct kw_saml_verifier *v = j->v;
+	xmlNodePtr c, subject = NULL, cond = NULL, name_id = NULL, authn = NULL;
+	int64_t sc_expires = 0, cond_expires = 0;
+	enum kw_saml_reason r, first_sc = KW_SAML_OK;
+	const char *irt = attr(root, "InResponseTo"), *q;
+	char first_detail[sizeof(j->v->detail)] = "";
+	int stage = 0, n_authn = 0;
+	bool confirmed = false;
+
+	/* Schema order: Issuer, Signature?, Subject?, Conditions?, Advice?, statements*. */
+	for (c = first_el(a); c != NULL; c = next_el(c->next)) {
+		int s;
+		if (is_el(c, NS_SAML, "Issuer"))
+			s = 1;
+		else if (is_el(c, NS_DSIG, "Signature"))
+			s = 2;
+		else if (is_el(c, NS_SAML, "Subject"))
+			s = 3, subject = c;
+		else if (is_el(c, NS_SAML, "Conditions"))
+			s = 4, cond = c;
+		else if (is_el(c, NS_SAML, "Advice"))
+			s = 5;
+		else if (is_el(c, NS_SAML, "AuthnStatement"))
+			s = 6, authn = c, n_authn++;
+		else if (is_el(c, NS_SAML, "AttributeStatement") ||
+			 is_el(c, NS_SAML, "AuthzDecisionStatement") ||
+			 is_el(c, NS_SAML, "Statement"))
+			s = 6;
+		else
+			return fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in Assertion", c->name);
+		if (s < stage || (s == stage && s < 6) || (stage == 0 && s != 1))
+			return fail(j, KW_SAML_STRUCTURE, "Assertion children out of order at <%s>",
+				    c->name);
+		stage = s;
+	}
+	r = check_issuer(j, first_el(a));
+	if (r != KW_SAML_OK)
+		return r;
+	if (subject == NULL)
+		return fail(j, KW_SAML_STRUCTURE, "Assertion without Subject");
+	if (cond == NULL)
+		return fail(j, KW_SAML_STRUCTURE, "Assertion without Conditions");
+	if (n_authn != 1)
+		return fail(j, KW_SAML_STRUCTURE, "%d AuthnStatements", n_authn);
+
+	/* Subject: (NameID | EncryptedID)?, SubjectConfirmation*. */
+	c = first_el(subject);
+	if (is_el(c, NS_SAML, "EncryptedID")) {
+		r = decrypt_element(j, c, "NameID", &name_id);
+		if (r != KW_SAML_OK)
+			return r;
+		c = next_el(name_id->next);
+	} else if (is_el(c, NS_SAML, "NameID")) {
+		name_id = c;
+		c = next_el(c->next);
+	}
+	for (; c != NULL; c = next_el(c->next)) {
+		int64_t e = 0;
+		if (!is_el(c, NS_SAML, "SubjectConfirmation"))
+			return fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in Subject", c->name);
+		if (confirmed)
+			continue;
+		r = check_confirmation(j, c, irt, &e);
+		if (r == KW_SAML_OK) {
+			confirmed = true;
+			sc_expires = e;
+		} else if (first_sc == KW_SAML_OK) {
+			first_sc = r;
+			memcpy(first_detail, j->v->detail, sizeof(first_detail));
+		}
+	}
+	if (!confirmed) {
+		if (first_sc == KW_SAML_OK)
+			return fail(j, KW_SAML_SUBJECTCONFIRMATION, "no SubjectConfirmation");
+		memcpy(j->v->detail, first_detail, sizeof(first_detail));
+		return first_sc;
+	}
+	if (name_id == NULL)
+		return fail(j, KW_SAML_NAMEID, "no NameID");
+	res->name_id = whole_text(name_id);
+	if (res->name_id == NULL || res->name_id[0] == '\0' || has_control(res->name_id) ||
+	    strlen(res->name_id) > 255)
+		return fail(j, KW_SAML_NAMEID, "NameID is empty, not text or too long");
+	q = attr(name_id, "SPNameQualifier");
+	if (q != NULL && strcmp(q, v->sp_entity_id) != 0)
+		return fail(j, KW_SAML_NAMEID, "SPNameQualifier is not the SP");
+
+	r = check_conditions(j, cond, &cond_expires);
+	if (r != KW_SAML_OK)
+		return r;
+	if (attr(authn, "SessionNotOnOrAfter") != NULL) {
+		int64_t snoa;
+		r = parse_time(j, authn, "SessionNotOnOrAfter", true, &snoa);
+		if (r != KW_SAML_OK)
+			return r;
+		if (j->now >= snoa + v->s.clock_skew)
+			return fail(j, KW_SAML_TIME, "SessionNotOnOrAfter passed");
+	}
+	res->session_index = xstrdup(attr(authn, "SessionIndex"));
+
+	res->login = xstrdup(res->name_id);
+	r = read_attributes(j, a, res);
+	if (r != KW_SAML_OK)
+		return r;
+	if (res->login[0] == '\0' || strlen(res->login) > 255 || has_control(res->login))
+		return fail(j, KW_SAML_ATTRIBUTE, "login is empty or too long");
+	res->expires = (sc_expires > cond_expires ? sc_expires : cond_expires) + v->s.clock_skew;
+	res->issuer = xstrdup(v->idp_entity_id);
+	res->assertion_id = xstrdup(attr(a, "ID"));
+	return KW_SAML_OK;
+}
+
+static enum kw_saml_reason check_response(struct job *j, xmlNodePtr root, bool signed_response)
+{
+	const char *dest = attr(root, "Destination"), *value;
+	xmlNodePtr status, code, issuer;
+	enum kw_saml_reason r;
+	int count;
+
+	issuer = child(root, NS_SAML, "Issuer", &count);
+	if (count > 1)
+		return fail(j, KW_SAML_STRUCTURE, "%d Issuers on the Response", count);
+	if (issuer != NULL) {
+		r = check_issuer(j, issuer);
+		if (r != KW_SAML_OK)
+			return r;
+	}
+	status = child(root, NS_SAMLP, "Status", &count);
+	if (count != 1)
+		return fail(j, KW_SAML_STATUS, "%d Status elements", count);
+	code = child(status, NS_SAMLP, "StatusCode", &count);
+	value = code != NULL ? attr(code, "Value") : NULL;
+	if (count != 1 || value == NULL || strcmp(value, STATUS_SUCCESS) != 0)
+		return fail(j, KW_SAML_STATUS, "Status is not Success");
+	if (dest == NULL) {
+		/* SAML bindings 3.5.5.2: a signed Response must name its Destination. */
+		if (signed_response)
+			return fail(j, KW_SAML_DESTINATION, "signed Response without Destination");
+	} else if (strcmp(dest, j->v->acs_url) != 0) {
+		return fail(j, KW_SAML_DESTINATION, "Destination \"%s\" is not the ACS URL", dest);
+	}
+	return KW_SAML_OK;
+}
+
+enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *data, size_t len,
+				   int64_t now, struct kw_saml_result **result_r,
+				   const char **detail_r)
+{
+	struct job j = {.v = v, .now = now};
+	struct kw_saml_result *res = NULL;
+	enum kw_saml_reason r;
+	xmlNodePtr root, a = NULL, c, rsig, asig;
+	uint8_t *decoded = NULL;
+	const uint8_t *xml = data;
+	size_t xml_len = len, i = 0;
+	bool resp_ok = false, assert_ok = false;
+	int count;
+
+	v->detail[0] = '\0';
+	*detail_r = v->detail;
+	if (len > KW_SAML_MAX_INPUT)
+		return fail(&j, KW_SAML_LIMIT, "larger than %d bytes", KW_SAML_MAX_INPUT);
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+		i++;
+	if (i == len)
+		return fail(&j, KW_SAML_XML, "empty");
+	if (data[i] != '<' && !(len - i >= 3 && memcmp(data + i, "\xef\xbb\xbf", 3) == 0)) {
+		if (b64_decode(data + i, len - i, &decoded, &xml_len) < 0)
+			return fail(&j, KW_SAML_XML, "neither XML nor base64");
+		xml = decoded;
+	}
+	j.doc = parse_hardened((const char *)xml, xml_len, &r);
+	free(decoded);
+	if (j.doc == NULL)
+		return fail(&j, r, r == KW_SAML_DTD ? "DOCTYPE refused" : "not well-formed XML");
+
+	root = xmlDocGetRootElement(j.doc);
+	if (!is_el(root, NS_SAMLP, "Response")) {
+		r = fail(&j, KW_SAML_STRUCTURE, "root is not samlp:Response");
+		goto out;
+	}
+	/* Whole-document walk: the only place Assertions and Signatures may be. */
+	for (c = j.doc->children; c != NULL; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE && c->type != XML_COMMENT_NODE &&
+		    c->type != XML_PI_NODE) {
+			r = fail(&j, KW_SAML_DTD, "unexpected top-level node");
+			goto out;
+		}
+	}
+	if (j.doc->ids != NULL) {
+		r = fail(&j, KW_SAML_WRAPPING, "IDs declared by the document");
+		goto out;
+	}
+	r = walk(&j, root, 0, root);
+	if (r != KW_SAML_OK)
+		goto out;
+	count = 0;
+	for (c = first_el(root); c != NULL; c = next_el(c->next)) {
+		if (is_el(c, NS_SAML, "Assertion") || is_el(c, NS_SAML, "EncryptedAssertion")) {
+			a = c;
+			count++;
+		}
+	}
+	if (count != 1) {
+		r = fail(&j, KW_SAML_STRUCTURE, "%d assertions, not exactly one", count);
+		goto out;
+	}
+	r = check_version(&j, root);
+	if (r == KW_SAML_OK)
+		r = register_id(&j, root);
+	if (r != KW_SAML_OK)
+		goto out;
+
+	rsig = child(root, NS_DSIG, "Signature", &count);
+	if (count > 1) {
+		r = fail(&j, KW_SAML_WRAPPING, "%d Signatures on the Response", count);
+		goto out;
+	}
+	if (rsig != NULL) {
+		r = verify_signature(&j, rsig, root);
+		if (r != KW_SAML_OK)
+			goto out;
+		resp_ok = true;
+	}
+	if (is_el(a, NS_SAML, "EncryptedAssertion")) {
+		xmlNodePtr plain;
+		r = decrypt_element(&j, a, "Assertion", &plain);
+		if (r != KW_SAML_OK)
+			goto out;
+		a = plain;
+		/* The plaintext is new input: walk it like the rest. */
+		r = walk(&j, a, 1, root);
+		if (r != KW_SAML_OK)
+			goto out;
+	}
+	r = check_version(&j, a);
+	if (r == KW_SAML_OK)
+		r = register_id(&j, a);
+	if (r != KW_SAML_OK)
+		goto out;
+	asig = child(a, NS_DSIG, "Signature", &count);
+	if (count > 1) {
+		r = fail(&j, KW_SAML_WRAPPING, "%d Signatures on the Assertion", count);
+		goto out;
+	}
+	if (asig != NULL) {
+		r = verify_signature(&j, asig, a);
+		if (r != KW_SAML_OK)
+			goto out;
+		assert_ok = true;
+	}
+	if (!resp_ok && !assert_ok) {
+		r = fail(&j, KW_SAML_SIGNATURE, "neither the Response nor the Assertion is signed");
+		goto out;
+	}
+
+	r = check_response(&j, root, resp_ok);
+	if (r != KW_SAML_OK)
+		goto out;
+	res = calloc(1, sizeof(*res));
+	if (res == NULL)
+		abort();
+	r = check_assertion(&j, root, a, res);
+	if (r != KW_SAML_OK)
+		goto out;
+	*result_r = res;
+	res = NULL;
+out:
+	kw_saml_result_free(&res);
+	for (int k = 0; k < j.n_ids; k++)
+		xmlFree(j.ids[k]);
+	xmlFreeDoc(j.doc);
+	return r;
+}
+
+void kw_saml_result_free(struct kw_saml_result **rp)
+{
+	struct kw_saml_result *r = *rp;
+
+	if (r == NULL)
+		return;
+	free(r->login);
+	free(r->name_id);
+	free(r->issuer);
+	free(r->assertion_id);
+	free(r->session_index);
+	for (size_t i = 0; i < r->n_roles; i++)
+		free(r->roles[i]);
+	free(r->roles);
+	free(r);
+	*rp = NULL;
+}
+
+/* ---- configuration: pinned IdP keys and the SP key ---- */
+
+static char cfg_error[512];
+
+static int cfg_fail(const char **error_r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int cfg_fail(const char **error_r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cfg_error, sizeof(cfg_error), fmt, ap);
+	va_end(ap);
+	*error_r = cfg_error;
+	return -EINVAL;
+}
+
+static int pin_certificate(struct kw_saml_verifier *v, xmlNodePtr cert_el, const char *path,
+			   const char **error_r)
+{
+	char *text = whole_text(cert_el);
+	uint8_t *der = NULL;
+	const uint8_t *p;
+	size_t der_len;
+	X509 *x = NULL;
+	EVP_PKEY *pkey = NULL;
+	xmlSecKeyDataPtr data = NULL;
+	xmlSecKeyPtr key = NULL;
+	int ret = 0;
+
+	if (text == NULL || b64_decode((const uint8_t *)text, strlen(text), &der, &der_len) < 0) {
+		ret = cfg_fail(error_r, "%s: X509Certificate is not base64", path);
+		goto out;
+	}
+	p = der;
+	x = d2i_X509(NULL, &p, (long)der_len);
+	if (x == NULL || p != der + der_len) {
+		ret = cfg_fail(error_r, "%s: X509Certificate is not a DER certificate", path);
+		goto out;
+	}
+	pkey = X509_get_pubkey(x);
+	if (pkey == NULL || EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA || EVP_PKEY_bits(pkey) < 1024) {
+		ret =
+		    cfg_fail(error_r, "%s: certificate key is not RSA of 1024 bits or more", path);
+		goto out;
+	}
+	if (v->n_keys >= KW_SAML_MAX_KEYS) {
+		ret = cfg_fail(error_r, "%s: more than %d signing certificates", path,
+			       KW_SAML_MAX_KEYS);
+		goto out;
+	}
+	data = xmlSecOpenSSLEvpKeyAdopt(pkey);
+	if (data == NULL)
+		goto xmlsec_fail;
+	pkey = NULL;
+	key = xmlSecKeyCreate();
+	if (key == NULL || xmlSecKeySetValue(key, data) < 0)
+		goto xmlsec_fail;
+	data = NULL;
+	if (xmlSecOpenSSLAppDefaultKeysMngrAdoptKey(v->mngr, key) < 0)
+		goto xmlsec_fail;
+	v->keys[v->n_keys++] = key;
+	key = NULL;
+	goto out;
+xmlsec_fail:
+	ret = cfg_fail(error_r, "%s: xmlsec1 cannot use the certificate key", path);
+out:
+	if (key != NULL)
+		xmlSecKeyDestroy(key);
+	if (data != NULL)
+		xmlSecKeyDataDestroy(data);
+	EVP_PKEY_free(pkey);
+	X509_free(x);
+	free(der);
+	free(text);
+	return ret;
+}
+
+static int load_metadata(struct kw_saml_verifier *v, const char *path, const char **error_r)
+{
+	enum kw_saml_reason why;
+	xmlDocPtr doc = NULL;
+	xmlNodePtr root, idp;
+	FILE *f;
+	char *buf = NULL;
+	size_t len;
+	const char *entity;
+	int ret = 0, count;
+
+	f = fopen(path, "re");
+	if (f == NULL)
+		return cfg_fail(error_r, "cannot read %s: %s", path, strerror(errno));
+	buf = malloc(1024 * 1024 + 1);
+	if (buf == NULL)
+		abort();
+	len = fread(buf, 1, 1024 * 1024 + 1, f);
+	fclose(f);
+	if (len > 1024 * 1024) {
+		ret = cfg_fail(error_r, "%s: larger than 1 MiB", path);
+		goto out;
+	}
+	doc = parse_hardened(buf, len, &why);
+	if (doc == NULL) {
+		ret = cfg_fail(error_r, "%s: not well-formed XML without DOCTYPE", path);
+		goto out;
+	}
+	root = xmlDocGetRootElement(doc);
+	if (!is_el(root, NS_MD, "EntityDescriptor")) {
+		ret = cfg_fail(error_r, "%s: root is not md:EntityDescriptor", path);
+		goto out;
+	}
+	entity = attr(root, "entityID");
+	if (entity == NULL || entity[0] == '\0') {
+		ret = cfg_fail(error_r, "%s: EntityDescriptor without entityID", path);
+		goto out;
+	}
+	v->idp_entity_id = xstrdup(entity);
+	idp = child(root, NS_MD, "IDPSSODescriptor", &count);
+	if (count != 1) {
+		ret = cfg_fail(error_r, "%s: %d IDPSSODescriptor elements, need one", path, count);
+		goto out;
+	}
+	for (xmlNodePtr kd = first_el(idp); kd != NULL; kd = next_el(kd->next)) {
+		const char *use;
+		xmlNodePtr ki, xd;
+		if (!is_el(kd, NS_MD, "KeyDescriptor"))
+			continue;
+		use = attr(kd, "use");
+		if (use != NULL && strcmp(use, "signing") != 0)
+			continue;
+		ki = child(kd, NS_DSIG, "KeyInfo", NULL);
+		xd = ki != NULL ? child(ki, NS_DSIG, "X509Data", NULL) : NULL;
+		if (xd == NULL)
+			continue;
+		for (xmlNodePtr c = first_el(xd); c != NULL; c = next_el(c->next)) {
+			if (!is_el(c, NS_DSIG, "X509Certificate"))
+				continue;
+			ret = pin_certificate(v, c, path, error_r);
+			if (ret < 0)
+				goto out;
+		}
+	}
+	if (v->n_keys == 0)
+		ret = cfg_fail(error_r, "%s: no signing certificate in the IDPSSODescriptor", path);
+out:
+	xmlFreeDoc(doc);
+	free(buf);
+	return ret;
+}
+
+int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *idp_metadata_path,
+			 const char *sp_key_path, struct kw_saml_verifier **v_r,
+			 const char **error_r)
+{
+	struct kw_saml_verifier *v = calloc(1, sizeof(*v));
+	int ret;
+
+	if (v == NULL)
+		abort();
+	v->s = *settings;
+	v->sp_entity_id = xstrdup(settings->sp_entity_id);
+	v->acs_url = xstrdup(settings->acs_url);
+	v->login_attribute =
+	    settings->login_attribute != NULL ? xstrdup(settings->login_attribute) : NULL;
+	v->role_attribute =
+	    settings->role_attribute != NULL ? xstrdup(settings->role_attribute) : NULL;
+	v->mngr = xmlSecKeysMngrCreate();
+	if (v->mngr == NULL || xmlSecOpenSSLAppDefaultKeysMngrInit(v->mngr) < 0) {
+		ret = cfg_fail(error_r, "cannot create the xmlsec1 keys manager");
+		goto fail;
+	}
+	/* Keys come from the pinned list only; <KeyInfo> in a message is never read. */
+	v->mngr->getKey = pinned_get_key;
+	ret = load_metadata(v, idp_metadata_path, error_r);
+	if (ret < 0)
+		goto fail;
+	if (sp_key_path != NULL) {
+		v->sp_key =
+		    xmlSecOpenSSLAppKeyLoad(sp_key_path, xmlSecKeyDataFormatPem, NULL, NULL, NULL);
+		if (v->sp_key == NULL || xmlSecKeyGetValue(v->sp_key) == NULL ||
+		    !xmlSecKeyDataCheckId(xmlSecKeyGetValue(v->sp_key),
+					  xmlSecOpenSSLKeyDataRsaId) ||
+		    (xmlSecKeyGetType(v->sp_key) & xmlSecKeyDataTypePrivate) == 0) {
+			ret = cfg_fail(error_r, "%s: not a PEM RSA private key", sp_key_path);
+			goto fail;
+		}
+	}
+	*v_r = v;
+	return 0;
+fail:
+	kw_saml_verifier_free(&v);
+	return ret;
+}
+
+void kw_saml_verifier_free(struct kw_saml_verifier **vp)
+{
+	struct kw_saml_verifier *v = *vp;
+
+	if (v == NULL)
+		return;
+	if (v->mngr != NULL)
+		xmlSecKeysMngrDestroy(v->mngr);
+	if (v->sp_key != NULL)
+		xmlSecKeyDestroy(v->sp_key);
+	free(v->sp_entity_id);
+	free(v->acs_url);
+	free(v->login_attribute);
+	free(v->role_attribute);
+	free(v->idp_entity_id);
+	free(v);
+	*vp = NULL;
+}
+
+const char *kw_saml_verifier_idp_entity_id(const struct kw_saml_verifier *v)
+{
+	return v->idp_entity_id;
+}
+
+unsigned kw_saml_verifier_key_count(const struct kw_saml_verifier *v)
+{
+	return v->n_keys;
+}

@@ -1,0 +1,107 @@
+/* saml_verify.h: strict verification of one SAML 2.0 Response (Web Browser SSO profile).
+ *
+ * A pure unit: bytes, settings and a clock go in; a verdict, a reason class and the login and
+ * attributes of the verified Assertion come out. No store, no network, no global clock. The
+ * replay cache and the user sync are the caller's (ssod/sso_store.h), so that the ingest
+ * command, the HTTP part and the benchmark share this code.
+ *
+ * What is checked (see keywarden-ssod(8)): a hardened parse (no DTD, no entities, no network,
+ * limits on size, depth and nodes); exactly one Assertion or EncryptedAssertion, as a child of
+ * the Response; a signature on the Response or on the Assertion, verified with a key pinned
+ * from the IdP metadata only, never one carried in the message; exactly one Reference, to the
+ * signed element's own ID; only enveloped and exclusive-c14n transforms; RSA-SHA-256/384/512
+ * (SHA-1 only when allowed); IDs registered only on the Response and the Assertion, duplicates
+ * refused; Status, Issuer, Destination, Audience, bearer SubjectConfirmation, time windows
+ * with clock skew; values read only from the verified Assertion, as whole text without
+ * comments.
+ *
+ * Thread-safety: a struct kw_saml_verifier may be used by one thread at a time;
+ * kw_saml_global_init() must have run once before. */
+#ifndef KW_SAML_VERIFY_H
+#define KW_SAML_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KW_SAML_MAX_INPUT (256 * 1024) /* bytes of a Response (XML or base64) */
+#define KW_SAML_MAX_DEPTH 48
+#define KW_SAML_MAX_NODES 20000
+#define KW_SAML_MAX_KEYS 8 /* pinned IdP certificates (rollover) */
+
+enum kw_saml_reason {
+	KW_SAML_OK = 0,
+	KW_SAML_XML,	    /* not well-formed, not base64, wrong root */
+	KW_SAML_DTD,	    /* a DOCTYPE or an entity reference */
+	KW_SAML_LIMIT,	    /* too large, too deep, too many nodes */
+	KW_SAML_STRUCTURE,  /* missing/duplicated elements, bad Version/ID, two assertions */
+	KW_SAML_WRAPPING,   /* misplaced Assertion or Signature, duplicate IDs */
+	KW_SAML_REFERENCE,  /* not exactly one Reference to the signed element's ID */
+	KW_SAML_ALGORITHM,  /* a transform, digest, signature or encryption not allowed */
+	KW_SAML_SIGNATURE,  /* unsigned, or no pinned key verifies it */
+	KW_SAML_DECRYPTION, /* an encrypted element that cannot be decrypted */
+	KW_SAML_STATUS,	    /* Status not Success */
+	KW_SAML_ISSUER,
+	KW_SAML_DESTINATION,
+	KW_SAML_AUDIENCE,
+	KW_SAML_RECIPIENT,
+	KW_SAML_SUBJECTCONFIRMATION,
+	KW_SAML_TIME,
+	KW_SAML_CONDITIONS, /* an unknown Condition */
+	KW_SAML_NAMEID,
+	KW_SAML_ATTRIBUTE,
+	KW_SAML_REPLAY, /* set by the replay cache, never by kw_saml_verify() */
+	KW_SAML_REASON_COUNT
+};
+
+struct kw_saml_settings {
+	const char *sp_entity_id;
+	const char *acs_url;
+	const char *login_attribute; /* NULL: the NameID */
+	const char *role_attribute;  /* NULL: no roles */
+	int64_t clock_skew;	     /* seconds */
+	bool allow_sha1;
+	bool allow_legacy_encryption;
+};
+
+/* The verified facts of one accepted Response. Strings are NUL-terminated and never NULL
+ * (empty when absent). */
+struct kw_saml_result {
+	char *login;
+	char *name_id;
+	char *issuer;
+	char *assertion_id;
+	char *session_index;
+	int64_t expires; /* keep the assertion ID in the replay cache until then */
+	char **roles;	 /* values of role_attribute */
+	size_t n_roles;
+};
+
+struct kw_saml_verifier;
+
+/* Once per process: libxml2 and xmlsec1 with network and external entities off. */
+int kw_saml_global_init(const char **error_r);
+void kw_saml_global_deinit(void);
+
+/* Pins the IdP: entity ID and signing certificates from the EntityDescriptor in
+ * idp_metadata_path; sp_key_path (PEM, may be NULL) decrypts EncryptedAssertion/EncryptedID.
+ * Copies settings. error_r names the file and what is wrong. Free with
+ * kw_saml_verifier_free(). */
+int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *idp_metadata_path,
+			 const char *sp_key_path, struct kw_saml_verifier **v_r,
+			 const char **error_r);
+void kw_saml_verifier_free(struct kw_saml_verifier **v);
+const char *kw_saml_verifier_idp_entity_id(const struct kw_saml_verifier *v);
+unsigned kw_saml_verifier_key_count(const struct kw_saml_verifier *v);
+
+/* Verifies data (raw XML, or base64 of it as the HTTP-POST binding carries it) at instant now.
+ * Returns KW_SAML_OK and *result_r (free with kw_saml_result_free()), or a reason with detail
+ * in *detail_r (static or owned by v, valid until the next call). */
+enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *data, size_t len,
+				   int64_t now, struct kw_saml_result **result_r,
+				   const char **detail_r);
+void kw_saml_result_free(struct kw_saml_result **r);
+
+const char *kw_saml_reason_name(enum kw_saml_reason reason);
+
+#endif

@@ -1,0 +1,222 @@
+/* sso_config.c: the [sso] section of keywarden.conf (see sso_config.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "sso_config.h"
+
+static char error_buf[512];
+
+static int bad(const char **error_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(const char **error_r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
+	va_end(ap);
+	*error_r = error_buf;
+	return -EINVAL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		*--e = '\0';
+	return s;
+}
+
+static int required(const struct kw_config *cfg, const char *key, char **v_r, const char **error_r)
+{
+	const char *v = kw_config_get(cfg, "sso", key);
+
+	if (v == NULL || v[0] == '\0')
+		return bad(error_r, "[sso] %s: missing (required for ingest)", key);
+	*v_r = dup_or_null(v);
+	return 0;
+}
+
+/* "group:Role, group:Role"; a group may hold ':' (the last one separates). */
+static int parse_role_map(struct kw_sso_config *sso, const char *text, struct kw_store *store,
+			  const char **error_r)
+{
+	char *copy = dup_or_null(text), *save = NULL, *item;
+	int ret = 0;
+
+	for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		char *colon = strrchr(item, ':'), *group, *role;
+		struct kw_sso_role_map *m;
+		const char *err;
+
+		if (colon == NULL) {
+			ret = bad(error_r, "[sso] role_map: \"%s\" is not group:Role", trim(item));
+			goto out;
+		}
+		*colon = '\0';
+		group = trim(item);
+		role = trim(colon + 1);
+		if (group[0] == '\0' || role[0] == '\0') {
+			ret = bad(error_r, "[sso] role_map: empty group or role");
+			goto out;
+		}
+		m = realloc(sso->map, (sso->n_map + 1) * sizeof(*m));
+		if (m == NULL)
+			abort();
+		sso->map = m;
+		m = &sso->map[sso->n_map++];
+		memset(m, 0, sizeof(*m));
+		m->group = dup_or_null(group);
+		snprintf(m->role.name, sizeof(m->role.name), "%s", role);
+		if (store != NULL && kw_store_role_get(store, role, &m->role, &err) < 0) {
+			ret = bad(error_r, "[sso] role_map: unknown role \"%s\" (roles: %s)", role,
+				  kw_store_role_names());
+			goto out;
+		}
+	}
+	if (sso->n_map == 0)
+		ret = bad(error_r, "[sso] role_map: empty");
+out:
+	free(copy);
+	return ret;
+}
+
+static int check_cert_file(const char *path, const char **error_r)
+{
+	FILE *f = fopen(path, "re");
+	X509 *x;
+
+	if (f == NULL)
+		return bad(error_r, "[sso] sp_cert: cannot read %s", path);
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL)
+		return bad(error_r, "[sso] sp_cert: %s is not a PEM certificate", path);
+	X509_free(x);
+	return 0;
+}
+
+int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
+		       struct kw_sso_config **sso_r, const char **error_r)
+{
+	struct kw_sso_config *sso = calloc(1, sizeof(*sso));
+	const char *v;
+	uint64_t skew;
+	int ret;
+
+	if (sso == NULL)
+		abort();
+	if ((ret = required(cfg, "account", &sso->account, error_r)) < 0 ||
+	    (ret = required(cfg, "sp_entity_id", (char **)&sso->saml.sp_entity_id, error_r)) < 0 ||
+	    (ret = required(cfg, "acs_url", (char **)&sso->saml.acs_url, error_r)) < 0 ||
+	    (ret = required(cfg, "idp_metadata", &sso->idp_metadata, error_r)) < 0)
+		goto fail;
+	if (strncmp(sso->saml.acs_url, "https://", 8) != 0 &&
+	    strncmp(sso->saml.acs_url, "http://", 7) != 0) {
+		ret =
+		    bad(error_r, "[sso] acs_url: \"%s\" is not an http(s) URL", sso->saml.acs_url);
+		goto fail;
+	}
+	sso->sp_key = dup_or_null(kw_config_get(cfg, "sso", "sp_key"));
+	sso->sp_cert = dup_or_null(kw_config_get(cfg, "sso", "sp_cert"));
+	if (sso->sp_cert != NULL && (ret = check_cert_file(sso->sp_cert, error_r)) < 0)
+		goto fail;
+	ret = kw_config_get_uint(cfg, "sso", "clock_skew", KW_SSO_DEFAULT_SKEW, 0, 3600, &skew,
+				 error_r);
+	if (ret < 0)
+		goto fail;
+	sso->saml.clock_skew = (int64_t)skew;
+	ret = kw_config_get_bool(cfg, "sso", "allow_sha1", false, &sso->saml.allow_sha1, error_r);
+	if (ret < 0)
+		goto fail;
+	ret = kw_config_get_bool(cfg, "sso", "allow_legacy_encryption", false,
+				 &sso->saml.allow_legacy_encryption, error_r);
+	if (ret < 0)
+		goto fail;
+	v = kw_config_get(cfg, "sso", "login_attribute");
+	if (v != NULL && v[0] == '\0') {
+		ret = bad(error_r, "[sso] login_attribute: empty (leave it out to use the NameID)");
+		goto fail;
+	}
+	sso->saml.login_attribute = dup_or_null(v);
+	v = kw_config_get(cfg, "sso", "role_attribute");
+	if (v != NULL && v[0] == '\0') {
+		ret = bad(error_r, "[sso] role_attribute: empty");
+		goto fail;
+	}
+	sso->saml.role_attribute = dup_or_null(v);
+	v = kw_config_get(cfg, "sso", "role_map");
+	if (v != NULL) {
+		if (sso->saml.role_attribute == NULL) {
+			ret = bad(error_r, "[sso] role_map: set, but role_attribute is not");
+			goto fail;
+		}
+		ret = parse_role_map(sso, v, store, error_r);
+		if (ret < 0)
+			goto fail;
+	}
+	*sso_r = sso;
+	return 0;
+fail:
+	kw_sso_config_free(&sso);
+	return ret;
+}
+
+void kw_sso_config_free(struct kw_sso_config **p)
+{
+	struct kw_sso_config *sso = *p;
+
+	if (sso == NULL)
+		return;
+	free(sso->account);
+	free(sso->idp_metadata);
+	free(sso->sp_key);
+	free(sso->sp_cert);
+	free((char *)sso->saml.sp_entity_id);
+	free((char *)sso->saml.acs_url);
+	free((char *)sso->saml.login_attribute);
+	free((char *)sso->saml.role_attribute);
+	for (size_t i = 0; i < sso->n_map; i++)
+		free(sso->map[i].group);
+	free(sso->map);
+	free(sso);
+	*p = NULL;
+}
+
+const struct kw_role *kw_sso_map_role(const struct kw_sso_config *sso, char *const *groups,
+				      size_t n_groups)
+{
+	const struct kw_role *best = NULL;
+
+	for (size_t g = 0; g < n_groups; g++) {
+		for (size_t i = 0; i < sso->n_map; i++) {
+			if (strcmp(groups[g], sso->map[i].group) == 0 &&
+			    (best == NULL || sso->map[i].role.rank > best->rank))
+				best = &sso->map[i].role;
+		}
+	}
+	return best;
+}

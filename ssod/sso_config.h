@@ -1,0 +1,42 @@
+/* sso_config.h: the [sso] section of keywarden.conf, checked once at start.
+ *
+ * Every problem is refused with a message that names the key ("[sso] role_map: ..."), so that
+ * a typo never weakens verification. The role map is resolved against the store's roles: each
+ * entry maps an IdP group (a value of role_attribute) to a keywarden role; the highest-ranked
+ * mapped role wins. A struct kw_sso_config is freed with kw_sso_config_free(). */
+#ifndef KW_SSO_CONFIG_H
+#define KW_SSO_CONFIG_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "saml_verify.h"
+#include "store.h"
+
+#define KW_SSO_DEFAULT_SKEW 180
+
+struct kw_sso_role_map {
+	char *group;
+	struct kw_role role;
+};
+
+struct kw_sso_config {
+	char *account;
+	char *idp_metadata;
+	char *sp_key;		      /* NULL when unset */
+	char *sp_cert;		      /* NULL when unset */
+	struct kw_saml_settings saml; /* strings point into cfg, valid while it lives */
+	struct kw_sso_role_map *map;
+	size_t n_map;
+};
+
+/* Reads and checks [sso]; store resolves role names (may be NULL: then only syntax). */
+int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
+		       struct kw_sso_config **sso_r, const char **error_r);
+void kw_sso_config_free(struct kw_sso_config **sso);
+
+/* The highest role mapped from the given groups, or NULL when none maps. */
+const struct kw_role *kw_sso_map_role(const struct kw_sso_config *sso, char *const *groups,
+				      size_t n_groups);
+
+#endif

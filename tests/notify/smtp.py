@@ -1,0 +1,294 @@
+#!/usr/bin/python3
+"""smtp.py: keywarden notify run against a real SMTP server on loopback (aiosmtpd), with the
+clock moved by libfaketime: who gets the 7-day and the 1-day mails, exactly once over repeated
+and concurrent runs; opt-out; deleted, expired and disabled tokens; a server that is down or
+refuses mail records nothing and the next run delivers; what a mail says."""
+import asyncio
+import email
+import email.policy
+import signal
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kwtest import DAY, State, Tap  # noqa: E402
+
+from aiosmtpd.controller import Controller  # noqa: E402
+
+HOUR = 3600
+
+
+class Recorder:
+    """Records every accepted message (also to a file); mode 'reject' answers 451."""
+
+    def __init__(self, path):
+        self.path = path
+        self.mails = []
+        self.mode = "accept"
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.mode == "reject":
+            return "451 4.3.0 try again later"
+        msg = email.message_from_bytes(envelope.original_content or envelope.content,
+                                       policy=email.policy.default)
+        rec = {"from": envelope.mail_from, "rcpt": list(envelope.rcpt_tos), "msg": msg}
+        with self.lock:
+            self.mails.append(rec)
+            with open(self.path, "a") as f:
+                f.write("%s %s %s %s\n" % (envelope.mail_from, ",".join(envelope.rcpt_tos),
+                                           msg["X-Keywarden-Token"],
+                                           msg["X-Keywarden-Threshold"]))
+        if self.mode == "slow":  # the message is here; the sender waits for the 250
+            await asyncio.sleep(3)
+        return "250 OK"
+
+    def take(self):
+        """The (token, threshold, recipient) triples received since the last call."""
+        with self.lock:
+            got = self.mails
+            self.mails = []
+        return got
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def triples(mails):
+    return sorted((int(m["msg"]["X-Keywarden-Token"]), int(m["msg"]["X-Keywarden-Threshold"]),
+                   r) for m in mails for r in m["rcpt"])
+
+
+t = Tap()
+port = free_port()
+st = State("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = keywarden <keywarden@example.org>\n"
+           "timeout = 5\n" % port)
+rec = Recorder(os.path.join(st.dir, "mails.log"))
+server = None
+
+
+def start_server():
+    global server
+    server = Controller(rec, hostname="127.0.0.1", port=port)
+    server.start()
+
+
+def stop_server():
+    global server
+    server.stop()
+    server = None
+
+
+try:
+    now = int(time.time())
+    st.run("account", "add", "acme")
+    st.run("account", "add", "beta")
+    users = [  # login, account, role, email
+        ("alice", "acme", "Administrators", "alice@example.org"),
+        ("bob", "acme", "Engineers", "bob@example.org"),
+        ("carol", "acme", "Administrators", "carol@example.org"),  # opted out
+        ("dave", "acme", "Administrators", "dave@example.org"),    # disabled
+        ("erin", "acme", "Users", None),                           # no address
+        ("frank", "acme", "Engineers", "frank@example.org"),
+        ("gina", "beta", "Administrators", "gina@example.org"),
+        ("hank", "acme", "Users", "hank@example.org"),             # disabled later
+        ("ivan", "acme", "Administrators", None),                  # admin without address
+    ]
+    for login, acct, role, addr in users:
+        args = ["user", "add", "--account", acct, login, "--role", role]
+        if addr:
+            args += ["--email", addr]
+        st.run(*args)
+    st.run("user", "set", "carol", "--expiry-emails", "off")
+    soon = now + 8 * DAY + HOUR
+    tok_a = st.token("bob", "build-bot", "Users", soon)
+    tok_e = st.token("erin", "erin's token", "Users", soon)
+    tok_f = st.token("frank", "deploy", "Engineers", soon)
+    tok_g = st.token("gina", "beta-ci", "Users", soon)
+    tok_h = st.token("hank", "hank-tok", "Users", soon)
+    tok_d = st.token("bob", "deleted-before", "Users", soon)
+    tok_c = st.token("frank", "long", "Users", now + 20 * DAY + HOUR)
+    tok_n = st.token("alice", "never", "Users")
+    tok_j = st.token("frank", "interrupted", "Users", now + 40 * DAY + HOUR)
+    st.token("bob", "later", "Users", now + 30 * DAY)
+    st.run("token", "delete", "--as", "alice", str(tok_d))
+    st.run("user", "set", "dave", "--disable")
+    st.run("user", "set", "hank", "--disable")
+    start_server()
+
+    p = st.run("notify", "run", offset=0, check=False)
+    t.eq(p.returncode, 0, "a run with nothing due succeeds")
+    t.eq(triples(rec.take()), [], "nothing is due 8 days ahead: no mail")
+
+    # 1.5 days later every "soon" token is 6.5 days from expiry: the 7-day mails.
+    at7 = int(1.5 * DAY)
+    want7 = sorted([(tok_a, 7, "bob@example.org"), (tok_a, 7, "alice@example.org"),
+                    (tok_e, 7, "alice@example.org"),
+                    (tok_f, 7, "frank@example.org"), (tok_f, 7, "alice@example.org"),
+                    (tok_g, 7, "gina@example.org")])
+    p = st.run("notify", "run", "--dry-run", offset=at7, check=False)
+    t.eq(p.returncode, 0, "--dry-run succeeds")
+    t.eq(len([line for line in p.stdout.splitlines() if line.startswith("would send")]),
+         len(want7), "--dry-run lists every due mail")
+    t.eq(triples(rec.take()), [], "--dry-run sends nothing")
+    t.eq(st.sql("SELECT count(*) FROM notification_sent"), ["0"], "--dry-run records nothing")
+
+    # The server refuses (451): nothing recorded.
+    rec.mode = "reject"
+    p = st.run("notify", "run", offset=at7, check=False)
+    t.ok(p.returncode != 0, "a run whose mails are refused fails", p.stderr)
+    t.ok("not delivered" in p.stderr, "the refused delivery is logged", p.stderr)
+    t.eq(st.sql("SELECT count(*) FROM notification_sent"), ["0"],
+         "refused mails are not recorded as sent")
+    rec.mode = "accept"
+
+    # The server is down: nothing recorded, the run fails.
+    stop_server()
+    p = st.run("notify", "run", offset=at7, check=False)
+    t.ok(p.returncode != 0, "a run with the SMTP server down fails", p.stderr)
+    t.eq(st.sql("SELECT count(*) FROM notification_sent"), ["0"],
+         "with the server down nothing is recorded as sent")
+    t.eq(st.sql("SELECT count(*) FROM audit WHERE action = 'notify.sent'"), ["0"],
+         "with the server down no notify.sent event is recorded")
+    start_server()
+    rec.take()
+
+    p = st.run("notify", "run", offset=at7, check=False)
+    t.eq(p.returncode, 0, "the next run, server up, succeeds")
+    got = rec.take()
+    t.eq(triples(got), want7, "7-day mails reach exactly the issuers with an address and "
+         "the enabled, opted-in Administrators of the token's account")
+    t.eq(sorted(st.sql("SELECT token_id || ' ' || threshold || ' ' || recipient "
+                       "FROM notification_sent")),
+         sorted("%d %d %s" % x for x in want7), "each delivered mail is recorded")
+    t.eq(st.sql("SELECT count(*) FROM audit WHERE action = 'notify.sent'"), [str(len(want7))],
+         "one notify.sent audit event per mail")
+
+    # What a mail says.
+    m = [x["msg"] for x in got if x["msg"]["X-Keywarden-Token"] == str(tok_a)
+         and x["rcpt"] == ["bob@example.org"]][0]
+    body = m.get_content()
+    t.eq(m.get_content_type(), "text/plain", "the mail is plain text")
+    t.ok("7 days" in m["Subject"] and str(tok_a) in m["Subject"], "the subject names the "
+         "token and the threshold", m["Subject"])
+    for what in ("token id:   %d" % tok_a, "build-bot", "Users", "issued by:  bob",
+                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(soon)),
+                 "keywarden token create --as 'bob' --name 'build-bot' --role 'Users' "
+                 "--expires "):
+        t.ok(what in body, "the mail contains %r" % what, body)
+    t.ok("://" not in body and "http" not in body.lower() and "www." not in body,
+         "the mail has no links", body)
+    t.eq(got[0]["from"], "keywarden@example.org", "envelope sender is [notify] from")
+    me = [x["msg"] for x in got if x["msg"]["X-Keywarden-Token"] == str(tok_e)][0]
+    t.ok("--name 'erin'\\''s token'" in me.get_content(),
+         "the replacement command quotes the name for the shell", me.get_content())
+
+    # Repeated runs: nothing more.
+    for off in (at7, at7 + HOUR, 3 * DAY):
+        p = st.run("notify", "run", offset=off, check=False)
+        t.ok(p.returncode == 0 and triples(rec.take()) == [],
+             "a repeated run at +%dh sends nothing again" % (off // HOUR), p.stderr)
+
+    # After a 7-day mail: the token is deleted (no 1-day mail), bob opts out.
+    st.run("token", "delete", "--as", "alice", str(tok_e))
+    st.run("user", "set", "bob", "--expiry-emails", "off")
+    t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d" % tok_e), ["1"],
+         "deleting a token keeps the record of the mail already sent")
+
+    # 7.5 days later: 1-day mails, from four concurrent runs.
+    at1 = int(7.5 * DAY)
+    want1 = sorted([(tok_a, 1, "alice@example.org"),
+                    (tok_f, 1, "frank@example.org"), (tok_f, 1, "alice@example.org"),
+                    (tok_g, 1, "gina@example.org")])
+    procs = [st.popen("notify", "run", offset=at1, stdout=open(os.devnull, "w"),
+                      stderr=open(os.devnull, "w")) for _ in range(4)]
+    codes = [pr.wait(timeout=120) for pr in procs]
+    t.eq(codes, [0, 0, 0, 0], "four concurrent runs succeed")
+    t.eq(triples(rec.take()), want1, "1-day mails go out exactly once from concurrent runs, "
+         "not to who opted out, not for a deleted token")
+    p = st.run("notify", "run", offset=at1 + HOUR, check=False)
+    t.ok(p.returncode == 0 and triples(rec.take()) == [], "a repeated 1-day run sends nothing")
+
+    # Expired tokens: nothing.
+    p = st.run("notify", "run", offset=9 * DAY, check=False)
+    t.ok(p.returncode == 0 and triples(rec.take()) == [], "expired tokens get no mail")
+
+    # Token c expires 20 days ahead; the first run sees it 0.5 days before: both thresholds
+    # are due, only the 1-day mail goes out, and the 7-day mail never follows.
+    p = st.run("notify", "run", offset=int(19.5 * DAY), check=False)
+    t.eq(triples(rec.take()), sorted([(tok_c, 1, "frank@example.org"),
+                                      (tok_c, 1, "alice@example.org")]),
+         "when both thresholds are due only the 1-day mail is sent")
+    st.run("notify", "run", offset=int(19.6 * DAY), check=False)
+    t.eq(triples(rec.take()), [], "and no 7-day mail follows")
+    t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d AND threshold = 7"
+                % tok_c), ["0"], "no 7-day record for that token")
+
+    # Never: the deleted, the disabled issuer's, the never-expiring token.
+    t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE token_id IN (%d, %d, %d)"
+                % (tok_d, tok_h, tok_n)), ["0"],
+         "no mail for a deleted token, a disabled issuer's token, a token that never expires")
+    t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE recipient IN "
+                "('carol@example.org', 'dave@example.org', 'hank@example.org')"), ["0"],
+         "no mail to an opted-out or disabled user")
+    t.eq(st.sql("SELECT recipient, count(*) FROM notification_sent "
+                "GROUP BY token_id, threshold, recipient HAVING count(*) > 1"), [],
+         "each (token, threshold, recipient) is recorded once")
+    with open(rec.path) as f:
+        lines = f.read().splitlines()
+    t.eq(len(lines), len(set(lines)), "the server received no mail twice")
+    t.eq(len(lines), len(want7) + len(want1) + 2, "the server received every mail")
+    p = st.run("audit", "verify", check=False)
+    t.eq(p.returncode, 0, "the audit chain is intact after the notify runs")
+
+    # A run killed after the server took a mail but before it was recorded: the next run
+    # sends it again (at-least-once), and sends the rest; nothing is lost.
+    rec.take()
+    rec.mode = "slow"
+    pr = st.popen("notify", "run", offset=34 * DAY, stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not rec.mails:
+        time.sleep(0.05)
+    os.kill(pr.pid, signal.SIGKILL)
+    pr.wait()
+    rec.mode = "accept"
+    t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d" % tok_j), ["0"],
+         "a run killed while the server holds a mail has recorded nothing for it")
+    first = triples(rec.take())
+    p = st.run("notify", "run", offset=34 * DAY, check=False)
+    again = triples(rec.take())
+    want_j = sorted([(tok_j, 7, "alice@example.org"), (tok_j, 7, "frank@example.org")])
+    t.ok(p.returncode == 0 and len(first) == 1 and sorted(set(first + again)) == want_j and
+         again == want_j, "after the kill the next run delivers every mail, the interrupted "
+         "one again (at least once)", "first %r again %r" % (first, again))
+    t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d" % tok_j), ["2"],
+         "and records each once")
+
+    # Configuration errors are refused before anything is sent.
+    st.write_conf("[notify]\nsmtp_url = http://127.0.0.1:%d\nfrom = k@example.org\n" % port)
+    p = st.run("notify", "run", check=False)
+    t.eq(p.returncode, 8, "an smtp_url that is not smtp:// or smtps:// is refused")
+    pw = os.path.join(st.dir, "smtp.pw")
+    with open(pw, "w") as f:
+        f.write("secret\n")
+    os.chmod(pw, 0o644)
+    st.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
+                  "username = kw\npassword_file = %s\n" % (port, pw))
+    p = st.run("notify", "run", check=False)
+    t.ok(p.returncode == 8 and "chmod 600" in p.stderr,
+         "a password file that others can read is refused", p.stderr)
+finally:
+    if server is not None:
+        stop_server()
+    st.cleanup()
+t.done()

@@ -1,0 +1,464 @@
+/* daemon.c: keywarden-validator's options, configuration, listening socket, signals and
+ * systemd integration; the loop is in daemon_server.c, the answers in daemon_check.c.
+ *
+ * Usage: keywarden-validator [--state-dir DIR | -c FILE] [--foreground] [--debug]
+ * It always runs in the foreground (under systemd: Type=notify, optionally socket-activated).
+ * SIGHUP re-reads the tunables of keywarden.conf; SIGTERM writes the pending last uses and
+ * exits 0. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "conf.h"
+#include "daemon.h"
+
+#define PROGRAM "keywarden-validator"
+
+struct daemon {
+	struct kw_config_options opts;
+	bool debug;
+	struct kw_config *cfg;
+	struct kw_vconf vc;
+	struct kw_checker *checker;
+	char *socket_path; /* set when we created (and must remove) the socket */
+};
+
+static char conf_error[256];
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [--state-dir DIR | -c FILE] [--foreground] [--debug]\n"
+		"Answers token checks on a Unix socket (protocol: doc/protocol.md).\n\n"
+		"  -d, --state-dir DIR  database, key, socket and keywarden.conf in DIR\n"
+		"  -c, --config FILE    configuration file (default %s)\n"
+		"  -f, --foreground     run in the foreground (always the case; for symmetry)\n"
+		"      --debug          log at debug level (each decision, with the peer)\n"
+		"  -h, --help           show this help\n"
+		"  -V, --version        show the version\n",
+		PROGRAM, KW_DEFAULT_CONFIG);
+}
+
+/* ---- tunables ---- */
+
+static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r,
+		     const char **error_r)
+{
+	char *copy = strdup(list), *save = NULL, *tok;
+	uint32_t *ids = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (copy == NULL)
+		abort();
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(tok, &end, 10);
+		if (*end != '\0' || errno != 0 || v > UINT32_MAX - 1 || tok[0] == '-') {
+			if (groups) {
+				struct group *g = getgrnam(tok);
+				if (g == NULL)
+					goto bad;
+				v = g->gr_gid;
+			} else {
+				struct passwd *p = getpwnam(tok);
+				if (p == NULL)
+					goto bad;
+				v = p->pw_uid;
+			}
+		}
+		ids = realloc(ids, (n + 1) * sizeof(*ids));
+		if (ids == NULL)
+			abort();
+		ids[n++] = (uint32_t)v;
+		continue;
+bad:
+		snprintf(conf_error, sizeof(conf_error), "[validator] %s: unknown %s '%s'",
+			 groups ? "allow_gids" : "allow_uids", groups ? "group" : "user", tok);
+		*error_r = conf_error;
+		ret = -EINVAL;
+		free(ids);
+		ids = NULL;
+		n = 0;
+		break;
+	}
+	free(copy);
+	*ids_r = ids;
+	*n_r = n;
+	return ret;
+}
+
+void kw_vconf_clear(struct kw_vconf *vc)
+{
+	free(vc->allow_uids);
+	free(vc->allow_gids);
+	memset(vc, 0, sizeof(*vc));
+}
+
+int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
+		  const char **error_r)
+{
+	struct kw_vconf n;
+	uint64_t v;
+	const char *s;
+	void *ids;
+	int ret;
+
+	memset(&n, 0, sizeof(n));
+	n.log_level = KW_LOG_INFO;
+	if ((s = kw_config_get(cfg, "log", "level")) != NULL &&
+	    kw_log_parse_level(s, &n.log_level) < 0) {
+		snprintf(conf_error, sizeof(conf_error),
+			 "[log] level: '%s' is not one of error, warning, notice, info, debug", s);
+		*error_r = conf_error;
+		return -EINVAL;
+	}
+	if (debug)
+		n.log_level = KW_LOG_DEBUG;
+	n.socket_mode = 0660;
+	if ((s = kw_config_get(cfg, "validator", "socket_mode")) != NULL) {
+		char *end;
+		unsigned long m = strtoul(s, &end, 8);
+		if (s[0] == '\0' || *end != '\0' || m > 0777) {
+			snprintf(conf_error, sizeof(conf_error),
+				 "[validator] socket_mode: '%s' is not an octal mode like 0660", s);
+			*error_r = conf_error;
+			return -EINVAL;
+		}
+		n.socket_mode = (unsigned)m;
+	}
+	if ((s = kw_config_get(cfg, "validator", "socket_group")) != NULL && s[0] != '\0') {
+		size_t cnt = 0;
+		if ((ret = parse_ids(s, true, &ids, &cnt, error_r)) < 0)
+			return ret;
+		if (cnt != 1) {
+			free(ids);
+			*error_r = "[validator] socket_group: give one group";
+			return -EINVAL;
+		}
+		n.has_socket_group = true;
+		n.socket_group = ((gid_t *)ids)[0];
+		free(ids);
+	}
+#define UINT_KEY(key, field, def, min, max)                                                        \
+	do {                                                                                       \
+		if ((ret = kw_config_get_uint(cfg, "validator", key, def, min, max, &v,            \
+					      error_r)) < 0)                                       \
+			goto fail;                                                                 \
+		n.field = v;                                                                       \
+	} while (0)
+	UINT_KEY("idle_timeout", idle_timeout, 60, 1, 86400);
+	UINT_KEY("max_connections", max_connections, 1024, 1, 1000000);
+	UINT_KEY("max_line", max_line, KW_PROTO_LINE_MAX, KW_PROTO_LINE_MIN, KW_PROTO_LINE_LIMIT);
+	UINT_KEY("last_use_flush", last_use_flush, 2, 1, 60);
+	UINT_KEY("rate_limit_failures", rate_limit_failures, 100, 0, 1000000);
+	UINT_KEY("rate_limit_window", rate_limit_window, 10, 1, 86400);
+	UINT_KEY("rate_limit_block", rate_limit_block, 60, 1, 86400);
+	UINT_KEY("cache_size", cache_size, 65536, 16, 16777216);
+#undef UINT_KEY
+	if ((s = kw_config_get(cfg, "validator", "allow_uids")) != NULL &&
+	    (ret = parse_ids(s, false, &ids, &n.n_allow_uids, error_r)) == 0)
+		n.allow_uids = ids;
+	else if (s != NULL)
+		goto fail;
+	if ((s = kw_config_get(cfg, "validator", "allow_gids")) != NULL &&
+	    (ret = parse_ids(s, true, &ids, &n.n_allow_gids, error_r)) == 0)
+		n.allow_gids = ids;
+	else if (s != NULL)
+		goto fail;
+	*vc = n;
+	return 0;
+fail:
+	kw_vconf_clear(&n);
+	return ret;
+}
+
+/* ---- the listening socket ---- */
+
+static int take_systemd_socket(int *fd_r)
+{
+	int n = sd_listen_fds(1);
+
+	if (n < 0) {
+		kw_error("sd_listen_fds: %s", strerror(-n));
+		return n;
+	}
+	if (n == 0)
+		return 0;
+	if (n > 1) {
+		kw_error("systemd passed %d sockets; expected one", n);
+		return -EINVAL;
+	}
+	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+		kw_error("the socket passed by systemd is not a listening Unix stream socket");
+		return -EINVAL;
+	}
+	*fd_r = SD_LISTEN_FDS_START;
+	return 1;
+}
+
+static int create_socket(struct daemon *d, int *fd_r)
+{
+	const char *path = kw_config_socket(d->cfg);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t old_umask;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		kw_error("socket path %s is too long", path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			kw_error("%s exists and is not a socket: refusing to replace it", path);
+			return -EEXIST;
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(fd);
+			kw_error("%s: another validator is listening there", path);
+			return -EADDRINUSE;
+		}
+		if (fd >= 0)
+			close(fd);
+		unlink(path); /* stale */
+	} else {
+		/* The runtime folder (e.g. /run/keywarden) when nobody made it. */
+		char *dir = strdup(path), *slash;
+		if (dir == NULL)
+			abort();
+		slash = strrchr(dir, '/');
+		if (slash != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+				kw_warning("cannot create %s: %s", dir, strerror(errno));
+		}
+		free(dir);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old_umask = umask(0177); /* no window in which others may connect */
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_umask);
+	if (ret < 0) {
+		ret = -errno;
+		kw_error("cannot bind %s: %s", path, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	if (d->vc.has_socket_group && chown(path, (uid_t)-1, d->vc.socket_group) < 0) {
+		ret = -errno;
+		kw_error("cannot give %s to group %u: %s", path, (unsigned)d->vc.socket_group,
+			 strerror(errno));
+		goto fail;
+	}
+	if (chmod(path, d->vc.socket_mode) < 0) {
+		ret = -errno;
+		kw_error("cannot chmod %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, SOMAXCONN) < 0) {
+		ret = -errno;
+		kw_error("cannot listen on %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	d->socket_path = strdup(path);
+	if (d->socket_path == NULL)
+		abort();
+	*fd_r = fd;
+	return 0;
+fail:
+	close(fd);
+	unlink(path);
+	return ret;
+}
+
+static void raise_fd_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < (rlim_t)max_connections + 64 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			kw_warning("cannot raise the open files limit: %s", strerror(errno));
+	}
+}
+
+/* ---- reload ---- */
+
+static void reload(struct kw_server *server, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct kw_config *cfg = NULL;
+	struct kw_vconf vc;
+	const char *error = NULL;
+
+	sd_notify(0, "RELOADING=1");
+	if (kw_config_load(&d->opts, &cfg, &error) < 0 ||
+	    kw_vconf_load(cfg, d->debug, &vc, &error) < 0) {
+		kw_error("SIGHUP: configuration not reloaded: %s", error);
+		kw_config_free(&cfg);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	if (strcmp(kw_config_socket(cfg), kw_config_socket(d->cfg)) != 0 ||
+	    strcmp(kw_config_database(cfg), kw_config_database(d->cfg)) != 0 ||
+	    strcmp(kw_config_key_file(cfg), kw_config_key_file(d->cfg)) != 0)
+		kw_warning("SIGHUP: the socket, database and key paths change only on restart");
+	if (vc.socket_mode != d->vc.socket_mode || vc.has_socket_group != d->vc.has_socket_group ||
+	    vc.socket_group != d->vc.socket_group)
+		kw_warning("SIGHUP: socket_mode and socket_group change only on restart");
+	kw_log_set_level(vc.log_level);
+	kw_checker_set_cache_size(d->checker, vc.cache_size);
+	kw_server_configure(server, &vc);
+	kw_vconf_clear(&d->vc);
+	d->vc = vc;
+	kw_server_configure(server, &d->vc);
+	kw_config_free(&d->cfg);
+	d->cfg = cfg;
+	raise_fd_limit(d->vc.max_connections);
+	kw_info("configuration reloaded");
+	sd_notify(0, "READY=1");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"state-dir", required_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'c'},
+		{"foreground", no_argument, NULL, 'f'},
+		{"debug", no_argument, NULL, 'D'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct daemon d;
+	struct kw_store *store = NULL;
+	struct kw_digest_key *key = NULL;
+	struct kw_server *server = NULL;
+	struct kw_server_hooks hooks;
+	const char *error = NULL;
+	int opt, fd = -1, ret, exit_code = 1;
+
+	memset(&d, 0, sizeof(d));
+	while ((opt = getopt_long(argc, argv, "d:c:fhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			d.opts.state_dir = optarg;
+			break;
+		case 'c':
+			d.opts.config_file = optarg;
+			break;
+		case 'f':
+			break;
+		case 'D':
+			d.debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("%s %s (protocol %d.%d)\n", PROGRAM, PACKAGE_VERSION, KW_PROTO_MAJOR,
+			       KW_PROTO_MINOR);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", PROGRAM, argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	kw_log_init(PROGRAM, d.debug ? KW_LOG_DEBUG : KW_LOG_INFO, false);
+	signal(SIGPIPE, SIG_IGN);
+	if (kw_config_load(&d.opts, &d.cfg, &error) < 0 ||
+	    kw_vconf_load(d.cfg, d.debug, &d.vc, &error) < 0) {
+		kw_error("%s", error);
+		goto out;
+	}
+	kw_log_set_level(d.vc.log_level);
+	if (kw_store_open(kw_config_database(d.cfg), 0, &store, &error) < 0) {
+		kw_error("%s", error);
+		goto out;
+	}
+	/* The loop must never wait long for a lock: a busy last-use flush is retried later. */
+	sqlite3_busy_timeout(kw_store_db(store), 100);
+	if (kw_digest_key_load(kw_config_key_file(d.cfg), &key, &error) < 0) {
+		kw_error("%s: %s", kw_config_key_file(d.cfg), error);
+		goto out;
+	}
+	if (kw_checker_new(store, key, d.vc.cache_size, &d.checker, &error) < 0) {
+		kw_error("%s", error);
+		goto out;
+	}
+	ret = take_systemd_socket(&fd);
+	if (ret < 0)
+		goto out;
+	if (ret == 0 && create_socket(&d, &fd) < 0)
+		goto out;
+	raise_fd_limit(d.vc.max_connections);
+	hooks.reload = reload;
+	hooks.ctx = &d;
+	if (kw_server_new(fd, d.checker, &d.vc, &hooks, &server) < 0)
+		goto out;
+	fd = -1; /* the server owns it now */
+	kw_info("listening on %s%s (protocol %d.%d, database %s)",
+		d.socket_path != NULL ? d.socket_path : kw_config_socket(d.cfg),
+		d.socket_path != NULL ? "" : " (from systemd)", KW_PROTO_MAJOR, KW_PROTO_MINOR,
+		kw_config_database(d.cfg));
+	sd_notifyf(0, "READY=1\nSTATUS=listening on %s",
+		   d.socket_path != NULL ? d.socket_path : kw_config_socket(d.cfg));
+	if (kw_server_run(server) == 0)
+		exit_code = 0;
+	sd_notify(0, "STOPPING=1");
+	kw_server_free(&server);
+	if (kw_checker_pending(d.checker) > 0 && kw_checker_flush(d.checker) < 0) {
+		/* The lock may be held for a moment by the CLI: wait for it, once. */
+		sqlite3_busy_timeout(kw_store_db(store), 5000);
+		if (kw_checker_flush(d.checker) < 0) {
+			kw_error("last use of %zu tokens could not be written",
+				 kw_checker_pending(d.checker));
+			exit_code = 1;
+		}
+	}
+out:
+	if (d.socket_path != NULL) {
+		unlink(d.socket_path);
+		free(d.socket_path);
+	}
+	if (fd >= 0)
+		close(fd);
+	kw_server_free(&server);
+	kw_checker_free(&d.checker);
+	kw_digest_key_free(&key);
+	kw_store_free(&store);
+	kw_vconf_clear(&d.vc);
+	kw_config_free(&d.cfg);
+	if (exit_code == 0)
+		kw_info("stopped");
+	return exit_code;
+}

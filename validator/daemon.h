@@ -1,0 +1,106 @@
+/* daemon.h: the parts of keywarden-validator and what they share.
+ *
+ *   daemon.c         options, configuration (and its reload), signals, systemd, main()
+ *   daemon_server.c  the epoll loop: listening socket, connections, line framing, answers
+ *   daemon_check.c   answering a CHECK: token cache, staleness rule, last-use coalescing
+ *   daemon_rate.c    throttling peers (by uid) that send many failing checks
+ *   proto.c          parsing request lines (no I/O; shared with the fuzz target)
+ *
+ * The daemon is single-threaded: nothing here is thread-safe, nothing needs to be. */
+#ifndef KW_DAEMON_H
+#define KW_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "log.h"
+#include "proto.h"
+#include "store.h"
+#include "token.h"
+
+/* Tunables of [validator] (and [log] level); re-read on SIGHUP. */
+struct kw_vconf {
+	unsigned socket_mode;
+	bool has_socket_group;
+	gid_t socket_group;
+	uid_t *allow_uids;
+	size_t n_allow_uids;
+	gid_t *allow_gids;
+	size_t n_allow_gids;
+	unsigned idle_timeout;      /* seconds */
+	unsigned max_connections;
+	size_t max_line;            /* bytes, LF included */
+	unsigned last_use_flush;    /* seconds */
+	unsigned rate_limit_failures; /* 0: no rate limiting */
+	unsigned rate_limit_window; /* seconds */
+	unsigned rate_limit_block;  /* seconds */
+	size_t cache_size;          /* token rows */
+	enum kw_log_level log_level;
+};
+
+/* Parses the tunables of cfg into *vc (which the caller frees with kw_vconf_clear()). */
+struct kw_config;
+int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
+		  const char **error_r);
+void kw_vconf_clear(struct kw_vconf *vc);
+
+/* ---- daemon_check.c ---- */
+struct kw_checker;
+
+/* The checker keeps store and key (owned by the caller, who frees them after the checker). */
+int kw_checker_new(struct kw_store *store, struct kw_digest_key *key, size_t cache_size,
+		   struct kw_checker **checker_r, const char **error_r);
+void kw_checker_free(struct kw_checker **checker);
+void kw_checker_set_cache_size(struct kw_checker *checker, size_t cache_size);
+/* Called once per wakeup, after the requests to answer were read and before any is answered:
+ * drops the cache if the database changed (PRAGMA data_version) and takes the time. */
+void kw_checker_sync(struct kw_checker *checker);
+
+struct kw_check_result {
+	bool ok;
+	enum kw_proto_code code; /* when !ok */
+	uint64_t token_id;       /* 0 when the token was malformed */
+	const char *fields;      /* when ok: the answer's fields after the id, TAB-separated; */
+	size_t fields_len;       /* valid until the next call into the checker */
+};
+/* Answers a CHECK of token (len bytes). ip (may be NULL) is recorded as last use. */
+void kw_checker_check(struct kw_checker *checker, const char *token, size_t len,
+		      const char *ip, size_t ip_len, struct kw_check_result *res_r);
+/* Writes the coalesced last uses in one transaction; keeps them on failure. */
+int kw_checker_flush(struct kw_checker *checker);
+size_t kw_checker_pending(const struct kw_checker *checker);
+
+/* ---- daemon_rate.c ---- */
+struct kw_rate;
+
+struct kw_rate *kw_rate_new(void);
+void kw_rate_free(struct kw_rate **rate);
+void kw_rate_configure(struct kw_rate *rate, unsigned failures, unsigned window_s,
+		       unsigned block_s);
+bool kw_rate_blocked(struct kw_rate *rate, uid_t uid, int64_t now_ms);
+/* Counts a failing check of uid; true when this failure started a block. */
+bool kw_rate_failure(struct kw_rate *rate, uid_t uid, int64_t now_ms);
+
+/* ---- daemon_server.c ---- */
+struct kw_server;
+
+struct kw_server_hooks {
+	/* Called from the loop when SIGHUP arrives; returns the new tunables or NULL. */
+	void (*reload)(struct kw_server *server, void *ctx);
+	void *ctx;
+};
+
+/* listen_fd: a listening Unix stream socket (taken over: the server closes it). */
+int kw_server_new(int listen_fd, struct kw_checker *checker, const struct kw_vconf *vc,
+		  const struct kw_server_hooks *hooks, struct kw_server **server_r);
+/* Replaces the tunables (the server keeps a pointer: vc must outlive it or be replaced). */
+void kw_server_configure(struct kw_server *server, const struct kw_vconf *vc);
+/* Runs until SIGTERM or SIGINT. Returns 0, or a negative errno on a fatal error. */
+int kw_server_run(struct kw_server *server);
+void kw_server_free(struct kw_server **server);
+
+int64_t kw_monotonic_ms(void);
+
+#endif

@@ -1,0 +1,712 @@
+/* daemon_server.c: keywarden-validator's event loop (see daemon.h, doc/protocol.md).
+ *
+ * One thread, one epoll set, level-triggered, non-blocking sockets. Each wakeup runs in two
+ * phases: first every readable connection is read once into its own buffer, then the checker
+ * syncs with the database (data_version, time), then the complete lines of those buffers are
+ * answered and the answers written. Reading before syncing is what makes a commit that
+ * returned before a client sent its CHECK visible to that CHECK.
+ *
+ * Memory per connection is bounded: input by the line limit (a longer line is an error), output
+ * by OUT_HIGH: above it the connection's input is left unread until its client reads its
+ * answers; a client that makes no progress for the idle timeout is closed. Answers go out in
+ * request order because requests are answered synchronously, in order. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define OUT_HIGH (64 * 1024) /* stop answering a connection above this much pending output */
+#define OUT_ANSWER_MAX 1024  /* longest single answer line */
+#define MAX_EVENTS 256
+#define MAX_PEER_GROUPS 64
+
+struct conn {
+	int fd;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	unsigned id; /* for logs */
+	bool handshake, eof, closing, dead, readable;
+	uint32_t events;
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_off, out_len, out_cap;
+	int64_t last_active;
+	struct conn *prev, *next; /* idle list, least recently active first */
+	struct conn *ready_next;
+};
+
+struct kw_server {
+	int epfd, listen_fd, sig_fd;
+	struct kw_checker *checker;
+	struct kw_rate *rate;
+	const struct kw_vconf *vc;
+	struct kw_server_hooks hooks;
+	struct conn *idle_head, *idle_tail;
+	struct conn *graveyard;
+	size_t n_conns;
+	unsigned next_conn_id;
+	int64_t next_flush;
+	bool stop;
+};
+
+static const char version_line[] = "VERSION\t1\t0\n";
+
+int64_t kw_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- idle list ---- */
+
+static void idle_unlink(struct kw_server *s, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->idle_head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		s->idle_tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void idle_append(struct kw_server *s, struct conn *c)
+{
+	c->prev = s->idle_tail;
+	c->next = NULL;
+	if (s->idle_tail != NULL)
+		s->idle_tail->next = c;
+	else
+		s->idle_head = c;
+	s->idle_tail = c;
+}
+
+static void touch_conn(struct kw_server *s, struct conn *c, int64_t now)
+{
+	c->last_active = now;
+	if (s->idle_tail != c) {
+		idle_unlink(s, c);
+		idle_append(s, c);
+	}
+}
+
+/* ---- connections ---- */
+
+static void conn_close(struct kw_server *s, struct conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	kw_debug("connection %u (uid=%u pid=%d): closed: %s", c->id, (unsigned)c->uid,
+		 (int)c->pid, why);
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	c->dead = true;
+	idle_unlink(s, c);
+	s->n_conns--;
+	/* Freed at the end of the wakeup: the ready list may still point to it. */
+	c->ready_next = s->graveyard;
+	s->graveyard = c;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->in != NULL)
+		explicit_bzero(c->in, c->in_cap); /* it held tokens */
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static void out_reserve(struct conn *c, size_t n)
+{
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + n <= c->out_cap)
+		return;
+	if (c->out_off > 0) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+		if (c->out_len + n <= c->out_cap)
+			return;
+	}
+	size_t cap = c->out_cap != 0 ? c->out_cap : 1024;
+	while (cap < c->out_len + n)
+		cap *= 2;
+	c->out = realloc(c->out, cap);
+	if (c->out == NULL)
+		abort();
+	c->out_cap = cap;
+}
+
+static void out_append(struct conn *c, const char *s, size_t n)
+{
+	out_reserve(c, n);
+	memcpy(c->out + c->out_len, s, n);
+	c->out_len += n;
+}
+
+static char *fmt_u32(char *p, uint32_t v)
+{
+	char tmp[10];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Queues ERROR and makes the connection close once its output is written. */
+static void conn_error(struct conn *c, enum kw_proto_reason reason)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "ERROR\treason=%s\n", kw_proto_reason_name(reason));
+
+	out_append(c, line, (size_t)n);
+	c->closing = true;
+}
+
+static void conn_update_events(struct kw_server *s, struct conn *c)
+{
+	uint32_t want = 0;
+	struct epoll_event ev;
+
+	if (!c->closing && !c->eof && c->out_len - c->out_off < OUT_HIGH)
+		want |= EPOLLIN;
+	if (c->out_len > c->out_off)
+		want |= EPOLLOUT;
+	if (want == c->events)
+		return;
+	ev.events = want;
+	ev.data.ptr = c;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		kw_error("epoll_ctl: %s", strerror(errno));
+		conn_close(s, c, "epoll_ctl failed");
+		return;
+	}
+	c->events = want;
+}
+
+/* Writes what it can. Returns false when the connection was closed. */
+static bool conn_write(struct kw_server *s, struct conn *c, int64_t now)
+{
+	while (c->out_len > c->out_off) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			conn_close(s, c, "write error");
+			return false;
+		}
+		c->out_off += (size_t)n;
+		touch_conn(s, c, now);
+	}
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if ((c->closing || c->eof) && c->out_len == 0) {
+		conn_close(s, c, c->closing ? "after an error" : "by the peer");
+		return false;
+	}
+	return true;
+}
+
+static bool peer_allowed(struct kw_server *s, struct conn *c)
+{
+	const struct kw_vconf *vc = s->vc;
+	gid_t groups[MAX_PEER_GROUPS];
+	socklen_t glen = sizeof(groups);
+	size_t ng = 0;
+
+	if (vc->n_allow_uids == 0 && vc->n_allow_gids == 0)
+		return true;
+	for (size_t i = 0; i < vc->n_allow_uids; i++) {
+		if (vc->allow_uids[i] == c->uid)
+			return true;
+	}
+	if (vc->n_allow_gids == 0)
+		return false;
+	groups[0] = c->gid;
+	ng = 1;
+#ifdef SO_PEERGROUPS
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups + 1, &glen) == 0)
+		ng += glen / sizeof(gid_t);
+#endif
+	for (size_t i = 0; i < vc->n_allow_gids; i++) {
+		for (size_t j = 0; j < ng; j++) {
+			if (vc->allow_gids[i] == groups[j])
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Refuses a connection with VERSION and ERROR, without queueing anything. */
+static void refuse(int fd, enum kw_proto_reason reason)
+{
+	char line[96];
+	int n = snprintf(line, sizeof(line), "%sERROR\treason=%s\n", version_line,
+			 kw_proto_reason_name(reason));
+
+	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void accept_all(struct kw_server *s, int64_t now)
+{
+	for (;;) {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		struct epoll_event ev;
+		struct conn *c;
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				kw_warning("accept: %s", strerror(errno));
+			return;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+			kw_warning("SO_PEERCRED: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (s->n_conns >= s->vc->max_connections) {
+			kw_warning("peer uid=%u pid=%d refused: %zu connections (max_connections)",
+				   (unsigned)cred.uid, (int)cred.pid, s->n_conns);
+			refuse(fd, KW_PROTO_REASON_BUSY);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			abort();
+		c->fd = fd;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+		c->pid = cred.pid;
+		c->id = ++s->next_conn_id;
+		if (!peer_allowed(s, c)) {
+			kw_notice("peer uid=%u gid=%u pid=%d refused: not on the allow-list",
+				  (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
+			refuse(fd, KW_PROTO_REASON_NOT_ALLOWED);
+			free(c);
+			continue;
+		}
+		c->in_cap = s->vc->max_line;
+		c->in = malloc(c->in_cap);
+		if (c->in == NULL)
+			abort();
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			kw_error("epoll_ctl: %s", strerror(errno));
+			close(fd);
+			conn_free(c);
+			continue;
+		}
+		c->events = EPOLLIN;
+		s->n_conns++;
+		c->last_active = now;
+		idle_append(s, c);
+		kw_debug("connection %u: peer uid=%u gid=%u pid=%d", c->id, (unsigned)c->uid,
+			 (unsigned)c->gid, (int)c->pid);
+		out_append(c, version_line, sizeof(version_line) - 1);
+		if (conn_write(s, c, now))
+			conn_update_events(s, c);
+	}
+}
+
+/* Reads once. Returns true when new bytes arrived or the peer closed. */
+static bool conn_read(struct kw_server *s, struct conn *c, int64_t now)
+{
+	ssize_t n;
+
+	if (c->in_len == c->in_cap)
+		return false; /* a full buffer is handled when lines are processed */
+	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return false;
+		conn_close(s, c, "read error");
+		return false;
+	}
+	if (n == 0) {
+		c->eof = true;
+		return true;
+	}
+	c->in_len += (size_t)n;
+	touch_conn(s, c, now);
+	return true;
+}
+
+static void log_check(const struct conn *c, const struct kw_proto_request *req,
+		      const char *verdict, const struct kw_check_result *res)
+{
+	kw_debug("peer uid=%u gid=%u pid=%d request %u: %s token_id=%llu service=%.*s "
+		 "remote_ip=%.*s",
+		 (unsigned)c->uid, (unsigned)c->gid, (int)c->pid, req->id, verdict,
+		 (unsigned long long)res->token_id, (int)(req->service.s ? req->service.len : 1),
+		 req->service.s ? req->service.s : "-",
+		 (int)(req->remote_ip.s ? req->remote_ip.len : 1),
+		 req->remote_ip.s ? req->remote_ip.s : "-");
+}
+
+static void handle_check(struct kw_server *s, struct conn *c, const struct kw_proto_request *req,
+			 int64_t now)
+{
+	struct kw_check_result res;
+	char *p;
+
+	if (kw_rate_blocked(s->rate, c->uid, now)) {
+		memset(&res, 0, sizeof(res));
+		res.code = KW_PROTO_CODE_RATE_LIMITED;
+	} else {
+		kw_checker_check(s->checker, req->token.s, req->token.len, req->remote_ip.s,
+				 req->remote_ip.len, &res);
+		if (!res.ok && res.code == KW_PROTO_CODE_INVALID &&
+		    kw_rate_failure(s->rate, c->uid, now))
+			kw_warning("peer uid=%u pid=%d: %u failing checks within %u s: rate "
+				   "limited for %u s",
+				   (unsigned)c->uid, (int)c->pid, s->vc->rate_limit_failures,
+				   s->vc->rate_limit_window, s->vc->rate_limit_block);
+	}
+	if (res.ok) {
+		out_reserve(c, 16 + res.fields_len);
+		p = c->out + c->out_len;
+		memcpy(p, "OK\t", 3);
+		p = fmt_u32(p + 3, req->id);
+		*p++ = '\t';
+		memcpy(p, res.fields, res.fields_len);
+		p += res.fields_len;
+		*p++ = '\n';
+		c->out_len = (size_t)(p - c->out);
+		if (kw_log_enabled(KW_LOG_DEBUG))
+			log_check(c, req, "OK", &res);
+	} else {
+		const char *code = kw_proto_code_name(res.code);
+		size_t clen = strlen(code);
+		out_reserve(c, 32 + clen);
+		p = c->out + c->out_len;
+		memcpy(p, "FAIL\t", 5);
+		p = fmt_u32(p + 5, req->id);
+		memcpy(p, "\tcode=", 6);
+		memcpy(p + 6, code, clen);
+		p += 6 + clen;
+		*p++ = '\n';
+		c->out_len = (size_t)(p - c->out);
+		if (kw_log_enabled(KW_LOG_DEBUG)) {
+			char verdict[32];
+			snprintf(verdict, sizeof(verdict), "FAIL %s", code);
+			log_check(c, req, verdict, &res);
+		}
+	}
+}
+
+static void handle_line(struct kw_server *s, struct conn *c, const char *line, size_t len,
+			int64_t now)
+{
+	struct kw_proto_request req;
+	const char *what = NULL;
+	int ret = kw_proto_parse(line, len, &req, &what);
+
+	if (!c->handshake) {
+		if (ret < 0 || req.verb != KW_PROTO_VERB_VERSION) {
+			kw_notice("connection %u (uid=%u pid=%d): protocol violation: %s before "
+				  "VERSION",
+				  c->id, (unsigned)c->uid, (int)c->pid,
+				  ret < 0 ? what : "a request");
+			conn_error(c, KW_PROTO_REASON_VERSION);
+			return;
+		}
+		if (req.major != KW_PROTO_MAJOR) {
+			kw_notice("connection %u (uid=%u pid=%d): protocol violation: version %u.%u "
+				  "not supported",
+				  c->id, (unsigned)c->uid, (int)c->pid, req.major, req.minor);
+			conn_error(c, KW_PROTO_REASON_VERSION);
+			return;
+		}
+		c->handshake = true;
+		return;
+	}
+	if (ret < 0 || req.verb != KW_PROTO_VERB_CHECK) {
+		kw_notice("connection %u (uid=%u pid=%d): protocol violation: %s", c->id,
+			  (unsigned)c->uid, (int)c->pid, ret < 0 ? what : "VERSION repeated");
+		conn_error(c, KW_PROTO_REASON_PROTOCOL);
+		return;
+	}
+	handle_check(s, c, &req, now);
+}
+
+/* Answers the complete lines in c's buffer, as far as the output bound allows. */
+static void conn_process(struct kw_server *s, struct conn *c, int64_t now)
+{
+	size_t pos = 0;
+
+	while (!c->closing && c->out_len - c->out_off < OUT_HIGH) {
+		char *lf = memchr(c->in + pos, '\n', c->in_len - pos);
+		if (lf == NULL)
+			break;
+		handle_line(s, c, c->in + pos, (size_t)(lf - (c->in + pos)), now);
+		pos = (size_t)(lf - c->in) + 1;
+	}
+	if (pos > 0) {
+		explicit_bzero(c->in, pos);
+		memmove(c->in, c->in + pos, c->in_len - pos);
+		c->in_len -= pos;
+	}
+	if (c->closing)
+		return;
+	if (c->in_len == c->in_cap && memchr(c->in, '\n', c->in_len) == NULL) {
+		kw_notice("connection %u (uid=%u pid=%d): protocol violation: line longer than "
+			  "%zu bytes",
+			  c->id, (unsigned)c->uid, (int)c->pid, c->in_cap);
+		conn_error(c, KW_PROTO_REASON_LINE_TOO_LONG);
+		return;
+	}
+	if (c->eof && c->in_len > 0 && memchr(c->in, '\n', c->in_len) == NULL) {
+		kw_debug("connection %u: peer closed in the middle of a line (%zu bytes dropped)",
+			 c->id, c->in_len);
+		c->in_len = 0;
+	}
+}
+
+static void handle_signals(struct kw_server *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			kw_info("signal %u: stopping", si.ssi_signo);
+			s->stop = true;
+			break;
+		case SIGHUP:
+			if (s->hooks.reload != NULL)
+				s->hooks.reload(s, s->hooks.ctx);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void expire_idle(struct kw_server *s, int64_t now)
+{
+	int64_t idle_ms = (int64_t)s->vc->idle_timeout * 1000;
+
+	while (s->idle_head != NULL && now - s->idle_head->last_active >= idle_ms) {
+		struct conn *c = s->idle_head;
+		char line[64];
+		int n = snprintf(line, sizeof(line), "ERROR\treason=%s\n",
+				 kw_proto_reason_name(KW_PROTO_REASON_IDLE));
+
+		/* Best effort: a client that stopped reading may not take it. */
+		if (c->out_len == c->out_off)
+			(void)!send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		conn_close(s, c, "idle timeout");
+	}
+}
+
+static int next_timeout(struct kw_server *s, int64_t now)
+{
+	int64_t deadline = s->next_flush;
+
+	if (s->idle_head != NULL) {
+		int64_t d = s->idle_head->last_active + (int64_t)s->vc->idle_timeout * 1000;
+		if (d < deadline)
+			deadline = d;
+	}
+	if (deadline <= now)
+		return 0;
+	if (deadline - now > 60000)
+		return 60000;
+	return (int)(deadline - now);
+}
+
+int kw_server_run(struct kw_server *s)
+{
+	struct epoll_event events[MAX_EVENTS];
+
+	s->next_flush = kw_monotonic_ms() + (int64_t)s->vc->last_use_flush * 1000;
+	while (!s->stop) {
+		struct conn *ready = NULL, **ready_tail = &ready;
+		int64_t now = kw_monotonic_ms();
+		int n = epoll_wait(s->epfd, events, MAX_EVENTS, next_timeout(s, now));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			kw_error("epoll_wait: %s", strerror(errno));
+			return -errno;
+		}
+		now = kw_monotonic_ms();
+		/* Phase 1: read. */
+		for (int i = 0; i < n; i++) {
+			void *ptr = events[i].data.ptr;
+			struct conn *c;
+
+			if (ptr == &s->listen_fd) {
+				accept_all(s, now);
+				continue;
+			}
+			if (ptr == &s->sig_fd) {
+				handle_signals(s);
+				continue;
+			}
+			c = ptr;
+			if (c->dead)
+				continue;
+			if ((events[i].events & EPOLLOUT) != 0 && !conn_write(s, c, now))
+				continue;
+			if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 &&
+			    !c->closing && !c->eof && conn_read(s, c, now) && !c->dead) {
+				c->readable = true;
+				*ready_tail = c;
+				ready_tail = &c->ready_next;
+			} else if (!c->dead) {
+				/* Output drained below the bound: answer what is buffered. */
+				if (c->in_len > 0 && !c->closing && !c->readable) {
+					c->readable = true;
+					*ready_tail = c;
+					ready_tail = &c->ready_next;
+				} else {
+					conn_update_events(s, c);
+				}
+			}
+		}
+		*ready_tail = NULL;
+		/* Phase 2: answer, with a view of the database no older than the reads. */
+		if (ready != NULL)
+			kw_checker_sync(s->checker);
+		for (struct conn *c = ready, *next; c != NULL; c = next) {
+			next = c->ready_next;
+			c->readable = false;
+			if (c->dead)
+				continue;
+			conn_process(s, c, now);
+			if (conn_write(s, c, now))
+				conn_update_events(s, c);
+		}
+		while (s->graveyard != NULL) {
+			struct conn *c = s->graveyard;
+			s->graveyard = c->ready_next;
+			conn_free(c);
+		}
+		expire_idle(s, now);
+		while (s->graveyard != NULL) {
+			struct conn *c = s->graveyard;
+			s->graveyard = c->ready_next;
+			conn_free(c);
+		}
+		if (now >= s->next_flush) {
+			(void)kw_checker_flush(s->checker);
+			s->next_flush = now + (int64_t)s->vc->last_use_flush * 1000;
+		}
+	}
+	return 0;
+}
+
+int kw_server_new(int listen_fd, struct kw_checker *checker, const struct kw_vconf *vc,
+		  const struct kw_server_hooks *hooks, struct kw_server **server_r)
+{
+	struct kw_server *s = calloc(1, sizeof(*s));
+	struct epoll_event ev;
+	sigset_t mask;
+	int ret;
+
+	if (s == NULL)
+		abort();
+	s->listen_fd = listen_fd;
+	s->checker = checker;
+	s->vc = vc;
+	s->hooks = *hooks;
+	s->sig_fd = -1;
+	s->rate = kw_rate_new();
+	kw_rate_configure(s->rate, vc->rate_limit_failures, vc->rate_limit_window,
+			  vc->rate_limit_block);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0)
+		goto fail;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		goto fail;
+	s->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sig_fd < 0)
+		goto fail;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &s->sig_fd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sig_fd, &ev) < 0)
+		goto fail;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &s->listen_fd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0)
+		goto fail;
+	*server_r = s;
+	return 0;
+fail:
+	ret = -errno;
+	kw_error("cannot set up the event loop: %s", strerror(errno));
+	s->listen_fd = -1; /* the caller still owns it */
+	kw_server_free(&s);
+	return ret;
+}
+
+void kw_server_configure(struct kw_server *s, const struct kw_vconf *vc)
+{
+	s->vc = vc;
+	kw_rate_configure(s->rate, vc->rate_limit_failures, vc->rate_limit_window,
+			  vc->rate_limit_block);
+}
+
+void kw_server_free(struct kw_server **serverp)
+{
+	struct kw_server *s = *serverp;
+
+	if (s == NULL)
+		return;
+	while (s->idle_head != NULL)
+		conn_close(s, s->idle_head, "shutting down");
+	while (s->graveyard != NULL) {
+		struct conn *c = s->graveyard;
+		s->graveyard = c->ready_next;
+		conn_free(c);
+	}
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->sig_fd >= 0)
+		close(s->sig_fd);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	kw_rate_free(&s->rate);
+	free(s);
+	*serverp = NULL;
+}
