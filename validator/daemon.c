@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -55,8 +56,7 @@ static void usage(FILE *f)
 
 /* ---- tunables ---- */
 
-static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r,
-		     const char **error_r)
+static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r, const char **error_r)
 {
 	char *copy = strdup(list), *save = NULL, *tok;
 	uint32_t *ids = NULL;
@@ -65,7 +65,8 @@ static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r,
 
 	if (copy == NULL)
 		abort();
-	for (tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
 		char *end;
 		unsigned long v;
 
@@ -89,7 +90,7 @@ static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r,
 			abort();
 		ids[n++] = (uint32_t)v;
 		continue;
-bad:
+	bad:
 		snprintf(conf_error, sizeof(conf_error), "[validator] %s: unknown %s '%s'",
 			 groups ? "allow_gids" : "allow_uids", groups ? "group" : "user", tok);
 		*error_r = conf_error;
@@ -210,6 +211,13 @@ static int take_systemd_socket(int *fd_r)
 		kw_error("the socket passed by systemd is not a listening Unix stream socket");
 		return -EINVAL;
 	}
+	/* The loop accepts until EAGAIN: the socket must not block. */
+	int flags = fcntl(SD_LISTEN_FDS_START, F_GETFL);
+	if (flags < 0 || fcntl(SD_LISTEN_FDS_START, F_SETFL, flags | O_NONBLOCK) < 0) {
+		kw_error("cannot make the socket passed by systemd non-blocking: %s",
+			 strerror(errno));
+		return -errno;
+	}
 	*fd_r = SD_LISTEN_FDS_START;
 	return 1;
 }
@@ -217,7 +225,7 @@ static int take_systemd_socket(int *fd_r)
 static int create_socket(struct daemon *d, int *fd_r)
 {
 	const char *path = kw_config_socket(d->cfg);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	mode_t old_umask;
 	int fd, ret;
@@ -332,7 +340,6 @@ static void reload(struct kw_server *server, void *ctx)
 		kw_warning("SIGHUP: socket_mode and socket_group change only on restart");
 	kw_log_set_level(vc.log_level);
 	kw_checker_set_cache_size(d->checker, vc.cache_size);
-	kw_server_configure(server, &vc);
 	kw_vconf_clear(&d->vc);
 	d->vc = vc;
 	kw_server_configure(server, &d->vc);
@@ -346,13 +353,13 @@ static void reload(struct kw_server *server, void *ctx)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"state-dir", required_argument, NULL, 'd'},
-		{"config", required_argument, NULL, 'c'},
-		{"foreground", no_argument, NULL, 'f'},
-		{"debug", no_argument, NULL, 'D'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d;
 	struct kw_store *store = NULL;

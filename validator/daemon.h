@@ -29,14 +29,14 @@ struct kw_vconf {
 	size_t n_allow_uids;
 	gid_t *allow_gids;
 	size_t n_allow_gids;
-	unsigned idle_timeout;      /* seconds */
+	unsigned idle_timeout; /* seconds */
 	unsigned max_connections;
-	size_t max_line;            /* bytes, LF included */
-	unsigned last_use_flush;    /* seconds */
+	size_t max_line;              /* bytes, LF included */
+	unsigned last_use_flush;      /* seconds */
 	unsigned rate_limit_failures; /* 0: no rate limiting */
-	unsigned rate_limit_window; /* seconds */
-	unsigned rate_limit_block;  /* seconds */
-	size_t cache_size;          /* token rows */
+	unsigned rate_limit_window;   /* seconds */
+	unsigned rate_limit_block;    /* seconds */
+	size_t cache_size;            /* token rows */
 	enum kw_log_level log_level;
 };
 
@@ -66,8 +66,8 @@ struct kw_check_result {
 	size_t fields_len;       /* valid until the next call into the checker */
 };
 /* Answers a CHECK of token (len bytes). ip (may be NULL) is recorded as last use. */
-void kw_checker_check(struct kw_checker *checker, const char *token, size_t len,
-		      const char *ip, size_t ip_len, struct kw_check_result *res_r);
+void kw_checker_check(struct kw_checker *checker, const char *token, size_t len, const char *ip,
+		      size_t ip_len, struct kw_check_result *res_r);
 /* Writes the coalesced last uses in one transaction; keeps them on failure. */
 int kw_checker_flush(struct kw_checker *checker);
 size_t kw_checker_pending(const struct kw_checker *checker);

@@ -9,3 +9,13 @@ keywarden_validator_SOURCES = \
 keywarden_validator_CFLAGS = $(KW_CORE_CFLAGS) $(SYSTEMD_CFLAGS)
 keywarden_validator_LDADD = $(KW_CORE_LIBS) $(SYSTEMD_LIBS)
 
+
+# systemd units: socket activation and Type=notify.
+systemdsystemunit_DATA += systemd/keywarden-validator.service systemd/keywarden-validator.socket
+EXTRA_DIST += systemd/keywarden-validator.service.in systemd/keywarden-validator.socket
+CLEANFILES += systemd/keywarden-validator.service
+systemd/keywarden-validator.service: $(top_srcdir)/systemd/keywarden-validator.service.in Makefile
+	$(AM_V_GEN)mkdir -p systemd && sed -e 's|@sbindir[@]|$(sbindir)|g' \
+		$(top_srcdir)/systemd/keywarden-validator.service.in >$@
+
+dist_man_MANS += man/keywarden-validator.8

@@ -16,7 +16,7 @@
 struct peer {
 	uid_t uid;
 	unsigned failures;
-	int64_t window_start; /* ms */
+	int64_t window_start;  /* ms */
 	int64_t blocked_until; /* ms, 0 when not blocked */
 };
 
@@ -46,8 +46,7 @@ void kw_rate_free(struct kw_rate **ratep)
 	*ratep = NULL;
 }
 
-void kw_rate_configure(struct kw_rate *rate, unsigned failures, unsigned window_s,
-		       unsigned block_s)
+void kw_rate_configure(struct kw_rate *rate, unsigned failures, unsigned window_s, unsigned block_s)
 {
 	rate->limit = failures;
 	rate->window_ms = (int64_t)window_s * 1000;

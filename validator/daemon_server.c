@@ -112,8 +112,8 @@ static void conn_close(struct kw_server *s, struct conn *c, const char *why)
 {
 	if (c->dead)
 		return;
-	kw_debug("connection %u (uid=%u pid=%d): closed: %s", c->id, (unsigned)c->uid,
-		 (int)c->pid, why);
+	kw_debug("connection %u (uid=%u pid=%d): closed: %s", c->id, (unsigned)c->uid, (int)c->pid,
+		 why);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
@@ -364,8 +364,8 @@ static bool conn_read(struct kw_server *s, struct conn *c, int64_t now)
 	return true;
 }
 
-static void log_check(const struct conn *c, const struct kw_proto_request *req,
-		      const char *verdict, const struct kw_check_result *res)
+static void log_check(const struct conn *c, const struct kw_proto_request *req, const char *verdict,
+		      const struct kw_check_result *res)
 {
 	kw_debug("peer uid=%u gid=%u pid=%d request %u: %s token_id=%llu service=%.*s "
 		 "remote_ip=%.*s",
@@ -444,9 +444,10 @@ static void handle_line(struct kw_server *s, struct conn *c, const char *line, s
 			return;
 		}
 		if (req.major != KW_PROTO_MAJOR) {
-			kw_notice("connection %u (uid=%u pid=%d): protocol violation: version %u.%u "
-				  "not supported",
-				  c->id, (unsigned)c->uid, (int)c->pid, req.major, req.minor);
+			kw_notice(
+				"connection %u (uid=%u pid=%d): protocol violation: version %u.%u "
+				"not supported",
+				c->id, (unsigned)c->uid, (int)c->pid, req.major, req.minor);
 			conn_error(c, KW_PROTO_REASON_VERSION);
 			return;
 		}

@@ -8,21 +8,15 @@
 #include "proto.h"
 
 static const char *const code_names[KW_PROTO_CODE_COUNT] = {
-	[KW_PROTO_CODE_INVALID] = "invalid",
-	[KW_PROTO_CODE_EXPIRED] = "expired",
-	[KW_PROTO_CODE_DELETED] = "deleted",
-	[KW_PROTO_CODE_DISABLED] = "disabled",
-	[KW_PROTO_CODE_RATE_LIMITED] = "rate_limited",
-	[KW_PROTO_CODE_TEMP_FAIL] = "temp_fail",
+	[KW_PROTO_CODE_INVALID] = "invalid",           [KW_PROTO_CODE_EXPIRED] = "expired",
+	[KW_PROTO_CODE_DELETED] = "deleted",           [KW_PROTO_CODE_DISABLED] = "disabled",
+	[KW_PROTO_CODE_RATE_LIMITED] = "rate_limited", [KW_PROTO_CODE_TEMP_FAIL] = "temp_fail",
 };
 
 static const char *const reason_names[KW_PROTO_REASON_COUNT] = {
-	[KW_PROTO_REASON_VERSION] = "version",
-	[KW_PROTO_REASON_LINE_TOO_LONG] = "line_too_long",
-	[KW_PROTO_REASON_PROTOCOL] = "protocol",
-	[KW_PROTO_REASON_NOT_ALLOWED] = "not_allowed",
-	[KW_PROTO_REASON_IDLE] = "idle",
-	[KW_PROTO_REASON_BUSY] = "busy",
+	[KW_PROTO_REASON_VERSION] = "version",   [KW_PROTO_REASON_LINE_TOO_LONG] = "line_too_long",
+	[KW_PROTO_REASON_PROTOCOL] = "protocol", [KW_PROTO_REASON_NOT_ALLOWED] = "not_allowed",
+	[KW_PROTO_REASON_IDLE] = "idle",         [KW_PROTO_REASON_BUSY] = "busy",
 };
 
 const char *kw_proto_code_name(enum kw_proto_code code)
@@ -157,7 +151,7 @@ int kw_proto_parse(const char *line, size_t len, struct kw_proto_request *req_r,
 		   const char **what_r)
 {
 	struct kw_proto_request req;
-	struct cursor c = {.line = line, .len = len, .pos = 0, .more = true};
+	struct cursor c = { .line = line, .len = len, .pos = 0, .more = true };
 	const char *f;
 	size_t flen;
 	int ret;

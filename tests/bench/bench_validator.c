@@ -81,10 +81,19 @@ static int populate(const char *dir, long count, long hot, const char *outfile)
 		die(outfile);
 	db = kw_store_db(store);
 	if (kw_store_begin(store) < 0 ||
-	    sqlite3_prepare_v2(db,
-			       "INSERT INTO token (account_id, issuer_id, name, role_id, digest, "
-			       "created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-			       -1, &st, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM token", -1, &st, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		error = sqlite3_errmsg(db);
+		goto fail;
+	}
+	uint64_t base = (uint64_t)sqlite3_column_int64(st, 0) + 1;
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(
+		    db,
+		    "INSERT INTO token (id, account_id, issuer_id, name, role_id, digest, "
+		    "created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		    -1, &st, NULL) != SQLITE_OK) {
 		error = sqlite3_errmsg(db);
 		goto fail;
 	}
@@ -92,41 +101,26 @@ static int populate(const char *dir, long count, long hot, const char *outfile)
 		struct kw_secret secret;
 		uint8_t digest[KW_DIGEST_LEN];
 		char name[32];
-		uint64_t id;
+		uint64_t id = base + (uint64_t)i;
 
-		if (kw_secret_generate(&secret) < 0) {
-			error = "random";
+		if (kw_secret_generate(&secret) < 0 ||
+		    kw_token_digest(key, id, &secret, digest) < 0) {
+			error = "random or digest";
 			goto fail;
 		}
 		snprintf(name, sizeof(name), "bench-%ld", i);
-		sqlite3_bind_int64(st, 1, acct.id);
-		sqlite3_bind_int64(st, 2, user.id);
-		sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 4, user.role.id);
-		/* The id is known only after the insert: insert a placeholder digest, then set it. */
-		memset(digest, 0, sizeof(digest));
-		sqlite3_bind_blob(st, 5, digest, KW_DIGEST_LEN, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 6, now);
+		sqlite3_bind_int64(st, 1, (int64_t)id);
+		sqlite3_bind_int64(st, 2, acct.id);
+		sqlite3_bind_int64(st, 3, user.id);
+		sqlite3_bind_text(st, 4, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 5, user.role.id);
+		sqlite3_bind_blob(st, 6, digest, KW_DIGEST_LEN, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 7, now);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			error = sqlite3_errmsg(db);
 			goto fail;
 		}
 		sqlite3_reset(st);
-		id = (uint64_t)sqlite3_last_insert_rowid(db);
-		if (kw_token_digest(key, id, &secret, digest) < 0) {
-			error = "digest";
-			goto fail;
-		}
-		sqlite3_stmt *up;
-		static const char upd[] = "UPDATE token SET digest = ?2 WHERE id = ?1";
-		up = kw_store_stmt(store, upd);
-		sqlite3_bind_int64(up, 1, (int64_t)id);
-		sqlite3_bind_blob(up, 2, digest, KW_DIGEST_LEN, SQLITE_TRANSIENT);
-		if (sqlite3_step(up) != SQLITE_DONE) {
-			error = sqlite3_errmsg(db);
-			goto fail;
-		}
-		sqlite3_reset(up);
 		if (hot > 0 && i % step == 0 && i / step < hot) {
 			kw_token_format(id, &secret, text);
 			fprintf(out, "%s\n", text);
@@ -151,7 +145,7 @@ fail:
 
 static int unix_listen(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -164,7 +158,7 @@ static int unix_listen(const char *path)
 static int echo_server(const char *path)
 {
 	int lfd = unix_listen(path), ep = epoll_create1(0);
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd}, evs[256];
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd }, evs[256];
 	static char buf[65536];
 
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
@@ -176,7 +170,7 @@ static int echo_server(const char *path)
 			if (fd == lfd) {
 				int c;
 				while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-					struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+					struct epoll_event ce = { .events = EPOLLIN, .data.fd = c };
 					epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
 				}
 				continue;
@@ -270,7 +264,7 @@ static int cmp_u32(const void *a, const void *b)
 static int load(const char *path, const char *tokfile, int conns, int depth, double seconds,
 		bool echo)
 {
-	struct load l = {.depth = depth, .echo = echo};
+	struct load l = { .depth = depth, .echo = echo };
 	struct lconn *cs = calloc((size_t)conns, sizeof(*cs));
 	struct epoll_event evs[256];
 	char line[512];
@@ -291,8 +285,8 @@ static int load(const char *path, const char *tokfile, int conns, int depth, dou
 		return 1;
 	}
 	for (int i = 0; i < conns; i++) {
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cs[i]};
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cs[i] };
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 		cs[i].fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (cs[i].fd < 0 || connect(cs[i].fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -321,7 +315,8 @@ static int load(const char *path, const char *tokfile, int conns, int depth, dou
 			int64_t got;
 			size_t pos = 0;
 			if (r <= 0) {
-				fprintf(stderr, "bench_validator: connection closed by the server\n");
+				fprintf(stderr,
+					"bench_validator: connection closed by the server\n");
 				return 1;
 			}
 			got = now_ns();
@@ -371,8 +366,9 @@ int main(int argc, char **argv)
 	if ((argc == 7 || argc == 8) && strcmp(argv[1], "load") == 0)
 		return load(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atof(argv[6]),
 			    argc == 8 && strcmp(argv[7], "echo") == 0);
-	fprintf(stderr, "usage: bench_validator populate DIR COUNT HOT OUTFILE\n"
-			"       bench_validator echo SOCKET\n"
-			"       bench_validator load SOCKET TOKENFILE CONNS DEPTH SECONDS [echo]\n");
+	fprintf(stderr,
+		"usage: bench_validator populate DIR COUNT HOT OUTFILE\n"
+		"       bench_validator echo SOCKET\n"
+		"       bench_validator load SOCKET TOKENFILE CONNS DEPTH SECONDS [echo]\n");
 	return 2;
 }

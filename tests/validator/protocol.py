@@ -7,6 +7,7 @@ import os
 import socket
 import sqlite3
 import sys
+import traceback
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -211,6 +212,8 @@ try:
     t.ok(good.split("$")[1] not in env.log(), "the secret never reaches the log")
     t.eq(env.stop(), 0, "SIGTERM: exit status 0")
     t.ok(not os.path.exists(env.sock), "the socket is removed on exit")
+except Exception:  # noqa: BLE001
+    t.ok(False, "no unexpected exception", traceback.format_exc())
 finally:
     env.close()
 sys.exit(t.done())

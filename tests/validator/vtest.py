@@ -210,9 +210,13 @@ def fields(answer):
 
 
 def wait_for(pred, timeout=10, step=0.05):
+    """Polls pred until true; exceptions count as false until the deadline."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        v = pred()
+        try:
+            v = pred()
+        except Exception:  # noqa: BLE001
+            v = None
         if v:
             return v
         time.sleep(step)
