@@ -38,7 +38,7 @@ static const char *const known_keys[] = {
 	"sso.sp_cert", "sso.clock_skew", "sso.login_attribute", "sso.role_attribute",
 	"sso.role_map", "sso.allow_sha1", "sso.allow_legacy_encryption", "sso.listen",
 	"sso.stale_days", "sso.max_body", "sso.max_connections", "sso.slo_url",
-	"sso.email_attribute",
+	"sso.email_attribute", "sso.timeout",
 	"notify.smtp_url", "notify.from", "notify.starttls", "notify.username",
 	"notify.password_file", "notify.timeout",
 	NULL,

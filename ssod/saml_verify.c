@@ -67,7 +67,8 @@
 
 struct kw_saml_verifier {
 	struct kw_saml_settings s;
-	char *sp_entity_id, *acs_url, *login_attribute, *role_attribute;
+	char *sp_entity_id, *acs_url, *slo_url, *login_attribute, *role_attribute;
+	char *email_attribute;
 	char *idp_entity_id;
 	xmlSecKeysMngrPtr mngr;
 	xmlSecKeyPtr keys[KW_SAML_MAX_KEYS]; /* borrowed from mngr's store */
@@ -940,7 +941,7 @@ static enum kw_saml_reason read_attributes(struct job *j, xmlNodePtr a_el,
 			continue;
 		for (xmlNodePtr at = first_el(st); at != NULL; at = next_el(at->next)) {
 			const char *name;
-			bool is_login, is_role;
+			bool is_login, is_role, is_email;
 
 			if (is_el(at, NS_SAML, "EncryptedAttribute"))
 				return fail(j, KW_SAML_ATTRIBUTE, "EncryptedAttribute");
@@ -961,7 +962,9 @@ static enum kw_saml_reason read_attributes(struct job *j, xmlNodePtr a_el,
 			is_login =
 			    v->login_attribute != NULL && strcmp(name, v->login_attribute) == 0;
 			is_role = v->role_attribute != NULL && strcmp(name, v->role_attribute) == 0;
-			if (!is_login && !is_role)
+			is_email =
+			    v->email_attribute != NULL && strcmp(name, v->email_attribute) == 0;
+			if (!is_login && !is_role && !is_email)
 				continue;
 			for (xmlNodePtr val = first_el(at); val != NULL; val = next_el(val->next)) {
 				char *t;
@@ -984,8 +987,14 @@ static enum kw_saml_reason read_attributes(struct job *j, xmlNodePtr a_el,
 					free(res->login);
 					res->login = is_role ? xstrdup(t) : t;
 				}
+				if (is_email && res->email[0] == '\0') {
+					free(res->email);
+					res->email = xstrdup(t);
+				}
 				if (is_role)
 					push_value(&res->roles, &res->n_roles, t);
+				else if (!is_login)
+					free(t);
 			}
 		}
 	}
@@ -1099,6 +1108,7 @@ static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNo
 	res->session_index = xstrdup(attr(authn, "SessionIndex"));
 
 	res->login = xstrdup(res->name_id);
+	res->email = xstrdup("");
 	r = read_attributes(j, a, res);
 	if (r != KW_SAML_OK)
 		return r;
@@ -1142,6 +1152,48 @@ static enum kw_saml_reason check_response(struct job *j, xmlNodePtr root, bool s
 	return KW_SAML_OK;
 }
 
+/* The common front of both verifications: size limit, base64 or raw XML, the hardened parse,
+ * top-level nodes, no DTD-declared IDs, and the whole-document walk. On KW_SAML_OK j->doc
+ * holds the document; on failure j->doc may hold it too (the caller frees it either way). */
+static enum kw_saml_reason load_document(struct job *j, const uint8_t *data, size_t len,
+					 const char *root_name)
+{
+	enum kw_saml_reason r;
+	xmlNodePtr root, c;
+	uint8_t *decoded = NULL;
+	const uint8_t *xml = data;
+	size_t xml_len = len, i = 0;
+
+	if (len > KW_SAML_MAX_INPUT)
+		return fail(j, KW_SAML_LIMIT, "larger than %d bytes", KW_SAML_MAX_INPUT);
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+		i++;
+	if (i == len)
+		return fail(j, KW_SAML_XML, "empty");
+	if (data[i] != '<' && !(len - i >= 3 && memcmp(data + i, "\xef\xbb\xbf", 3) == 0)) {
+		if (b64_decode(data + i, len - i, &decoded, &xml_len) < 0)
+			return fail(j, KW_SAML_XML, "neither XML nor base64");
+		xml = decoded;
+	}
+	j->doc = parse_hardened((const char *)xml, xml_len, &r);
+	free(decoded);
+	if (j->doc == NULL)
+		return fail(j, r, r == KW_SAML_DTD ? "DOCTYPE refused" : "not well-formed XML");
+
+	root = xmlDocGetRootElement(j->doc);
+	if (!is_el(root, NS_SAMLP, root_name))
+		return fail(j, KW_SAML_STRUCTURE, "root is not samlp:%s", root_name);
+	/* Whole-document walk: the only place Assertions and Signatures may be. */
+	for (c = j->doc->children; c != NULL; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE && c->type != XML_COMMENT_NODE &&
+		    c->type != XML_PI_NODE)
+			return fail(j, KW_SAML_DTD, "unexpected top-level node");
+	}
+	if (j->doc->ids != NULL)
+		return fail(j, KW_SAML_WRAPPING, "IDs declared by the document");
+	return walk(j, root, 0, root);
+}
+
 enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *data, size_t len,
 				   int64_t now, struct kw_saml_result **result_r,
 				   const char **detail_r)
@@ -1150,50 +1202,15 @@ enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *da
 	struct kw_saml_result *res = NULL;
 	enum kw_saml_reason r;
 	xmlNodePtr root, a = NULL, c, rsig, asig;
-	uint8_t *decoded = NULL;
-	const uint8_t *xml = data;
-	size_t xml_len = len, i = 0;
 	bool resp_ok = false, assert_ok = false;
 	int count;
 
 	v->detail[0] = '\0';
 	*detail_r = v->detail;
-	if (len > KW_SAML_MAX_INPUT)
-		return fail(&j, KW_SAML_LIMIT, "larger than %d bytes", KW_SAML_MAX_INPUT);
-	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
-		i++;
-	if (i == len)
-		return fail(&j, KW_SAML_XML, "empty");
-	if (data[i] != '<' && !(len - i >= 3 && memcmp(data + i, "\xef\xbb\xbf", 3) == 0)) {
-		if (b64_decode(data + i, len - i, &decoded, &xml_len) < 0)
-			return fail(&j, KW_SAML_XML, "neither XML nor base64");
-		xml = decoded;
-	}
-	j.doc = parse_hardened((const char *)xml, xml_len, &r);
-	free(decoded);
-	if (j.doc == NULL)
-		return fail(&j, r, r == KW_SAML_DTD ? "DOCTYPE refused" : "not well-formed XML");
-
-	root = xmlDocGetRootElement(j.doc);
-	if (!is_el(root, NS_SAMLP, "Response")) {
-		r = fail(&j, KW_SAML_STRUCTURE, "root is not samlp:Response");
-		goto out;
-	}
-	/* Whole-document walk: the only place Assertions and Signatures may be. */
-	for (c = j.doc->children; c != NULL; c = c->next) {
-		if (c->type != XML_ELEMENT_NODE && c->type != XML_COMMENT_NODE &&
-		    c->type != XML_PI_NODE) {
-			r = fail(&j, KW_SAML_DTD, "unexpected top-level node");
-			goto out;
-		}
-	}
-	if (j.doc->ids != NULL) {
-		r = fail(&j, KW_SAML_WRAPPING, "IDs declared by the document");
-		goto out;
-	}
-	r = walk(&j, root, 0, root);
+	r = load_document(&j, data, len, "Response");
 	if (r != KW_SAML_OK)
 		goto out;
+	root = xmlDocGetRootElement(j.doc);
 	count = 0;
 	for (c = first_el(root); c != NULL; c = next_el(c->next)) {
 		if (is_el(c, NS_SAML, "Assertion") || is_el(c, NS_SAML, "EncryptedAssertion")) {
@@ -1284,9 +1301,177 @@ void kw_saml_result_free(struct kw_saml_result **rp)
 	free(r->issuer);
 	free(r->assertion_id);
 	free(r->session_index);
+	free(r->email);
 	for (size_t i = 0; i < r->n_roles; i++)
 		free(r->roles[i]);
 	free(r->roles);
+	free(r);
+	*rp = NULL;
+}
+
+/* ---- LogoutRequest (single logout, HTTP-POST binding) ---- */
+
+/* Everything of a LogoutRequest after its signature: a verified root. */
+static enum kw_saml_reason check_logout(struct job *j, xmlNodePtr root, struct kw_saml_logout *res)
+{
+	const struct kw_saml_verifier *v = j->v;
+	int64_t skew = v->s.clock_skew, issued, noa = 0;
+	const char *dest = attr(root, "Destination"), *q;
+	xmlNodePtr c, name_id = NULL;
+	enum kw_saml_reason r;
+	int stage = 0;
+
+	/* Schema order: Issuer, Signature?, Extensions?, (BaseID | NameID | EncryptedID),
+	 * SessionIndex*. */
+	for (c = first_el(root); c != NULL; c = next_el(c->next)) {
+		int s;
+		if (is_el(c, NS_SAML, "Issuer"))
+			s = 1;
+		else if (is_el(c, NS_DSIG, "Signature"))
+			s = 2;
+		else if (is_el(c, NS_SAMLP, "Extensions"))
+			s = 3;
+		else if (is_el(c, NS_SAML, "NameID") || is_el(c, NS_SAML, "EncryptedID"))
+			s = 4;
+		else if (is_el(c, NS_SAMLP, "SessionIndex"))
+			s = 5;
+		else
+			return fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in LogoutRequest",
+				    c->name);
+		if (s < stage || (s == stage && s < 5) || (stage == 0 && s != 1))
+			return fail(j, KW_SAML_STRUCTURE,
+				    "LogoutRequest children out of order at <%s>", c->name);
+		stage = s;
+		if (s == 4) {
+			name_id = c;
+		} else if (s == 5) {
+			char *t = whole_text(c);
+			if (t == NULL || t[0] == '\0' || has_control(t) || strlen(t) > 255) {
+				free(t);
+				return fail(j, KW_SAML_STRUCTURE, "SessionIndex is not plain text");
+			}
+			if (res->n_session_index++ == 0)
+				res->session_index = t;
+			else
+				free(t);
+		}
+	}
+	r = check_issuer(j, first_el(root));
+	if (r != KW_SAML_OK)
+		return r;
+	/* SAML bindings 3.5.5.2: a signed message names its Destination. */
+	if (dest == NULL)
+		return fail(j, KW_SAML_DESTINATION, "signed LogoutRequest without Destination");
+	if (v->slo_url == NULL || strcmp(dest, v->slo_url) != 0)
+		return fail(j, KW_SAML_DESTINATION, "Destination \"%s\" is not the SLO URL", dest);
+	r = parse_time(j, root, "IssueInstant", true, &issued);
+	if (r == KW_SAML_OK)
+		r = parse_time(j, root, "NotOnOrAfter", false, &noa);
+	if (r != KW_SAML_OK)
+		return r;
+	if (issued > j->now + skew)
+		return fail(j, KW_SAML_TIME, "IssueInstant in the future");
+	if (j->now >= issued + KW_SAML_LOGOUT_MAX_AGE + skew)
+		return fail(j, KW_SAML_TIME, "IssueInstant older than %d s", KW_SAML_LOGOUT_MAX_AGE);
+	if (attr(root, "NotOnOrAfter") != NULL && j->now >= noa + skew)
+		return fail(j, KW_SAML_TIME, "NotOnOrAfter passed");
+	if (name_id == NULL)
+		return fail(j, KW_SAML_NAMEID, "no NameID (BaseID is not supported)");
+	if (is_el(name_id, NS_SAML, "EncryptedID")) {
+		xmlNodePtr plain;
+		r = decrypt_element(j, name_id, "NameID", &plain);
+		if (r != KW_SAML_OK)
+			return r;
+		name_id = plain;
+		r = walk(j, name_id, 1, root);
+		if (r != KW_SAML_OK)
+			return r;
+	}
+	res->name_id = whole_text(name_id);
+	if (res->name_id == NULL || res->name_id[0] == '\0' || has_control(res->name_id) ||
+	    strlen(res->name_id) > 255)
+		return fail(j, KW_SAML_NAMEID, "NameID is empty, not text or too long");
+	q = attr(name_id, "SPNameQualifier");
+	if (q != NULL && strcmp(q, v->sp_entity_id) != 0)
+		return fail(j, KW_SAML_NAMEID, "SPNameQualifier is not the SP");
+	if (res->session_index == NULL)
+		res->session_index = xstrdup("");
+	/* Keep the ID until the message could no longer pass the time checks. */
+	res->expires = issued + KW_SAML_LOGOUT_MAX_AGE + skew;
+	if (attr(root, "NotOnOrAfter") != NULL && noa + skew > res->expires)
+		res->expires = noa + skew;
+	res->issuer = xstrdup(v->idp_entity_id);
+	res->request_id = xstrdup(attr(root, "ID"));
+	return KW_SAML_OK;
+}
+
+enum kw_saml_reason kw_saml_verify_logout(struct kw_saml_verifier *v, const uint8_t *data,
+					  size_t len, int64_t now, struct kw_saml_logout **result_r,
+					  const char **detail_r)
+{
+	struct job j = {.v = v, .now = now};
+	struct kw_saml_logout *res = NULL;
+	enum kw_saml_reason r;
+	xmlNodePtr root, sig, c;
+	int count;
+
+	v->detail[0] = '\0';
+	*detail_r = v->detail;
+	r = load_document(&j, data, len, "LogoutRequest");
+	if (r != KW_SAML_OK)
+		goto out;
+	root = xmlDocGetRootElement(j.doc);
+	for (c = first_el(root); c != NULL; c = next_el(c->next)) {
+		if (is_el(c, NS_SAML, "Assertion") || is_el(c, NS_SAML, "EncryptedAssertion")) {
+			r = fail(&j, KW_SAML_STRUCTURE, "an assertion in a LogoutRequest");
+			goto out;
+		}
+	}
+	r = check_version(&j, root);
+	if (r == KW_SAML_OK)
+		r = register_id(&j, root);
+	if (r != KW_SAML_OK)
+		goto out;
+	/* The HTTP-POST binding carries the signature in the message: it must be there, on the
+	 * LogoutRequest itself, and verify with a pinned key, exactly as for a Response. */
+	sig = child(root, NS_DSIG, "Signature", &count);
+	if (count > 1) {
+		r = fail(&j, KW_SAML_WRAPPING, "%d Signatures on the LogoutRequest", count);
+		goto out;
+	}
+	if (sig == NULL) {
+		r = fail(&j, KW_SAML_SIGNATURE, "the LogoutRequest is not signed");
+		goto out;
+	}
+	r = verify_signature(&j, sig, root);
+	if (r != KW_SAML_OK)
+		goto out;
+	res = calloc(1, sizeof(*res));
+	if (res == NULL)
+		abort();
+	r = check_logout(&j, root, res);
+	if (r != KW_SAML_OK)
+		goto out;
+	*result_r = res;
+	res = NULL;
+out:
+	kw_saml_logout_free(&res);
+	for (int k = 0; k < j.n_ids; k++)
+		xmlFree(j.ids[k]);
+	xmlFreeDoc(j.doc);
+	return r;
+}
+
+void kw_saml_logout_free(struct kw_saml_logout **rp)
+{
+	struct kw_saml_logout *r = *rp;
+
+	if (r == NULL)
+		return;
+	free(r->name_id);
+	free(r->issuer);
+	free(r->request_id);
+	free(r->session_index);
 	free(r);
 	*rp = NULL;
 }
@@ -1453,10 +1638,13 @@ int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *id
 	v->s = *settings;
 	v->sp_entity_id = xstrdup(settings->sp_entity_id);
 	v->acs_url = xstrdup(settings->acs_url);
+	v->slo_url = settings->slo_url != NULL ? xstrdup(settings->slo_url) : NULL;
 	v->login_attribute =
 	    settings->login_attribute != NULL ? xstrdup(settings->login_attribute) : NULL;
 	v->role_attribute =
 	    settings->role_attribute != NULL ? xstrdup(settings->role_attribute) : NULL;
+	v->email_attribute =
+	    settings->email_attribute != NULL ? xstrdup(settings->email_attribute) : NULL;
 	v->mngr = xmlSecKeysMngrCreate();
 	if (v->mngr == NULL || xmlSecOpenSSLAppDefaultKeysMngrInit(v->mngr) < 0) {
 		ret = cfg_fail(error_r, "cannot create the xmlsec1 keys manager");
@@ -1497,8 +1685,10 @@ void kw_saml_verifier_free(struct kw_saml_verifier **vp)
 		xmlSecKeyDestroy(v->sp_key);
 	free(v->sp_entity_id);
 	free(v->acs_url);
+	free(v->slo_url);
 	free(v->login_attribute);
 	free(v->role_attribute);
+	free(v->email_attribute);
 	free(v->idp_entity_id);
 	free(v);
 	*vp = NULL;

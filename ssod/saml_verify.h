@@ -1,8 +1,9 @@
-/* saml_verify.h: strict verification of one SAML 2.0 Response (Web Browser SSO profile).
+/* saml_verify.h: strict verification of one SAML 2.0 Response (Web Browser SSO profile) or
+ * one LogoutRequest (single logout).
  *
  * A pure unit: bytes, settings and a clock go in; a verdict, a reason class and the login and
  * attributes of the verified Assertion come out. No store, no network, no global clock. The
- * replay cache and the user sync are the caller's (ssod/sso_store.h), so that the ingest
+ * replay cache and the user sync are the caller's (lib/sso.h), so that the ingest
  * command, the HTTP part and the benchmark share this code.
  *
  * What is checked (see keywarden-ssod(8)): a hardened parse (no DTD, no entities, no network,
@@ -28,6 +29,8 @@
 #define KW_SAML_MAX_DEPTH 48
 #define KW_SAML_MAX_NODES 20000
 #define KW_SAML_MAX_KEYS 8 /* pinned IdP certificates (rollover) */
+/* A LogoutRequest is accepted this long after its IssueInstant (plus the clock skew). */
+#define KW_SAML_LOGOUT_MAX_AGE 300
 
 enum kw_saml_reason {
 	KW_SAML_OK = 0,
@@ -57,8 +60,10 @@ enum kw_saml_reason {
 struct kw_saml_settings {
 	const char *sp_entity_id;
 	const char *acs_url;
+	const char *slo_url; /* NULL: every LogoutRequest is refused (destination) */
 	const char *login_attribute; /* NULL: the NameID */
 	const char *role_attribute;  /* NULL: no roles */
+	const char *email_attribute; /* NULL: no email address is taken from assertions */
 	int64_t clock_skew;	     /* seconds */
 	bool allow_sha1;
 	bool allow_legacy_encryption;
@@ -73,6 +78,7 @@ struct kw_saml_result {
 	char *assertion_id;
 	char *session_index;
 	int64_t expires; /* keep the assertion ID in the replay cache until then */
+	char *email;	 /* first value of email_attribute, "" when none */
 	char **roles;	 /* values of role_attribute */
 	size_t n_roles;
 };
@@ -101,6 +107,26 @@ enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *da
 				   int64_t now, struct kw_saml_result **result_r,
 				   const char **detail_r);
 void kw_saml_result_free(struct kw_saml_result **r);
+
+/* The verified facts of one accepted LogoutRequest; strings never NULL. */
+struct kw_saml_logout {
+	char *name_id;
+	char *issuer;
+	char *request_id;
+	char *session_index; /* the first SessionIndex, "" when none */
+	unsigned n_session_index;
+	int64_t expires; /* keep the request ID in the replay cache until then */
+};
+
+/* Verifies a LogoutRequest (raw XML or base64, as the HTTP-POST binding carries it) with the
+ * same hardened parse and strict signature code as kw_saml_verify(): the LogoutRequest itself
+ * must be signed by a pinned key; Issuer, Destination (= slo_url), IssueInstant (no older
+ * than KW_SAML_LOGOUT_MAX_AGE), NotOnOrAfter and the NameID (or EncryptedID) are checked.
+ * Free *result_r with kw_saml_logout_free(). */
+enum kw_saml_reason kw_saml_verify_logout(struct kw_saml_verifier *v, const uint8_t *data,
+					  size_t len, int64_t now, struct kw_saml_logout **result_r,
+					  const char **detail_r);
+void kw_saml_logout_free(struct kw_saml_logout **r);
 
 const char *kw_saml_reason_name(enum kw_saml_reason reason);
 

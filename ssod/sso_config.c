@@ -124,7 +124,7 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 {
 	struct kw_sso_config *sso = calloc(1, sizeof(*sso));
 	const char *v;
-	uint64_t skew;
+	uint64_t skew, num;
 	int ret;
 
 	if (sso == NULL)
@@ -140,6 +140,44 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		    bad(error_r, "[sso] acs_url: \"%s\" is not an http(s) URL", sso->saml.acs_url);
 		goto fail;
 	}
+	v = kw_config_get(cfg, "sso", "slo_url");
+	if (v != NULL) {
+		if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0) {
+			ret = bad(error_r, "[sso] slo_url: \"%s\" is not an http(s) URL", v);
+			goto fail;
+		}
+		sso->slo_url = dup_or_null(v);
+	} else {
+		size_t n = strlen(sso->saml.acs_url);
+		/* the usual layout: .../saml/acs and .../saml/slo */
+		if (n > 4 && strcmp(sso->saml.acs_url + n - 4, "/acs") == 0) {
+			sso->slo_url = dup_or_null(sso->saml.acs_url);
+			memcpy(sso->slo_url + n - 3, "slo", 3);
+		}
+	}
+	sso->saml.slo_url = sso->slo_url;
+	v = kw_config_get(cfg, "sso", "listen");
+	if (v != NULL && (v[0] == '\0' || (strncmp(v, "unix:", 5) == 0 && v[5] != '/') ||
+			  (strncmp(v, "unix:", 5) != 0 && strrchr(v, ':') == NULL))) {
+		ret = bad(error_r, "[sso] listen: \"%s\" is neither HOST:PORT nor unix:/PATH", v);
+		goto fail;
+	}
+	sso->listen = dup_or_null(v != NULL ? v : KW_SSO_DEFAULT_LISTEN);
+	ret = kw_config_get_uint(cfg, "sso", "max_body", KW_SSO_DEFAULT_MAX_BODY, 1024,
+				 16 * 1024 * 1024, &num, error_r);
+	if (ret < 0)
+		goto fail;
+	sso->max_body = (size_t)num;
+	ret = kw_config_get_uint(cfg, "sso", "max_connections", KW_SSO_DEFAULT_MAX_CONNECTIONS, 1,
+				 1000, &num, error_r);
+	if (ret < 0)
+		goto fail;
+	sso->max_connections = (unsigned)num;
+	ret = kw_config_get_uint(cfg, "sso", "timeout", KW_SSO_DEFAULT_TIMEOUT, 1, 3600, &num,
+				 error_r);
+	if (ret < 0)
+		goto fail;
+	sso->timeout = (unsigned)num;
 	sso->sp_key = dup_or_null(kw_config_get(cfg, "sso", "sp_key"));
 	sso->sp_cert = dup_or_null(kw_config_get(cfg, "sso", "sp_cert"));
 	if (sso->sp_cert != NULL && (ret = check_cert_file(sso->sp_cert, error_r)) < 0)
@@ -168,6 +206,12 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		goto fail;
 	}
 	sso->saml.role_attribute = dup_or_null(v);
+	v = kw_config_get(cfg, "sso", "email_attribute");
+	if (v != NULL && v[0] == '\0') {
+		ret = bad(error_r, "[sso] email_attribute: empty");
+		goto fail;
+	}
+	sso->saml.email_attribute = dup_or_null(v);
 	v = kw_config_get(cfg, "sso", "role_map");
 	if (v != NULL) {
 		if (sso->saml.role_attribute == NULL) {
@@ -195,10 +239,13 @@ void kw_sso_config_free(struct kw_sso_config **p)
 	free(sso->idp_metadata);
 	free(sso->sp_key);
 	free(sso->sp_cert);
+	free(sso->slo_url);
+	free(sso->listen);
 	free((char *)sso->saml.sp_entity_id);
 	free((char *)sso->saml.acs_url);
 	free((char *)sso->saml.login_attribute);
 	free((char *)sso->saml.role_attribute);
+	free((char *)sso->saml.email_attribute);
 	for (size_t i = 0; i < sso->n_map; i++)
 		free(sso->map[i].group);
 	free(sso->map);

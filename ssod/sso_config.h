@@ -14,6 +14,10 @@
 #include "store.h"
 
 #define KW_SSO_DEFAULT_SKEW 180
+#define KW_SSO_DEFAULT_LISTEN "127.0.0.1:8443"
+#define KW_SSO_DEFAULT_MAX_BODY (256 * 1024)
+#define KW_SSO_DEFAULT_MAX_CONNECTIONS 64
+#define KW_SSO_DEFAULT_TIMEOUT 10
 
 struct kw_sso_role_map {
 	char *group;
@@ -25,6 +29,11 @@ struct kw_sso_config {
 	char *idp_metadata;
 	char *sp_key;		      /* NULL when unset */
 	char *sp_cert;		      /* NULL when unset */
+	char *slo_url;		      /* [sso] slo_url, or acs_url with /acs -> /slo; may be NULL */
+	char *listen;		      /* host:port, [v6]:port or unix:/path */
+	size_t max_body;	      /* bytes of a request body */
+	unsigned max_connections;     /* concurrent HTTP connections */
+	unsigned timeout;	      /* seconds of inactivity before a connection is cut */
 	struct kw_saml_settings saml; /* strings point into cfg, valid while it lives */
 	struct kw_sso_role_map *map;
 	size_t n_map;

@@ -1,9 +1,11 @@
-/* ssod.c: keywarden-ssod, the SSO daemon. This part: `ingest FILE...`, which verifies SAML
- * Responses from files (raw XML or base64) and records the verified logins; the HTTP endpoints
- * come later and reuse saml_verify.h, sso_config.h and sso_store.h.
+/* ssod.c: keywarden-ssod, the SSO daemon. Without a command it serves HTTP (http.h: the ACS,
+ * SLO, metadata and health endpoints) until SIGTERM; `ingest FILE...` verifies SAML Responses
+ * from files (raw XML or base64) instead. Both apply a message through sso_apply.h, so that a
+ * Response has the same effect (lib/sso.h, with the rule "SSO revocation does not revoke API
+ * tokens") whichever way it arrives.
  *
- * Exit codes, mapped here only: 0 every file accepted, 1 a file rejected, 2 usage, 3 config or
- * state error. */
+ * Exit codes, mapped here only: 0 success (every file accepted; or a clean stop), 1 a file
+ * rejected, 2 usage, 3 config or state error (or the listener cannot start). */
 #include "config.h"
 
 #include <errno.h>
@@ -16,7 +18,8 @@
 #include "log.h"
 #include "saml_verify.h"
 #include "sso_config.h"
-#include "sso_store.h"
+#include "http.h"
+#include "sso_apply.h"
 #include "timeutil.h"
 
 #define EXIT_REJECTED 1
@@ -25,7 +28,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: keywarden-ssod [--state-dir DIR | -c FILE] [-v] ingest FILE...\n");
+	fprintf(f, "usage: keywarden-ssod [--state-dir DIR | -c FILE] [-v]              (serve HTTP)\n"
+		   "       keywarden-ssod [--state-dir DIR | -c FILE] [-v] ingest FILE...\n");
 }
 
 /* Reads at most max + 1 bytes so that an oversize file is recognised without reading it all. */
@@ -52,17 +56,11 @@ static int read_file(const char *path, size_t max, uint8_t **buf_r, size_t *len_
 	return 0;
 }
 
-static bool ingest_one(struct kw_saml_verifier *v, struct kw_sso_config *sso,
-		       struct kw_store *store, const char *path)
+static bool ingest_one(struct kw_ssod *d, const char *path)
 {
-	struct kw_saml_result *res = NULL;
-	enum kw_saml_reason reason;
-	enum kw_sso_sync sync;
-	const struct kw_role *role;
-	const char *detail, *error;
+	struct kw_ssod_outcome o;
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int64_t now = kw_now();
 	int ret;
 
 	ret = read_file(path, KW_SAML_MAX_INPUT, &buf, &len);
@@ -71,45 +69,18 @@ static bool ingest_one(struct kw_saml_verifier *v, struct kw_sso_config *sso,
 		printf("rejected unreadable\n");
 		return false;
 	}
-	reason = kw_saml_verify(v, buf, len, now, &res, &detail);
+	/* the very path of POST /saml/acs (sso_apply.h) */
+	kw_ssod_login(d, buf, len, kw_now(), &o);
 	free(buf);
-	if (reason != KW_SAML_OK) {
-		kw_notice("%s: rejected %s: %s", path, kw_saml_reason_name(reason), detail);
-		printf("rejected %s\n", kw_saml_reason_name(reason));
+	if (o.status != 200) {
+		kw_notice("%s: rejected %s%s%s: %s", path, o.reason, o.login[0] != '\0' ? " login " : "",
+			  o.login, o.detail);
+		printf("rejected %s\n", o.reason);
 		return false;
 	}
-	role = kw_sso_map_role(sso, res->roles, res->n_roles);
-	{
-		struct kw_sso_verified login = {
-		    .account = sso->account,
-		    .idp = res->issuer,
-		    .login = res->login,
-		    .name_id = res->name_id,
-		    .assertion_id = res->assertion_id,
-		    .replay_expires = res->expires,
-		    .role = role,
-		};
-		ret = kw_sso_store_accept(store, &login, now, &sync, &error);
-	}
-	if (ret == -EALREADY) {
-		kw_notice("%s: rejected replay: %s", path, error);
-		printf("rejected %s\n", kw_saml_reason_name(KW_SAML_REPLAY));
-		kw_saml_result_free(&res);
-		return false;
-	}
-	if (ret < 0) {
-		kw_error("%s: %s", path, error);
-		printf("rejected store\n");
-		kw_saml_result_free(&res);
-		return false;
-	}
-	if (sync == KW_SSO_SYNC_LOCAL_USER)
-		kw_warning("%s: login %s belongs to a local user; not synced from SSO", path,
-			   res->login);
-	kw_info("%s: accepted %s (NameID %s, assertion %s)", path, res->login, res->name_id,
-		res->assertion_id);
-	printf("accepted %s %s\n", res->login, role != NULL ? role->name : "-");
-	kw_saml_result_free(&res);
+	kw_info("%s: accepted %s role %s (%s)", path, o.login, o.role[0] != '\0' ? o.role : "-",
+		kw_sso_outcome_name(o.sso));
+	printf("accepted %s %s\n", o.login, o.role[0] != '\0' ? o.role : "-");
 	return true;
 }
 
@@ -130,7 +101,9 @@ int main(int argc, char **argv)
 	enum kw_log_level level = KW_LOG_NOTICE;
 	const char *error, *lv;
 	int c, ret, status = 0;
-	bool verbose = false;
+	bool verbose = false, ingest;
+	struct kw_ssod d;
+	struct kw_account acct;
 
 	while ((c = getopt_long(argc, argv, "+c:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -151,10 +124,11 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc || strcmp(argv[optind], "ingest") != 0 || optind + 1 >= argc) {
+	if (optind < argc && (strcmp(argv[optind], "ingest") != 0 || optind + 1 >= argc)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	ingest = optind < argc;
 	kw_log_init("keywarden-ssod", level, false);
 	ret = kw_config_load(&opts, &cfg, &error);
 	if (ret < 0) {
@@ -168,7 +142,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	kw_log_set_level(verbose ? KW_LOG_DEBUG : level);
-	ret = kw_store_open(kw_config_database(cfg), KW_STORE_CREATE, &store, &error);
+	ret = kw_store_open(kw_config_database(cfg), 0, &store, &error);
 	if (ret < 0) {
 		kw_error("%s: %s", kw_config_database(cfg), error);
 		status = EXIT_CONFIG;
@@ -192,14 +166,26 @@ int main(int argc, char **argv)
 		status = EXIT_CONFIG;
 		goto out;
 	}
-	ret = kw_sso_store_ensure_account(store, sso->account, &error);
+	ret = kw_store_account_get(store, sso->account, &acct, &error);
 	if (ret < 0) {
-		kw_error("[sso] account: %s", error);
+		kw_error("[sso] account: %s (create it first: keywarden account add %s)", error,
+			 sso->account);
 		status = EXIT_CONFIG;
 		goto out;
 	}
+	d.sso = sso;
+	d.v = v;
+	d.store = store;
+	if (!ingest) {
+		ret = kw_ssod_serve(&d, &error);
+		if (ret < 0) {
+			kw_error("%s", error);
+			status = EXIT_CONFIG;
+		}
+		goto out;
+	}
 	for (int i = optind + 1; i < argc; i++) {
-		if (!ingest_one(v, sso, store, argv[i]))
+		if (!ingest_one(&d, argv[i]))
 			status = EXIT_REJECTED;
 		fflush(stdout);
 	}

@@ -8,6 +8,7 @@ import tempfile
 TOP_SRCDIR = os.environ.get("top_srcdir", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 TOP_BUILDDIR = os.environ.get("top_builddir", TOP_SRCDIR)
 SSOD = os.path.join(TOP_BUILDDIR, "keywarden-ssod")
+KEYWARDEN = os.path.join(TOP_BUILDDIR, "keywarden")
 
 
 class Tap:
@@ -75,13 +76,22 @@ def make_state(idp_entity_id, certs, sp_entity_id, acs_url, sp_key=None, extra=N
         f.write("[sso]\n")
         for k, v in conf.items():
             f.write("%s = %s\n" % (k, v))
+    # keywarden-ssod never creates the [sso] account: the admin does, as here.
+    for args in (["init"], ["account", "add", conf["account"]]):
+        subprocess.run([KEYWARDEN, "--state-dir", d] + args, check=True, env=asan_env(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return d
+
+
+def asan_env():
+    env = dict(os.environ, TZ="UTC")
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env
 
 
 def run_ssod(state, files, when=None):
     """Returns (exit code, stdout lines, stderr). when: 'YYYY-MM-DD HH:MM:SS' UTC or None."""
-    env = dict(os.environ, TZ="UTC")
-    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    env = asan_env()
     cmd = [SSOD, "--state-dir", state, "ingest"] + list(files)
     if when:
         cmd = ["faketime", when] + cmd

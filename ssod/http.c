@@ -1,0 +1,712 @@
+/* http.c: keywarden-ssod's HTTP listener on libmicrohttpd, one thread (see http.h).
+ *
+ * Status codes, decided here and in sso_apply.c only: 200 accepted; 400 malformed request,
+ * form encoding or message (xml, dtd, limit, structure; a missing field); 403 a message not
+ * trusted or not for us (signature, wrapping, issuer, audience, time, ...; a login held by a
+ * local user); 404 unknown path, or a LogoutRequest for an unknown user; 405 wrong method
+ * (with Allow); 409 replay; 413 body over [sso] max_body; 415 not a urlencoded form; 500/503
+ * store errors. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <systemd/sd-daemon.h>
+
+#include "http.h"
+#include "log.h"
+#include "metadata.h"
+#include "timeutil.h"
+
+enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ };
+
+struct server {
+	struct kw_ssod *d;
+	char *metadata;
+	size_t metadata_len;
+	unsigned long long next_id;
+};
+
+/* One request's state, from its headers to the completion callback. */
+struct request {
+	unsigned long long id;
+	enum endpoint ep;
+	char peer[INET6_ADDRSTRLEN + 16];
+	char line[160]; /* "METHOD /path", sanitised for the log */
+	char *body;
+	size_t len;
+	bool too_big;
+	size_t discarded; /* bytes dropped after too_big */
+	int status;       /* 0 until answered */
+	char outcome[KW_LOGIN_MAX + KW_ROLE_MAX + 160];
+	const char *detail;
+};
+
+static char error_buf[512];
+
+static int serve_fail(const char **error_r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int serve_fail(const char **error_r, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
+	va_end(ap);
+	*error_r = error_buf;
+	return code;
+}
+
+/* ---- the answer ---- */
+
+static void html_escape(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
+		default:
+			fputc(*s, f);
+		}
+	}
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int status,
+			     const char *type, const char *body, size_t len, const char *allow,
+			     const char *reason)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	if (allow != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (reason != NULL)
+		MHD_add_response_header(resp, "X-Keywarden-Reason", reason);
+	/* A request whose body was not read to its end cannot be followed by another one. */
+	if (status == MHD_HTTP_CONTENT_TOO_LARGE || status == MHD_HTTP_METHOD_NOT_ALLOWED ||
+	    status == MHD_HTTP_UNSUPPORTED_MEDIA_TYPE)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	rq->status = status;
+	return ret;
+}
+
+/* A small plain-text answer for HTTP-level errors. */
+static enum MHD_Result plain(struct MHD_Connection *c, struct request *rq, int status,
+			     const char *text, const char *allow)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), "%d %s\n", status, text);
+
+	snprintf(rq->outcome, sizeof(rq->outcome), "%s", text);
+	return queue(c, rq, status, "text/plain; charset=utf-8", buf, (size_t)n, allow, NULL);
+}
+
+/* The page the browser shows after a POST of the IdP. */
+static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
+				   const struct kw_ssod_outcome *o)
+{
+	char *page = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&page, &len);
+	enum MHD_Result ret;
+
+	if (f == NULL)
+		abort();
+	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>keywarden</title>"
+	      "</head><body>\n<p>",
+	      f);
+	if (o->status == 200 && rq->ep == EP_ACS) {
+		fputs("Signed in to keywarden as <b>", f);
+		html_escape(f, o->login);
+		fputs("</b>", f);
+		if (o->role[0] != '\0') {
+			fputs(" with role <b>", f);
+			html_escape(f, o->role);
+			fputs("</b>.", f);
+		} else {
+			fputs(": no keywarden role maps to your groups.", f);
+		}
+	} else if (o->status == 200) {
+		fputs("Signed out of keywarden: ", f);
+		html_escape(f, o->login);
+		fprintf(f, " (%u session%s ended). Permanent API tokens are not affected.",
+			o->sessions_ended, o->sessions_ended == 1 ? "" : "s");
+	} else {
+		fprintf(f, "%s refused (%d): ", rq->ep == EP_ACS ? "Sign-in" : "Sign-out",
+			o->status);
+		html_escape(f, o->reason);
+		fputs(".", f);
+	}
+	fputs("</p>\n</body></html>\n", f);
+	if (fclose(f) != 0)
+		abort();
+	ret = queue(c, rq, o->status, "text/html; charset=utf-8", page, len, NULL, o->reason);
+	free(page);
+	return ret;
+}
+
+/* ---- application/x-www-form-urlencoded, strictly ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes in[0..len) into out (at least len + 1 bytes); -EINVAL on a bad escape or a NUL. */
+static int form_decode(const char *in, size_t len, char *out, size_t *out_len_r)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = in[i];
+
+		if (ch == '+') {
+			ch = ' ';
+		} else if (ch == '%') {
+			int hi, lo;
+			if (i + 2 >= len)
+				return -EINVAL;
+			hi = hexval(in[i + 1]);
+			lo = hexval(in[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			ch = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (ch == '\0')
+			return -EINVAL;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	*out_len_r = o;
+	return 0;
+}
+
+struct form {
+	char *message; /* SAMLResponse or SAMLRequest, decoded; caller frees */
+	size_t message_len;
+	size_t relay_state_len;
+};
+
+/* Parses body for the field `want`. Returns 0, -EINVAL malformed (why in *why_r), -ENOENT
+ * field missing. */
+static int form_parse(const char *body, size_t len, const char *want, struct form *f,
+		      const char **why_r)
+{
+	size_t pos = 0;
+	bool relay_seen = false;
+
+	memset(f, 0, sizeof(*f));
+	while (pos < len) {
+		const char *pair = body + pos, *amp = memchr(pair, '&', len - pos), *eq;
+		size_t plen = amp != NULL ? (size_t)(amp - pair) : len - pos, nlen, vlen;
+		char name[64], *value;
+
+		pos += plen + 1;
+		eq = memchr(pair, '=', plen);
+		if (plen == 0 || eq == NULL) {
+			*why_r = "a form field without '='";
+			goto bad;
+		}
+		if ((size_t)(eq - pair) >= sizeof(name)) {
+			/* no field of ours has a long name: skip it, but it must still decode */
+			char *tmp = malloc(plen + 1);
+			if (tmp == NULL)
+				abort();
+			if (form_decode(pair, plen, tmp, &nlen) < 0) {
+				free(tmp);
+				*why_r = "bad percent-encoding";
+				goto bad;
+			}
+			free(tmp);
+			continue;
+		}
+		if (form_decode(pair, (size_t)(eq - pair), name, &nlen) < 0) {
+			*why_r = "bad percent-encoding in a field name";
+			goto bad;
+		}
+		value = malloc(plen + 1);
+		if (value == NULL)
+			abort();
+		if (form_decode(eq + 1, plen - (size_t)(eq - pair) - 1, value, &vlen) < 0) {
+			free(value);
+			*why_r = "bad percent-encoding in a field value";
+			goto bad;
+		}
+		if (strcmp(name, want) == 0) {
+			if (f->message != NULL) {
+				free(value);
+				*why_r = "the message field is given twice";
+				goto bad;
+			}
+			f->message = value;
+			f->message_len = vlen;
+			continue;
+		}
+		if (strcmp(name, "RelayState") == 0) {
+			if (relay_seen) {
+				free(value);
+				*why_r = "RelayState is given twice";
+				goto bad;
+			}
+			relay_seen = true;
+			f->relay_state_len = vlen;
+		}
+		free(value);
+	}
+	if (f->message == NULL) {
+		*why_r = want;
+		return -ENOENT;
+	}
+	return 0;
+bad:
+	free(f->message);
+	f->message = NULL;
+	return -EINVAL;
+}
+
+static bool is_form(struct MHD_Connection *c)
+{
+	const char *t =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	static const char want[] = "application/x-www-form-urlencoded";
+	size_t n = sizeof(want) - 1;
+
+	return t != NULL && strncasecmp(t, want, n) == 0 &&
+	       (t[n] == '\0' || t[n] == ';' || t[n] == ' ');
+}
+
+/* ---- the handler ---- */
+
+static void describe(struct MHD_Connection *c, struct request *rq, const char *method,
+		     const char *url)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char host[INET6_ADDRSTRLEN + 1], serv[16];
+	size_t n;
+
+	snprintf(rq->peer, sizeof(rq->peer), "unix");
+	if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family != AF_UNIX) {
+		socklen_t sl = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								      : sizeof(struct sockaddr_in);
+		if (getnameinfo(ci->client_addr, sl, host, sizeof(host), serv, sizeof(serv),
+				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+			snprintf(rq->peer, sizeof(rq->peer),
+				 ci->client_addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+				 serv);
+	}
+	n = (size_t)snprintf(rq->line, sizeof(rq->line), "%.16s ", method);
+	for (const char *p = url; *p != '\0' && n + 4 < sizeof(rq->line); p++)
+		rq->line[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
+	rq->line[n < sizeof(rq->line) ? n : sizeof(rq->line) - 1] = '\0';
+}
+
+static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, struct request *rq,
+				  const char *url, const char *method)
+{
+	const char *allow, *cl;
+	bool get_ok;
+
+	if (strcmp(url, "/saml/acs") == 0)
+		rq->ep = EP_ACS;
+	else if (strcmp(url, "/saml/slo") == 0)
+		rq->ep = EP_SLO;
+	else if (strcmp(url, "/saml/metadata") == 0)
+		rq->ep = EP_METADATA;
+	else if (strcmp(url, "/healthz") == 0)
+		rq->ep = EP_HEALTHZ;
+	if (rq->ep == EP_NONE)
+		return plain(c, rq, MHD_HTTP_NOT_FOUND, "not found", NULL);
+	get_ok = rq->ep == EP_METADATA || rq->ep == EP_HEALTHZ;
+	allow = get_ok ? "GET, HEAD" : "POST";
+	if (get_ok ? (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		   : strcmp(method, "POST") != 0)
+		return plain(c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", allow);
+	if (rq->ep == EP_METADATA) {
+		snprintf(rq->outcome, sizeof(rq->outcome), "metadata");
+		return queue(c, rq, MHD_HTTP_OK, "application/samlmetadata+xml", srv->metadata,
+			     srv->metadata_len, NULL, NULL);
+	}
+	if (rq->ep == EP_HEALTHZ) {
+		snprintf(rq->outcome, sizeof(rq->outcome), "ok");
+		return queue(c, rq, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3, NULL,
+			     NULL);
+	}
+	if (!is_form(c))
+		return plain(c, rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+			     "not application/x-www-form-urlencoded", NULL);
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno != 0 || end == cl || n > srv->d->sso->max_body)
+			return plain(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "body too large", NULL);
+	}
+	return MHD_YES; /* the body follows */
+}
+
+static enum MHD_Result process(struct server *srv, struct MHD_Connection *c, struct request *rq)
+{
+	const char *field = rq->ep == EP_ACS ? "SAMLResponse" : "SAMLRequest", *why = NULL;
+	struct kw_ssod_outcome o;
+	struct form f;
+	int ret;
+
+	if (rq->too_big)
+		return plain(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "body too large", NULL);
+	ret = form_parse(rq->body != NULL ? rq->body : "", rq->len, field, &f, &why);
+	if (ret == -ENOENT) {
+		char text[64];
+		snprintf(text, sizeof(text), "missing form field %s", field);
+		return plain(c, rq, MHD_HTTP_BAD_REQUEST, text, NULL);
+	}
+	if (ret < 0) {
+		char text[128];
+		snprintf(text, sizeof(text), "malformed form: %s", why);
+		return plain(c, rq, MHD_HTTP_BAD_REQUEST, text, NULL);
+	}
+	if (rq->ep == EP_ACS)
+		kw_ssod_login(srv->d, (const uint8_t *)f.message, f.message_len, kw_now(), &o);
+	else
+		kw_ssod_logout(srv->d, (const uint8_t *)f.message, f.message_len, kw_now(), &o);
+	free(f.message);
+	if (o.status == 200 && rq->ep == EP_ACS)
+		snprintf(rq->outcome, sizeof(rq->outcome), "accepted login %s role %s (%s)",
+			 o.login, o.role[0] != '\0' ? o.role : "-", kw_sso_outcome_name(o.sso));
+	else if (o.status == 200)
+		snprintf(rq->outcome, sizeof(rq->outcome),
+			 "logout of NameID %s recorded, %u session(s) ended", o.login,
+			 o.sessions_ended);
+	else
+		snprintf(rq->outcome, sizeof(rq->outcome), "rejected %s%s%s", o.reason,
+			 o.login[0] != '\0' ? " login " : "", o.login);
+	/* the verifier's or the store's text, copied: it lives until the next message only */
+	if (o.detail != NULL && o.detail[0] != '\0' && o.status != 200) {
+		size_t n = strlen(rq->outcome);
+		snprintf(rq->outcome + n, sizeof(rq->outcome) - n, ": %s", o.detail);
+	}
+	return saml_answer(c, rq, &o);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *upload_data,
+			       size_t *upload_data_size, void **con_cls)
+{
+	struct server *srv = cls;
+	struct request *rq = *con_cls;
+
+	if (rq == NULL) {
+		rq = calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			abort();
+		rq->id = ++srv->next_id;
+		describe(c, rq, method, url);
+		*con_cls = rq;
+		return first_call(srv, c, rq, url, method);
+	}
+	if (rq->status != 0) {
+		/* answered already (an early error): drop what still arrives */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		if (!rq->too_big && rq->len + n <= srv->d->sso->max_body) {
+			char *b = realloc(rq->body, rq->len + n + 1);
+			if (b == NULL)
+				abort();
+			memcpy(b + rq->len, upload_data, n);
+			rq->body = b;
+			rq->len += n;
+			rq->body[rq->len] = '\0';
+		} else {
+			/* chunked, or longer than announced: keep nothing, answer 413 once the
+			 * body has ended; a body that goes on and on gets the connection closed */
+			rq->too_big = true;
+			free(rq->body);
+			rq->body = NULL;
+			rq->len = 0;
+			rq->discarded += n;
+			if (rq->discarded > 4 * srv->d->sso->max_body) {
+				snprintf(rq->outcome, sizeof(rq->outcome),
+					 "body far over max_body: connection closed");
+				return MHD_NO;
+			}
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return process(srv, c, rq);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+	static const char *const why[] = {
+		[MHD_REQUEST_TERMINATED_COMPLETED_OK] = "completed",
+		[MHD_REQUEST_TERMINATED_WITH_ERROR] = "error",
+		[MHD_REQUEST_TERMINATED_TIMEOUT_REACHED] = "timeout",
+		[MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN] = "shutdown",
+		[MHD_REQUEST_TERMINATED_READ_ERROR] = "read error",
+		[MHD_REQUEST_TERMINATED_CLIENT_ABORT] = "client abort",
+	};
+	const char *w = (unsigned)toe < sizeof(why) / sizeof(why[0]) && why[toe] != NULL ? why[toe]
+											 : "closed";
+
+	if (rq == NULL)
+		return;
+	if (rq->status == 0)
+		kw_notice("peer %s req %llu: \"%s\": no answer, connection closed (%s)", rq->peer,
+			  rq->id, rq->line, w);
+	else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		kw_notice("peer %s req %llu: \"%s\" %d %s; connection closed (%s)", rq->peer,
+			  rq->id, rq->line, rq->status, rq->outcome, w);
+	else
+		kw_notice("peer %s req %llu: \"%s\" %d %s", rq->peer, rq->id, rq->line, rq->status,
+			  rq->outcome);
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	kw_logv(KW_LOG_INFO, fmt, ap);
+}
+
+/* ---- the listening socket ---- */
+
+static int listen_unix(const char *path, char *where, size_t wsize, const char **error_r)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return serve_fail(error_r, -ENAMETOOLONG, "[sso] listen: %s: path too long", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* a socket left by a previous run: replace it; anything else: refuse */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return serve_fail(error_r, -EEXIST,
+					  "[sso] listen: %s exists and is not a socket", path);
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return serve_fail(error_r, -errno, "socket: %s", strerror(errno));
+	old = umask(0117); /* 0660: the reverse proxy's group may connect */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		umask(old);
+		close(fd);
+		return serve_fail(error_r, -e, "[sso] listen: bind %s: %s", path, strerror(e));
+	}
+	umask(old);
+	if (listen(fd, 128) < 0) {
+		int e = errno;
+		close(fd);
+		return serve_fail(error_r, -e, "[sso] listen: %s: %s", path, strerror(e));
+	}
+	snprintf(where, wsize, "unix:%s", path);
+	return fd;
+}
+
+static int listen_tcp(const char *spec, char *where, size_t wsize, const char **error_r)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], serv[16], *colon;
+	int fd, one = 1, rc;
+
+	if (strlen(spec) >= sizeof(host))
+		return serve_fail(error_r, -EINVAL, "[sso] listen: too long");
+	snprintf(host, sizeof(host), "%s", spec);
+	colon = strrchr(host, ':');
+	if (colon == NULL)
+		return serve_fail(error_r, -EINVAL, "[sso] listen: \"%s\" has no port", spec);
+	*colon = '\0';
+	snprintf(serv, sizeof(serv), "%s", colon + 1);
+	if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
+		colon[-1] = '\0';
+		memmove(host, host + 1, strlen(host));
+	}
+	rc = getaddrinfo(host, serv, &hints, &ai);
+	if (rc != 0)
+		return serve_fail(error_r, -EINVAL, "[sso] listen: \"%s\": %s", spec,
+				  gai_strerror(rc));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		freeaddrinfo(ai);
+		return serve_fail(error_r, -errno, "socket: %s", strerror(errno));
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+		freeaddrinfo(ai);
+		close(fd);
+		return serve_fail(error_r, -e, "[sso] listen: %s: %s", spec, strerror(e));
+	}
+	freeaddrinfo(ai);
+	/* the real port, for listen = 127.0.0.1:0 */
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(where, wsize, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+	else
+		snprintf(where, wsize, "%s", spec);
+	return fd;
+}
+
+/* ---- the loop ---- */
+
+int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
+{
+	struct server srv = { .d = d };
+	const char *listen_spec = d->sso->listen, *unix_path = NULL;
+	const union MHD_DaemonInfo *info;
+	struct MHD_Daemon *mhd = NULL;
+	struct signalfd_siginfo si;
+	char where[300];
+	sigset_t mask;
+	int lfd = -1, sfd = -1, epfd, ret = 0;
+
+	ret = kw_ssod_metadata(d->sso, &srv.metadata, &srv.metadata_len, error_r);
+	if (ret < 0)
+		return ret;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	/* blocked for good: a second SIGTERM during the shutdown must not cut it short */
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		ret = serve_fail(error_r, -errno, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	if (strncmp(listen_spec, "unix:", 5) == 0) {
+		unix_path = listen_spec + 5;
+		lfd = listen_unix(unix_path, where, sizeof(where), error_r);
+	} else {
+		lfd = listen_tcp(listen_spec, where, sizeof(where), error_r);
+	}
+	if (lfd < 0) {
+		ret = lfd;
+		unix_path = NULL;
+		goto out;
+	}
+	mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, &srv,
+			       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
+			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->sso->max_connections,
+			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->sso->timeout,
+			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+			       MHD_OPTION_NOTIFY_COMPLETED, completed, &srv,
+			       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	if (mhd == NULL) {
+		ret = serve_fail(error_r, -EIO, "cannot start the HTTP server on %s", where);
+		goto out;
+	}
+	info = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL) {
+		ret = serve_fail(error_r, -EIO, "the HTTP server has no epoll descriptor");
+		goto out;
+	}
+	epfd = info->epoll_fd;
+	kw_notice("listening on %s (max_body %zu, max_connections %u, timeout %u s)", where,
+		  d->sso->max_body, d->sso->max_connections, d->sso->timeout);
+	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", where);
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = epfd, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
+		MHD_UNSIGNED_LONG_LONG to;
+		int tmo, n;
+
+		if (MHD_get_timeout(mhd, &to) == MHD_YES)
+			tmo = to > 1000 ? 1000 : (int)to;
+		else
+			tmo = 1000; /* a safety net: never sleep on an event that might not come */
+		n = poll(p, 2, tmo);
+		if (n < 0 && errno != EINTR) {
+			ret = serve_fail(error_r, -errno, "poll: %s", strerror(errno));
+			break;
+		}
+		if (n > 0 && (p[1].revents & POLLIN) != 0 &&
+		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			kw_notice("signal %u: stopping", si.ssi_signo);
+			sd_notify(0, "STOPPING=1");
+			break;
+		}
+		MHD_run(mhd);
+		/* libmicrohttpd frees closed connections at the end of a run but decides at its
+		 * start whether the listening socket (left out at max_connections) is polled
+		 * again: a second, non-blocking run takes it back at once. */
+		MHD_run(mhd);
+	}
+out:
+	if (mhd != NULL)
+		MHD_stop_daemon(mhd);
+	if (lfd >= 0)
+		close(lfd);
+	if (unix_path != NULL)
+		unlink(unix_path);
+	if (sfd >= 0)
+		close(sfd);
+	free(srv.metadata);
+	return ret;
+}

@@ -1,0 +1,150 @@
+/* sso_apply.c: one SAML message from bytes to the store (see sso_apply.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sso_apply.h"
+
+int kw_ssod_http_status(enum kw_saml_reason reason)
+{
+	switch (reason) {
+	case KW_SAML_OK:
+		return 200;
+	case KW_SAML_XML:
+	case KW_SAML_DTD:
+	case KW_SAML_LIMIT:
+	case KW_SAML_STRUCTURE:
+		return 400; /* malformed: not a message we could even look at */
+	case KW_SAML_REPLAY:
+		return 409;
+	default:
+		return 403; /* well-formed, but not trusted or not for us */
+	}
+}
+
+static void set_reason(struct kw_ssod_outcome *o, enum kw_saml_reason r, const char *detail)
+{
+	o->status = kw_ssod_http_status(r);
+	o->reason = kw_saml_reason_name(r);
+	o->detail = detail;
+}
+
+/* Maps a lib/sso.h error to the outcome. */
+static void store_error(struct kw_ssod_outcome *o, int ret, const char *error)
+{
+	o->detail = error != NULL ? error : strerror(-ret);
+	switch (ret) {
+	case -EEXIST:
+		set_reason(o, KW_SAML_REPLAY, o->detail);
+		break;
+	case -EPERM:
+		o->status = 403;
+		o->reason = "local_user";
+		break;
+	case -ENOENT:
+		o->status = 404;
+		o->reason = "unknown_user";
+		break;
+	case -EBUSY:
+		o->status = 503;
+		o->reason = "busy";
+		break;
+	default:
+		o->status = 500;
+		o->reason = "store";
+		break;
+	}
+}
+
+static void reset(struct kw_ssod_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->status = 500;
+	o->reason = "store";
+	o->detail = "";
+}
+
+void kw_ssod_login(struct kw_ssod *d, const uint8_t *data, size_t len, int64_t now,
+		   struct kw_ssod_outcome *o)
+{
+	struct kw_saml_result *res = NULL;
+	struct kw_sso_result sr;
+	const struct kw_role *role;
+	enum kw_saml_reason r;
+	const char *detail, *error = NULL;
+	int ret;
+
+	reset(o);
+	r = kw_saml_verify(d->v, data, len, now, &res, &detail);
+	if (r != KW_SAML_OK) {
+		set_reason(o, r, detail);
+		return;
+	}
+	role = kw_sso_map_role(d->sso, res->roles, res->n_roles);
+	snprintf(o->login, sizeof(o->login), "%s", res->login);
+	snprintf(o->role, sizeof(o->role), "%s", role != NULL ? role->name : "");
+	{
+		struct kw_sso_assertion a = {
+			.account = d->sso->account,
+			.idp = res->issuer,
+			.login = res->login,
+			.name_id = res->name_id,
+			.email = res->email,
+			.role = role != NULL ? role->name : NULL,
+			.session_index = res->session_index[0] != '\0' ? res->session_index : NULL,
+			.assertion_id = res->assertion_id,
+			/* the verifier's expiry is NotOnOrAfter plus the clock skew already */
+			.replay_expires = res->expires,
+		};
+		ret = kw_sso_login(d->store, &a, now, &sr, &error);
+	}
+	kw_saml_result_free(&res);
+	if (ret < 0) {
+		store_error(o, ret, error);
+		return;
+	}
+	o->status = 200;
+	o->reason = "ok";
+	o->detail = kw_sso_outcome_name(sr.outcome);
+	o->sso = sr.outcome;
+	o->case_id = sr.case_id;
+	o->active_tokens = sr.active_tokens;
+}
+
+void kw_ssod_logout(struct kw_ssod *d, const uint8_t *data, size_t len, int64_t now,
+		    struct kw_ssod_outcome *o)
+{
+	struct kw_saml_logout *res = NULL;
+	enum kw_saml_reason r;
+	const char *detail, *error = NULL;
+	int ret;
+
+	reset(o);
+	r = kw_saml_verify_logout(d->v, data, len, now, &res, &detail);
+	if (r != KW_SAML_OK) {
+		set_reason(o, r, detail);
+		return;
+	}
+	snprintf(o->login, sizeof(o->login), "%s", res->name_id);
+	{
+		/* Several SessionIndex values: every session of the user ends (the safe side). */
+		struct kw_sso_logout_request l = {
+			.idp = res->issuer,
+			.name_id = res->name_id,
+			.session_index = res->n_session_index == 1 ? res->session_index : NULL,
+			.request_id = res->request_id,
+			.replay_expires = res->expires,
+		};
+		ret = kw_sso_logout(d->store, &l, now, &o->sessions_ended, &error);
+	}
+	kw_saml_logout_free(&res);
+	if (ret < 0) {
+		store_error(o, ret, error);
+		return;
+	}
+	o->status = 200;
+	o->reason = "ok";
+	o->detail = "logged out";
+}

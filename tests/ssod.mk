@@ -1,0 +1,13 @@
+# tests/ssod.mk: keywarden-ssod over HTTP (issue 5): a real IdP (Debian's python3-lasso) posting
+# signed Responses and LogoutRequests to the daemon, the rule "SSO revocation does not revoke
+# API tokens" end to end through HTTP and the real validator, and the listener's hardening.
+TESTS += tests/ssod/idp.py tests/ssod/rule.py tests/ssod/hardening.py
+EXTRA_DIST += tests/ssod/ssodtest.py tests/ssod/idp.py tests/ssod/rule.py \
+	tests/ssod/hardening.py
+
+# The HTTP benchmark: built by make check, never run by it (not a timed test); run
+#   $(PYTHON3) $(top_srcdir)/tests/bench/bench_acs.py   (see doc/benchmarks.md)
+check_PROGRAMS += tests/bench/bench_acs
+tests_bench_bench_acs_SOURCES = tests/bench/bench_acs.c
+EXTRA_DIST += tests/bench/bench_acs.py
+tests_bench_bench_acs_LDADD = -lpthread
