@@ -487,31 +487,41 @@ static int close_stale_case(struct kw_store *store, const struct kw_user *u, int
 
 /* ---- replay cache ---- */
 
-static int replay_insert(struct kw_store *store, const char *id, int64_t expires, int64_t now,
+int kw_sso_replay_record(struct kw_store *store, const char *id, int64_t expires, int64_t now,
 			 const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(store, "DELETE FROM saml_replay WHERE expires <= ?1");
-	int rc;
+	/* Process-wide: every program of keywarden is single-threaded. */
+	static int64_t last_purge;
+	sqlite3_stmt *st;
 
-	if (st == NULL)
-		return db_fail(store, error_r, "replay cache");
-	/* Purging here is cheap (indexed), so it is done on every insert. */
-	sqlite3_bind_int64(st, 1, now);
-	if (step_done(st) != SQLITE_DONE)
-		return db_fail(store, error_r, "replay cache");
+	if (now - last_purge >= KW_SSO_REPLAY_PURGE_INTERVAL || now < last_purge) {
+		st = kw_store_stmt(store, "DELETE FROM saml_replay WHERE expires <= ?1");
+		if (st == NULL)
+			return db_fail(store, error_r, "replay cache");
+		sqlite3_bind_int64(st, 1, now);
+		if (step_done(st) != SQLITE_DONE)
+			return db_fail(store, error_r, "replay cache");
+		last_purge = now;
+	}
 	/* An entry the program might purge at once would make the check worthless. */
 	if (expires <= now)
 		expires = now + 1;
-	st = kw_store_stmt(store, "INSERT INTO saml_replay (assertion_id, expires) VALUES (?1, ?2)");
+	/* A leftover entry that has expired (not purged yet) is taken over; a live one is a
+	 * replay: then nothing is written and changes() stays 0. */
+	st = kw_store_stmt(store, "INSERT INTO saml_replay (assertion_id, expires) VALUES (?1, ?2) "
+				  "ON CONFLICT (assertion_id) DO UPDATE SET expires = excluded.expires "
+				  "WHERE saml_replay.expires <= ?3");
 	if (st == NULL)
 		return db_fail(store, error_r, "replay cache");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, expires);
-	rc = step_done(st);
-	if (rc == SQLITE_CONSTRAINT)
+	sqlite3_bind_int64(st, 3, now);
+	if (step_done(st) != SQLITE_DONE)
+		return db_fail(store, error_r, "replay cache");
+	if (sqlite3_changes(kw_store_db(store)) == 0)
 		return kw_store_fail(store, -EEXIST, error_r, "replay: message id '%s' was seen before",
 				     id);
-	return rc == SQLITE_DONE ? 0 : db_fail(store, error_r, "replay cache");
+	return 0;
 }
 
 /* ---- login ---- */
@@ -556,7 +566,7 @@ int kw_sso_login(struct kw_store *store, const struct kw_sso_assertion *a, int64
 		return ret;
 	if (kw_store_begin(store) < 0)
 		return db_fail(store, error_r, "cannot start a transaction");
-	if ((ret = replay_insert(store, a->assertion_id, a->replay_expires, now, error_r)) < 0 ||
+	if ((ret = kw_sso_replay_record(store, a->assertion_id, a->replay_expires, now, error_r)) < 0 ||
 	    (ret = kw_store_account_get(store, a->account, &acct, error_r)) < 0 ||
 	    (have_role && (ret = kw_store_role_get(store, a->role, &role, error_r)) < 0))
 		goto out;
@@ -750,7 +760,7 @@ int kw_sso_logout(struct kw_store *store, const struct kw_sso_logout_request *l,
 	if (kw_store_begin(store) < 0)
 		return db_fail(store, error_r, "cannot start a transaction");
 	if (l->request_id != NULL &&
-	    (ret = replay_insert(store, l->request_id, l->replay_expires, now, error_r)) < 0)
+	    (ret = kw_sso_replay_record(store, l->request_id, l->replay_expires, now, error_r)) < 0)
 		goto out;
 	st = kw_store_stmt(store, "SELECT id, login FROM user WHERE source = 'sso' AND "
 				  "((?1 IS NOT NULL AND login = ?1) OR "

@@ -89,6 +89,16 @@ const char *kw_sso_outcome_name(enum kw_sso_outcome outcome);
 int kw_sso_login(struct kw_store *store, const struct kw_sso_assertion *a, int64_t now,
 		 struct kw_sso_result *result_r, const char **error_r);
 
+/* Seconds between two purges of expired replay-cache entries. */
+#define KW_SSO_REPLAY_PURGE_INTERVAL 60
+
+/* Records a message id (assertion or LogoutRequest) in the replay cache until `expires`, inside
+ * the caller's transaction; kw_sso_login() and kw_sso_logout() call it first. -EEXIST when the
+ * id is there and has not expired (a replay); an expired leftover is taken over. Purges expired
+ * entries at most every KW_SSO_REPLAY_PURGE_INTERVAL seconds. */
+int kw_sso_replay_record(struct kw_store *store, const char *id, int64_t expires, int64_t now,
+			 const char **error_r);
+
 /* One accepted LogoutRequest. The user is found by login when set, else by (idp, name_id). */
 struct kw_sso_logout_request {
 	const char *idp;

@@ -30,6 +30,7 @@
 #include "saml_verify.h"
 #include "sso_apply.h"
 #include "sso_config.h"
+#include "sso.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -82,20 +83,18 @@ static void load(const char *dir)
 	closedir(d);
 }
 
-/* The replay-cache insert alone (the statement lib/sso.c runs first in kw_sso_login()). */
+/* The replay-cache record alone, in its own transaction, as kw_sso_login() runs it first. */
 static int replay_insert(struct kw_store *store, const char *id, int64_t expires, int64_t now)
 {
-	sqlite3_stmt *st = kw_store_stmt(store, "INSERT INTO saml_replay (assertion_id, expires) "
-						"VALUES (?1, ?2)");
-	int rc;
+	const char *error = NULL;
 
-	if (st == NULL)
+	if (kw_store_begin(store) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, expires > now ? expires : now + 1);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	if (kw_sso_replay_record(store, id, expires, now, &error) < 0) {
+		kw_store_rollback(store);
+		return -1;
+	}
+	return kw_store_commit(store) < 0 ? -1 : 0;
 }
 
 static int bare_verify(xmlSecKeyPtr key, const struct input *in)

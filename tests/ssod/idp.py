@@ -69,6 +69,21 @@ def run(tap, s):
     status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": resp})
     tap.ok(status == 409 and hdrs.get("x-keywarden-reason") == "replay",
            "the same Response again: 409 replay", (status, hdrs, body))
+    # A cache entry past its expiry no longer blocks its id (the daemon purges only once a
+    # minute, so the leftover row is still there and must be taken over, not count as replay).
+    import sqlite3
+    db = sqlite3.connect(os.path.join(s.dir, "keywarden.db"))
+    with db:
+        n_rows = db.execute("UPDATE saml_replay SET expires = 1").rowcount
+    status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": resp})
+    with db:
+        left = db.execute("SELECT count(*) FROM saml_replay WHERE expires > 1").fetchone()[0]
+    db.close()
+    tap.ok(n_rows >= 1 and status == 200 and left == 1,
+           "an expired replay-cache entry is taken over: the id is accepted and re-recorded",
+           (n_rows, status, body, left))
+    status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": resp})
+    tap.ok(status == 409, "and is a replay again right after", (status, body))
     tampered = st.decode(idp.response("alice@example.org", ["staff"])).replace(
         "alice@example.org", "mallory@example.org")
     status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": tampered})
