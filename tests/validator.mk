@@ -2,6 +2,8 @@
 # on a temporary state folder made with the real CLI), its fuzz targets and its benchmark tools.
 VALIDATOR_TESTS = \
 	tests/validator/protocol.py \
+	tests/validator/audit.py \
+	tests/validator/peergroups.py \
 	tests/validator/stale.py \
 	tests/validator/clients.py \
 	tests/validator/spec.py \

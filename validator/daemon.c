@@ -4,7 +4,7 @@
  * Usage: keywarden-validator [--state-dir DIR | -c FILE] [--foreground] [--debug]
  * It always runs in the foreground (under systemd: Type=notify, optionally socket-activated).
  * SIGHUP re-reads the tunables of keywarden.conf; SIGTERM writes the pending last uses and
- * exits 0. */
+ * failed-check counts and exits 0. */
 #include "config.h"
 
 #include <errno.h>
@@ -101,6 +101,14 @@ static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r, c
 		break;
 	}
 	free(copy);
+	if (ret == 0 && n == 0) {
+		/* An empty list would read as "no list": everyone allowed. Say so instead. */
+		snprintf(conf_error, sizeof(conf_error),
+			 "[validator] %s: empty; leave the key out to allow every peer",
+			 groups ? "allow_gids" : "allow_uids");
+		*error_r = conf_error;
+		ret = -EINVAL;
+	}
 	*ids_r = ids;
 	*n_r = n;
 	return ret;
@@ -447,7 +455,8 @@ int main(int argc, char **argv)
 		/* The lock may be held for a moment by the CLI: wait for it, once. */
 		sqlite3_busy_timeout(kw_store_db(store), 5000);
 		if (kw_checker_flush(d.checker) < 0) {
-			kw_error("last use of %zu tokens could not be written",
+			kw_error("%zu pending rows (last uses, failed-check event) could not be "
+				 "written",
 				 kw_checker_pending(d.checker));
 			exit_code = 1;
 		}

@@ -3,7 +3,8 @@
  *   daemon.c         options, configuration (and its reload), signals, systemd, main()
  *   daemon_server.c  the epoll loop: listening socket, connections, line framing, answers
  *   daemon_check.c   answering a CHECK: token cache, staleness rule, last-use coalescing
- *   daemon_rate.c    throttling peers (by uid) that send many failing checks
+ *   daemon_rate.c    failing checks: throttling peers (by uid) that send many, and counting
+ *                    them all for the audit log
  *   proto.c          parsing request lines (no I/O; shared with the fuzz target)
  *
  * The daemon is single-threaded: nothing here is thread-safe, nothing needs to be. */
@@ -68,8 +69,13 @@ struct kw_check_result {
 /* Answers a CHECK of token (len bytes). ip (may be NULL) is recorded as last use. */
 void kw_checker_check(struct kw_checker *checker, const char *token, size_t len, const char *ip,
 		      size_t ip_len, struct kw_check_result *res_r);
-/* Writes the coalesced last uses in one transaction; keeps them on failure. */
+/* Counts a failed check of peer uid for the audit log (nothing for OK and temp_fail answers).
+ * res->token_id is 0 when no id was parsed, as for a rate_limited answer. */
+void kw_checker_failed(struct kw_checker *checker, uid_t uid, const struct kw_check_result *res);
+/* Writes the coalesced last uses and the failed-check event (if any) in one transaction;
+ * keeps both on failure. */
 int kw_checker_flush(struct kw_checker *checker);
+/* Rows waiting for kw_checker_flush(): last uses, plus one when failed checks were counted. */
 size_t kw_checker_pending(const struct kw_checker *checker);
 
 /* ---- daemon_rate.c ---- */
@@ -82,6 +88,27 @@ void kw_rate_configure(struct kw_rate *rate, unsigned failures, unsigned window_
 bool kw_rate_blocked(struct kw_rate *rate, uid_t uid, int64_t now_ms);
 /* Counts a failing check of uid; true when this failure started a block. */
 bool kw_rate_failure(struct kw_rate *rate, uid_t uid, int64_t now_ms);
+
+/* Failed checks between two writes, per peer uid and per (token id, code), for the audit log.
+ * Memory is fixed at creation: past KW_FAILURES_TOKENS_MAX token ids or KW_FAILURES_PEERS_MAX
+ * uids in one interval, further failures are counted only in an overflow bucket. */
+#define KW_FAILURES_TOKENS_MAX 4096
+#define KW_FAILURES_PEERS_MAX 1024
+struct kw_failures;
+
+struct kw_failures *kw_failures_new(void);
+void kw_failures_free(struct kw_failures **failures);
+/* Counts one failed check answered code at now (wall clock, seconds); token_id 0: none.
+ * No allocation; temp_fail (and anything but a FAIL code) is ignored. */
+void kw_failures_add(struct kw_failures *failures, uid_t uid, uint64_t token_id,
+		     enum kw_proto_code code, int64_t now);
+bool kw_failures_pending(const struct kw_failures *failures);
+/* Appends one validator.failed_checks audit event covering the counts up to now; call inside
+ * the caller's transaction, and kw_failures_committed() once it committed (the counts are kept
+ * until then, so that a rolled-back write loses nothing). */
+int kw_failures_append(struct kw_failures *failures, struct kw_store *store, int64_t now);
+/* Logs the summary of the committed event and starts a new interval. */
+void kw_failures_committed(struct kw_failures *failures);
 
 /* ---- daemon_server.c ---- */
 struct kw_server;

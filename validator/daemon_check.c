@@ -9,8 +9,10 @@
  * status is told, so that nobody learns the status of a token whose secret they lack.
  *
  * Last use is recorded in memory, coalesced per token, and written by kw_checker_flush() in one
- * transaction (every [validator] last_use_flush seconds and at exit). The daemon's own writes
- * do not change its own data_version, so flushing does not drop the cache. */
+ * transaction (every [validator] last_use_flush seconds and at exit). Failed checks are counted
+ * the same way (daemon_rate.c) and go out in that transaction as one audit event, so they cost
+ * no write of their own, and an interval without any costs none at all. The daemon's own
+ * writes do not change its own data_version, so flushing does not drop the cache. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -58,6 +60,8 @@ struct kw_checker {
 
 	struct touch *touches;
 	size_t n_touches;
+
+	struct kw_failures *failures;
 };
 
 static size_t hash_id(uint64_t id)
@@ -193,6 +197,7 @@ int kw_checker_new(struct kw_store *store, struct kw_digest_key *key, size_t cac
 	c->touches = calloc(TOUCH_SLOTS, sizeof(*c->touches));
 	if (c->touches == NULL)
 		abort();
+	c->failures = kw_failures_new();
 	*checker_r = c;
 	return 0;
 }
@@ -206,6 +211,7 @@ void kw_checker_free(struct kw_checker **checkerp)
 	sqlite3_finalize(c->data_version_stmt);
 	cache_release(c);
 	free(c->touches);
+	kw_failures_free(&c->failures);
 	free(c);
 	*checkerp = NULL;
 }
@@ -271,37 +277,54 @@ static void record_use(struct kw_checker *c, uint64_t id, const char *ip, size_t
 
 size_t kw_checker_pending(const struct kw_checker *c)
 {
-	return c->n_touches;
+	return c->n_touches + (kw_failures_pending(c->failures) ? 1 : 0);
+}
+
+void kw_checker_failed(struct kw_checker *c, uid_t uid, const struct kw_check_result *res)
+{
+	if (!res->ok)
+		kw_failures_add(c->failures, uid, res->token_id, res->code, c->now);
 }
 
 int kw_checker_flush(struct kw_checker *c)
 {
+	bool failures = kw_failures_pending(c->failures);
 	int ret = 0;
 
-	if (c->n_touches == 0)
+	if (c->n_touches == 0 && !failures)
 		return 0;
 	if (kw_store_begin(c->store) < 0) {
-		kw_warning("last use: cannot start a transaction (%s); %zu pending, will retry",
-			   sqlite3_errmsg(kw_store_db(c->store)), c->n_touches);
+		kw_warning("last use: cannot start a transaction (%s); %zu last uses%s pending, "
+			   "will retry",
+			   sqlite3_errmsg(kw_store_db(c->store)), c->n_touches,
+			   failures ? " and failed checks" : "");
 		return -EBUSY;
 	}
-	for (size_t i = 0; i < TOUCH_SLOTS && ret == 0; i++) {
+	for (size_t i = 0; i < TOUCH_SLOTS && ret == 0 && c->n_touches > 0; i++) {
 		const struct touch *t = &c->touches[i];
 		if (t->id != 0)
 			ret = kw_store_token_touch(c->store, t->id, t->when,
 						   t->ip[0] != '\0' ? t->ip : NULL);
 	}
+	if (ret == 0 && failures)
+		ret = kw_failures_append(c->failures, c->store, kw_now());
 	if (ret == 0 && kw_store_commit(c->store) < 0)
 		ret = -EIO;
 	if (ret < 0) {
-		kw_warning("last use: cannot write %zu rows (%s); will retry", c->n_touches,
+		kw_warning("last use: cannot write %zu rows%s (%s); will retry", c->n_touches,
+			   failures ? " and the failed-check event" : "",
 			   sqlite3_errmsg(kw_store_db(c->store)));
 		kw_store_rollback(c->store);
 		return ret;
 	}
-	kw_debug("last use: wrote %zu rows", c->n_touches);
-	memset(c->touches, 0, TOUCH_SLOTS * sizeof(*c->touches));
-	c->n_touches = 0;
+	kw_debug("last use: wrote %zu rows%s", c->n_touches,
+		 failures ? " and the failed-check event" : "");
+	if (c->n_touches > 0) {
+		memset(c->touches, 0, TOUCH_SLOTS * sizeof(*c->touches));
+		c->n_touches = 0;
+	}
+	if (failures)
+		kw_failures_committed(c->failures);
 	return 0;
 }
 

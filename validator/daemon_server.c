@@ -28,7 +28,6 @@
 #define OUT_HIGH (64 * 1024) /* stop answering a connection above this much pending output */
 #define OUT_ANSWER_MAX 1024  /* longest single answer line */
 #define MAX_EVENTS 256
-#define MAX_PEER_GROUPS 64
 
 struct conn {
 	int fd;
@@ -234,12 +233,42 @@ static bool conn_write(struct kw_server *s, struct conn *c, int64_t now)
 	return true;
 }
 
+/* The peer's supplementary groups (SO_PEERGROUPS), appended to groups[0..ng); the buffer
+ * grows to what the kernel says it needs (a peer may have up to NGROUPS_MAX groups). */
+static gid_t *peer_groups(int fd, gid_t primary, size_t *ng_r)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *groups = NULL;
+
+	for (int tries = 0; tries < 4; tries++) {
+		gid_t *grown = realloc(groups, sizeof(gid_t) + len);
+		if (grown == NULL)
+			abort(); /* daemons abort on out-of-memory */
+		groups = grown;
+		groups[0] = primary;
+#ifdef SO_PEERGROUPS
+		socklen_t got = len;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups + 1, &got) == 0) {
+			*ng_r = 1 + got / sizeof(gid_t);
+			return groups;
+		}
+		if (errno == ERANGE && got > len) {
+			len = got; /* the kernel wrote nothing and told the size it needs */
+			continue;
+		}
+#endif
+		break;
+	}
+	*ng_r = 1;
+	return groups;
+}
+
 static bool peer_allowed(struct kw_server *s, struct conn *c)
 {
 	const struct kw_vconf *vc = s->vc;
-	gid_t groups[MAX_PEER_GROUPS];
-	socklen_t glen = sizeof(groups);
+	gid_t *groups;
 	size_t ng = 0;
+	bool allowed = false;
 
 	if (vc->n_allow_uids == 0 && vc->n_allow_gids == 0)
 		return true;
@@ -249,19 +278,17 @@ static bool peer_allowed(struct kw_server *s, struct conn *c)
 	}
 	if (vc->n_allow_gids == 0)
 		return false;
-	groups[0] = c->gid;
-	ng = 1;
-#ifdef SO_PEERGROUPS
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups + 1, &glen) == 0)
-		ng += glen / sizeof(gid_t);
-#endif
-	for (size_t i = 0; i < vc->n_allow_gids; i++) {
+	groups = peer_groups(c->fd, c->gid, &ng);
+	for (size_t i = 0; i < vc->n_allow_gids && !allowed; i++) {
 		for (size_t j = 0; j < ng; j++) {
-			if (vc->allow_gids[i] == groups[j])
-				return true;
+			if (vc->allow_gids[i] == groups[j]) {
+				allowed = true;
+				break;
+			}
 		}
 	}
-	return false;
+	free(groups);
+	return allowed;
 }
 
 /* Refuses a connection with VERSION and ERROR, without queueing anything. */
@@ -395,6 +422,8 @@ static void handle_check(struct kw_server *s, struct conn *c, const struct kw_pr
 				   (unsigned)c->uid, (int)c->pid, s->vc->rate_limit_failures,
 				   s->vc->rate_limit_window, s->vc->rate_limit_block);
 	}
+	if (!res.ok)
+		kw_checker_failed(s->checker, c->uid, &res);
 	if (res.ok) {
 		out_reserve(c, 16 + res.fields_len);
 		p = c->out + c->out_len;
