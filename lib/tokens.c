@@ -56,7 +56,7 @@ static bool is_admin(const struct kw_user *u)
 	return strcmp(u->role.name, ADMIN_ROLE) == 0;
 }
 
-/* The acting user: must exist and be enabled. */
+/* The acting user: must exist, be enabled, and not have had its SSO access revoked. */
 static int get_actor(struct kw_store *store, const char *as, struct kw_user *u,
 		     const char **error_r)
 {
@@ -66,6 +66,10 @@ static int get_actor(struct kw_store *store, const char *as, struct kw_user *u,
 		return ret;
 	if (!u->enabled)
 		return kw_store_fail(store, -EPERM, error_r, "user '%s' is disabled", as);
+	/* SSO revocation leaves the tokens alone (the rule), but the user acts no more. */
+	if (u->sso && strcmp(u->sso_state, "revoked") == 0)
+		return kw_store_fail(store, -EPERM, error_r,
+				     "the SSO access of user '%s' was revoked: it may no longer act", as);
 	return 0;
 }
 
