@@ -43,18 +43,24 @@ int kw_json_string_buf(char *buf, size_t size, const char *s)
 {
 	size_t pos = 0;
 	char esc[8];
+	int ret = 0;
 
-	if (size < 3)
+	if (size < 3) {
+		if (size > 0)
+			buf[0] = '\0';
 		return -1;
+	}
 	buf[pos++] = '"';
 	for (; *s != '\0'; s++) {
 		size_t n = escape_one((unsigned char)*s, esc);
-		if (pos + n + 2 > size)
-			return -1;
+		if (pos + n + 2 > size) {
+			ret = -1; /* cut, but still a closed, terminated string literal */
+			break;
+		}
 		memcpy(buf + pos, esc, n);
 		pos += n;
 	}
 	buf[pos++] = '"';
 	buf[pos] = '\0';
-	return (int)pos;
+	return ret < 0 ? ret : (int)pos;
 }

@@ -7,7 +7,8 @@
 
 /* Writes s as a JSON string literal (with quotes) to f. */
 void kw_json_string(FILE *f, const char *s);
-/* Same into buf; returns the length written, or -1 when buf is too small. */
+/* Same into buf; returns the length written, or -1 when buf is too small: then buf holds the
+ * string cut short, still quoted and NUL-terminated (when size >= 3). */
 int kw_json_string_buf(char *buf, size_t size, const char *s);
 
 #endif
