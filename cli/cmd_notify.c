@@ -207,6 +207,12 @@ static int load_smtp_conf(struct kw_cli *cli, bool dry_run, struct smtp_conf *c)
 		snprintf(c->domain, sizeof(c->domain), "%s", at + 1);
 	}
 	c->from_header = from;
+	if (pwfile != NULL && !c->starttls && strncasecmp(c->url, "smtps://", 8) != 0) {
+		/* libcurl would send AUTH over plain TCP: the password in clear on the wire. */
+		fprintf(stderr, "keywarden: [notify] password_file needs TLS: an smtps:// smtp_url "
+				"or starttls = yes\n");
+		return KW_EXIT_STATE;
+	}
 	if (pwfile != NULL && !dry_run) {
 		if (c->username == NULL) {
 			fprintf(stderr,

@@ -283,10 +283,16 @@ try:
         f.write("secret\n")
     os.chmod(pw, 0o644)
     st.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
-                  "username = kw\npassword_file = %s\n" % (port, pw))
+                  "starttls = yes\nusername = kw\npassword_file = %s\n" % (port, pw))
     p = st.run("notify", "run", check=False)
     t.ok(p.returncode == 8 and "chmod 600" in p.stderr,
          "a password file that others can read is refused", p.stderr)
+    os.chmod(pw, 0o600)
+    st.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
+                  "username = kw\npassword_file = %s\n" % (port, pw))
+    p = st.run("notify", "run", check=False)
+    t.ok(p.returncode == 8 and "password_file needs TLS" in p.stderr,
+         "a password without smtps:// or starttls is refused (never sent in clear)", p.stderr)
 finally:
     if server is not None:
         stop_server()
