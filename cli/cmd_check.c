@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cli.h"
@@ -41,18 +42,27 @@ static int exit_for_status(enum kw_check_status status)
 	}
 }
 
-/* Reads one line from standard input into buf (without the line end). Returns 0, or
- * KW_EXIT_USAGE after saying why. */
+/* Reads one line from standard input into buf (without the line end), with read(2) so that
+ * no stdio buffer keeps a copy of the token. Returns 0, or KW_EXIT_USAGE after saying why. */
 static int read_token(char *buf, size_t size)
 {
-	size_t len;
+	size_t len = 0;
+	bool line_end = false;
 
-	if (fgets(buf, (int)size, stdin) == NULL)
-		return kw_cli_usage("token check -: no token on standard input");
-	len = strlen(buf);
-	if (len > 0 && buf[len - 1] == '\n')
-		buf[--len] = '\0';
-	else if (!feof(stdin))
+	while (len < size - 1) {
+		ssize_t n = read(STDIN_FILENO, buf + len, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (buf[len] == '\n') {
+			line_end = true;
+			break;
+		}
+		len++;
+	}
+	buf[len] = '\0';
+	if (!line_end && len == size - 1)
 		return kw_cli_usage("token check -: the line on standard input is too long");
 	if (len > 0 && buf[len - 1] == '\r')
 		buf[--len] = '\0';
