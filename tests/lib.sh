@@ -34,6 +34,19 @@ done_testing() {
 	[ "$_tap_failed" -eq 0 ]
 }
 
+# at_time FAKETIME CMD...: runs CMD with libfaketime preloaded (FAKETIME as libfaketime takes
+# it: "+31d", "@2014-02-19 01:37:06"). Not the faketime wrapper: it keeps a named semaphore
+# per pid that a killed run leaves behind, and a later run with the same pid then fails.
+LIBFAKETIME=$(for d in /usr/lib/x86_64-linux-gnu/faketime /usr/lib/aarch64-linux-gnu/faketime \
+	/usr/lib/faketime; do [ -e "$d/libfaketime.so.1" ] && echo "$d/libfaketime.so.1" && break; done)
+at_time() {
+	_ft=$1
+	shift
+	LD_PRELOAD="$LIBFAKETIME${LD_PRELOAD:+ $LD_PRELOAD}" FAKETIME="$_ft" \
+		DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		"$@"
+}
+
 # kw ARGS...: the CLI on this test's state folder; output in $T/out, $T/err, status in $rc.
 kw() {
 	"$KEYWARDEN" --state-dir "$STATE" "$@" >"$T/out" 2>"$T/err"

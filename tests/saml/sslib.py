@@ -83,6 +83,12 @@ def make_state(idp_entity_id, certs, sp_entity_id, acs_url, sp_key=None, extra=N
     return d
 
 
+LIBFAKETIME = next((os.path.join(d, "libfaketime.so.1") for d in (
+    "/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime",
+    "/usr/lib/faketime") if os.path.exists(os.path.join(d, "libfaketime.so.1"))),
+    "libfaketime.so.1")
+
+
 def asan_env():
     env = dict(os.environ, TZ="UTC")
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
@@ -94,7 +100,11 @@ def run_ssod(state, files, when=None):
     env = asan_env()
     cmd = [SSOD, "--state-dir", state, "ingest"] + list(files)
     if when:
-        cmd = ["faketime", when] + cmd
+        # libfaketime preloaded, not the faketime wrapper: the wrapper's named semaphore per
+        # pid, left behind by killed runs, makes later runs with that pid fail.
+        env["LD_PRELOAD"] = (LIBFAKETIME + " " + env.get("LD_PRELOAD", "")).strip()
+        env["FAKETIME"] = "@" + when
+        env["DONT_FAKE_MONOTONIC"] = "1"
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                        universal_newlines=True, timeout=120)
     return p.returncode, p.stdout.splitlines(), p.stderr

@@ -23,13 +23,13 @@ login() {
 later() {
 	_d=$1
 	shift
-	faketime -f "+${_d}d" "$@"
+	at_time "+${_d}d" "$@"
 }
 # kw_later DAYS ARGS...: kw with the clock DAYS days ahead.
 kw_later() {
 	_d=$1
 	shift
-	faketime -f "+${_d}d" "$KEYWARDEN" --state-dir "$STATE" "$@" >"$T/out" 2>"$T/err"
+	at_time "+${_d}d" "$KEYWARDEN" --state-dir "$STATE" "$@" >"$T/out" 2>"$T/err"
 	rc=$?
 	return 0
 }
