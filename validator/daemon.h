@@ -93,6 +93,8 @@ bool kw_rate_failure(struct kw_rate *rate, uid_t uid, int64_t now_ms);
  * Memory is fixed at creation: past KW_FAILURES_TOKENS_MAX token ids or KW_FAILURES_PEERS_MAX
  * uids in one interval, further failures are counted only in an overflow bucket. */
 #define KW_FAILURES_TOKENS_MAX 4096
+/* Of those, an event itemises at most this many (the most failing); the rest count as other. */
+#define KW_FAILURES_EVENT_TOKENS 256
 #define KW_FAILURES_PEERS_MAX 1024
 struct kw_failures;
 

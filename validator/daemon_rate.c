@@ -309,6 +309,21 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* qsort has no context argument: the table being sorted, for cmp_token_failures(). */
+static struct kw_failures *failures_sort_ctx;
+
+/* Most failures first; ties by id, so that the choice is deterministic. */
+static int cmp_token_failures(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t fx = sum_codes(token_slot(failures_sort_ctx, x, false)->codes);
+	uint64_t fy = sum_codes(token_slot(failures_sort_ctx, y, false)->codes);
+
+	if (fx != fy)
+		return fx > fy ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
 static int cmp_uid(const void *a, const void *b)
 {
 	uid_t x = *(const uid_t *)a, y = *(const uid_t *)b;
@@ -337,13 +352,23 @@ static char *details_json(struct kw_failures *f)
 		fputc('}', out);
 	}
 	fputs("],\"tokens\":[", out);
-	for (size_t i = 0; i < f->n_tokens; i++) {
+	/* The event names the tokens with the most failures; the rest are counted in "other",
+	 * so that a flood of made-up ids cannot make one event large. */
+	uint64_t other = f->other;
+	if (f->n_tokens > KW_FAILURES_EVENT_TOKENS) {
+		failures_sort_ctx = f;
+		qsort(f->token_ids, f->n_tokens, sizeof(*f->token_ids), cmp_token_failures);
+		for (size_t i = KW_FAILURES_EVENT_TOKENS; i < f->n_tokens; i++)
+			other += sum_codes(token_slot(f, f->token_ids[i], false)->codes);
+		qsort(f->token_ids, KW_FAILURES_EVENT_TOKENS, sizeof(*f->token_ids), cmp_u64);
+	}
+	for (size_t i = 0; i < f->n_tokens && i < KW_FAILURES_EVENT_TOKENS; i++) {
 		const struct tally_token *t = token_slot(f, f->token_ids[i], false);
 		fprintf(out, "%s{\"token_id\":%llu,", i > 0 ? "," : "", (unsigned long long)t->id);
 		put_codes(out, t->codes);
 		fputc('}', out);
 	}
-	fprintf(out, "],\"other\":%llu,\"other_peers\":%llu}", (unsigned long long)f->other,
+	fprintf(out, "],\"other\":%llu,\"other_peers\":%llu}", (unsigned long long)other,
 		(unsigned long long)f->other_peers);
 	if (fclose(out) != 0 || text == NULL)
 		abort(); /* out of memory */
