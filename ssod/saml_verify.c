@@ -397,66 +397,65 @@ static enum kw_saml_reason note_id(struct job *j, const xmlChar *value)
 	return KW_SAML_OK;
 }
 
-/* Walks n and its subtree: limits, no entity references or DTD nodes, Assertions only as
- * children of the Response root, Signatures only as children of the Response or of that
- * Assertion, every ID-like attribute unique, no xml:id. */
+/* Walks the one node n (depth: its own depth, the root's is 0) and its subtree, never n's
+ * following siblings: limits, no entity references or DTD nodes, Assertions only as children
+ * of the Response root, Signatures only as children of the Response or of that Assertion,
+ * every ID-like attribute unique, no xml:id. Called on the root, and again on a subtree that
+ * decryption has put into the already walked tree (the siblings were walked then). */
 static enum kw_saml_reason walk(struct job *j, xmlNodePtr n, int depth, xmlNodePtr root)
 {
 	enum kw_saml_reason r;
 
 	if (depth > KW_SAML_MAX_DEPTH)
 		return fail(j, KW_SAML_LIMIT, "nested deeper than %d", KW_SAML_MAX_DEPTH);
-	for (; n != NULL; n = n->next) {
-		if (++j->nodes > KW_SAML_MAX_NODES)
-			return fail(j, KW_SAML_LIMIT, "more than %d nodes", KW_SAML_MAX_NODES);
-		switch (n->type) {
-		case XML_ELEMENT_NODE:
-			break;
-		case XML_TEXT_NODE:
-		case XML_CDATA_SECTION_NODE:
-		case XML_COMMENT_NODE:
-		case XML_PI_NODE:
-			continue;
-		case XML_ENTITY_REF_NODE:
-		case XML_ENTITY_NODE:
-		case XML_DTD_NODE:
-		case XML_ENTITY_DECL:
-			return fail(j, KW_SAML_DTD, "entity reference or DTD node");
-		default:
-			return fail(j, KW_SAML_XML, "unexpected node type %d", (int)n->type);
-		}
-		if (is_el(n, NS_SAML, "Assertion") || is_el(n, NS_SAML, "EncryptedAssertion")) {
-			if (n->parent != root)
-				return fail(j, KW_SAML_WRAPPING,
-					    "%s outside the Response's children", n->name);
-		}
-		if (is_el(n, NS_DSIG, "Signature")) {
-			xmlNodePtr p = n->parent;
-			if (p != root && !(is_el(p, NS_SAML, "Assertion") && p->parent == root))
-				return fail(j, KW_SAML_WRAPPING, "Signature inside <%s>",
-					    p != NULL ? (const char *)p->name : "?");
-		}
-		for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
-			const char *an = (const char *)a->name;
-			if (a->ns != NULL &&
-			    xmlStrEqual(a->ns->href, (const xmlChar *)XML_XML_NAMESPACE) &&
-			    strcmp(an, "id") == 0)
-				return fail(j, KW_SAML_WRAPPING, "xml:id attribute");
-			if (a->ns == NULL && (strcmp(an, "ID") == 0 || strcmp(an, "Id") == 0 ||
-					      strcmp(an, "id") == 0)) {
-				const char *value = attr(n, an);
-				if (value == NULL)
-					return fail(j, KW_SAML_XML, "odd ID attribute");
-				r = note_id(j, (const xmlChar *)value);
-				if (r != KW_SAML_OK)
-					return r;
-			}
-		}
-		if (n->children != NULL) {
-			r = walk(j, n->children, depth + 1, root);
+	if (++j->nodes > KW_SAML_MAX_NODES)
+		return fail(j, KW_SAML_LIMIT, "more than %d nodes", KW_SAML_MAX_NODES);
+	switch (n->type) {
+	case XML_ELEMENT_NODE:
+		break;
+	case XML_TEXT_NODE:
+	case XML_CDATA_SECTION_NODE:
+	case XML_COMMENT_NODE:
+	case XML_PI_NODE:
+		return KW_SAML_OK;
+	case XML_ENTITY_REF_NODE:
+	case XML_ENTITY_NODE:
+	case XML_DTD_NODE:
+	case XML_ENTITY_DECL:
+		return fail(j, KW_SAML_DTD, "entity reference or DTD node");
+	default:
+		return fail(j, KW_SAML_XML, "unexpected node type %d", (int)n->type);
+	}
+	if (is_el(n, NS_SAML, "Assertion") || is_el(n, NS_SAML, "EncryptedAssertion")) {
+		if (n->parent != root)
+			return fail(j, KW_SAML_WRAPPING, "%s outside the Response's children",
+				    n->name);
+	}
+	if (is_el(n, NS_DSIG, "Signature")) {
+		xmlNodePtr p = n->parent;
+		if (p != root && !(is_el(p, NS_SAML, "Assertion") && p->parent == root))
+			return fail(j, KW_SAML_WRAPPING, "Signature inside <%s>",
+				    p != NULL ? (const char *)p->name : "?");
+	}
+	for (xmlAttrPtr a = n->properties; a != NULL; a = a->next) {
+		const char *an = (const char *)a->name;
+		if (a->ns != NULL && xmlStrEqual(a->ns->href, (const xmlChar *)XML_XML_NAMESPACE) &&
+		    strcmp(an, "id") == 0)
+			return fail(j, KW_SAML_WRAPPING, "xml:id attribute");
+		if (a->ns == NULL &&
+		    (strcmp(an, "ID") == 0 || strcmp(an, "Id") == 0 || strcmp(an, "id") == 0)) {
+			const char *value = attr(n, an);
+			if (value == NULL)
+				return fail(j, KW_SAML_XML, "odd ID attribute");
+			r = note_id(j, (const xmlChar *)value);
 			if (r != KW_SAML_OK)
 				return r;
 		}
+	}
+	for (xmlNodePtr c = n->children; c != NULL; c = c->next) {
+		r = walk(j, c, depth + 1, root);
+		if (r != KW_SAML_OK)
+			return r;
 	}
 	return KW_SAML_OK;
 }
@@ -837,9 +836,10 @@ static enum kw_saml_reason check_version(struct job *j, xmlNodePtr n)
 	return KW_SAML_OK;
 }
 
-/* One bearer SubjectConfirmation; *expires_r its NotOnOrAfter. */
+/* One bearer SubjectConfirmation; *expires_r its NotOnOrAfter. signed_response: the Response
+ * element's own signature has been verified (so its Destination is the IdP's). */
 static enum kw_saml_reason check_confirmation(struct job *j, xmlNodePtr sc, const char *irt,
-					      int64_t *expires_r)
+					      bool signed_response, int64_t *expires_r)
 {
 	int64_t skew = j->v->s.clock_skew, nb, noa;
 	const char *method = attr(sc, "Method"), *recipient, *sc_irt;
@@ -853,9 +853,14 @@ static enum kw_saml_reason check_confirmation(struct job *j, xmlNodePtr sc, cons
 	if (count != 1)
 		return fail(j, KW_SAML_SUBJECTCONFIRMATION, "%d SubjectConfirmationData", count);
 	recipient = attr(data, "Recipient");
-	/* The profile wants a Recipient; python3-saml and lasso accept none. Without one, only
-	 * the Response's Destination (checked to be the ACS URL) binds the message to us. */
-	if (recipient == NULL && attr(sc->parent->parent->parent, "Destination") != NULL)
+	/* The profile wants a Recipient; python3-saml and lasso accept none. Without one, the
+	 * Response's Destination (checked to be the ACS URL) stands in for it when the Response's
+	 * own signature covers it. On an unsigned Response, Destination is the sender's to choose
+	 * (and encrypting to our public key is anyone's to do): an Assertion without Recipient
+	 * could be re-wrapped for our ACS URL by whoever holds it, so that is accepted only with
+	 * allow_missing_recipient, as those SPs do. */
+	if (recipient == NULL && (signed_response || j->v->s.allow_missing_recipient) &&
+	    attr(sc->parent->parent->parent, "Destination") != NULL)
 		recipient = j->v->acs_url;
 	if (recipient == NULL || strcmp(recipient, j->v->acs_url) != 0)
 		return fail(j, KW_SAML_RECIPIENT, "Recipient \"%s\" is not the ACS URL",
@@ -1003,9 +1008,10 @@ static enum kw_saml_reason read_attributes(struct job *j, xmlNodePtr a_el,
 	return KW_SAML_OK;
 }
 
-/* Everything after the signatures: a verified Assertion a, its Response root. */
+/* Everything after the signatures: a verified Assertion a, its Response root;
+ * signed_response: root's own signature has been verified. */
 static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNodePtr a,
-					   struct kw_saml_result *res)
+					   bool signed_response, struct kw_saml_result *res)
 {
 	const struct kw_saml_verifier *v = j->v;
 	xmlNodePtr c, subject = NULL, cond = NULL, name_id = NULL, authn = NULL;
@@ -1069,7 +1075,7 @@ static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNo
 			return fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in Subject", c->name);
 		if (confirmed)
 			continue;
-		r = check_confirmation(j, c, irt, &e);
+		r = check_confirmation(j, c, irt, signed_response, &e);
 		if (r == KW_SAML_OK) {
 			confirmed = true;
 			sc_expires = e;
@@ -1277,7 +1283,7 @@ enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *da
 	res = calloc(1, sizeof(*res));
 	if (res == NULL)
 		abort();
-	r = check_assertion(&j, root, a, res);
+	r = check_assertion(&j, root, a, resp_ok, res);
 	if (r != KW_SAML_OK)
 		goto out;
 	*result_r = res;

@@ -67,6 +67,7 @@ struct kw_saml_settings {
 	int64_t clock_skew;	     /* seconds */
 	bool allow_sha1;
 	bool allow_legacy_encryption;
+	bool allow_missing_recipient; /* an unsigned Destination may stand in for Recipient */
 };
 
 /* The verified facts of one accepted Response. Strings are NUL-terminated and never NULL

@@ -192,6 +192,9 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		goto fail;
 	ret = kw_config_get_bool(cfg, "sso", "allow_legacy_encryption", false,
 				 &sso->saml.allow_legacy_encryption, error_r);
+	if (ret == 0)
+		ret = kw_config_get_bool(cfg, "sso", "allow_missing_recipient", false,
+					 &sso->saml.allow_missing_recipient, error_r);
 	if (ret < 0)
 		goto fail;
 	v = kw_config_get(cfg, "sso", "login_attribute");

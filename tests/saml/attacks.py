@@ -232,6 +232,54 @@ def run(tap, work):
                                      '.org/2001/XMLSchema-instance" xsi:type="x:y"/>'),
          "rejected conditions")
 
+    # ---- no Recipient: the Response's Destination stands in only when the Response is signed
+    # (unsigned, it is outside the signature: an IdP-signed Assertion without a Recipient,
+    # issued for another SP's ACS, could be re-wrapped with our Destination) ----
+    nr = idplib.NO_RECIPIENT
+    _, p = idp.assertion(recipient=nr)
+    case("no Recipient, Response signed with Destination the ACS URL",
+         idp.signed_response(p), eng)
+    _, p = idp.assertion(recipient=nr)
+    case("no Recipient, Response signed without Destination",
+         idp.signed_response(p, destination=""), "rejected destination")
+    _, a = idp.signed_assertion(recipient=nr)
+    case("no Recipient, only the Assertion signed, unsigned Destination the ACS URL",
+         idp.response(a)[1], "rejected recipient")
+    _, a = idp.signed_assertion(recipient=nr)
+    case("no Recipient, only the Assertion signed, encrypted to the SP (anyone can encrypt)",
+         idp.response(idp.encrypt(a, sp_crt))[1], "rejected recipient")
+    _, a = idp.signed_assertion(recipient=nr)
+    case("... accepted with allow_missing_recipient = yes, as python3-saml and lasso do",
+         idp.response(a)[1], eng, extra={"allow_missing_recipient": "yes"})
+    _, a = idp.signed_assertion(recipient=nr)
+    case("no Recipient, Assertion and Response both signed", idp.signed_response(a), eng)
+
+    # ---- the decrypted Assertion is walked alone: its following siblings were walked with
+    # the Response already, and must not be counted twice (IDs, nodes) ----
+    def ext(eid, inner=""):
+        return '<x:Ext xmlns:x="urn:x:ext"%s>%s</x:Ext>' % (
+            ' ID="%s"' % eid if eid else "", inner)
+
+    _, p = idp.assertion()
+    case("EncryptedAssertion followed by an ID-bearing sibling, Response signed",
+         idp.signed_response(idp.encrypt(p, sp_crt) + ext(idplib.new_id())), eng)
+    _, p = idp.assertion(audience="https://other.test/sp")
+    case("... and a wrong Audience: rejected for the Audience, not as a duplicate ID",
+         idp.signed_response(idp.encrypt(p, sp_crt) + ext(idplib.new_id())),
+         "rejected audience")
+    aid, a = idp.signed_assertion()
+    case("... a sibling with the decrypted Assertion's ID: duplicate",
+         idp.response(idp.encrypt(a, sp_crt) + ext(aid))[1], "rejected wrapping")
+    _, p = idp.assertion()
+    case("... a sibling (no ID) of 12000 nodes: counted once (limit 20000)",
+         idp.signed_response(idp.encrypt(p, sp_crt) + ext(None, "<e/>" * 12000)),
+         eng)
+    _, a = idp.signed_assertion(attrs_extra='<saml:Attribute Name="junk"><saml:AttributeValue>'
+                                + "<e/>" * 6000 + "</saml:AttributeValue></saml:Attribute>")
+    case("... a sibling of 15000 nodes and 6000 more inside the ciphertext: limit",
+         idp.response(idp.encrypt(a, sp_crt) + ext(None, "<e/>" * 15000))[1],
+         "rejected limit")
+
     # ---- replay cache in the database ----
     st = state()
     try:
@@ -283,6 +331,45 @@ def run(tap, work):
             key in ("idp_metadata", "sp_key") and key in err)),
                "bad %s refused at start, naming the key" % key, "exit %d\n%s" % (rc, err))
         shutil.rmtree(st, ignore_errors=True)
+
+    logout_encrypted_id(tap, idp)
+
+
+def logout_encrypted_id(tap, idp):
+    """A signed LogoutRequest with an EncryptedID followed by an ID-bearing SessionIndex, over
+    HTTP (the only way in): the decrypted NameID is walked alone, so the SessionIndex's ID is
+    not counted twice. The user is unknown, so a verified request is answered 404."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ssod"))
+    import ssodtest  # noqa: E402
+    s = ssodtest.Ssod()
+    try:
+        s.start()
+        now = idplib.datetime.datetime.utcnow()
+        lid = idplib.new_id()
+        eid = idp.encrypt('<saml:NameID xmlns:saml="%s">nobody@example.org</saml:NameID>'
+                          % idplib.NS_SAML, s.sp_crt).replace(
+                              "saml:EncryptedAssertion", "saml:EncryptedID")
+        tmpl = ('<samlp:LogoutRequest xmlns:samlp="%s" xmlns:saml="%s" ID="%s" Version="2.0" '
+                'IssueInstant="%s" Destination="%s"><saml:Issuer>%s</saml:Issuer>%s%s'
+                '<samlp:SessionIndex ID="%s">_sess1</samlp:SessionIndex></samlp:LogoutRequest>'
+                % (idplib.NS_SAMLP, idplib.NS_SAML, lid, idplib.iso(now), ssodtest.SLO,
+                   ssodtest.IDP, idplib.sig_template("#" + lid), eid, idplib.new_id()))
+        src, out = idp.path("logout-tmpl"), idp.path("logout")
+        with open(src, "w") as f:
+            f.write(tmpl)
+        idplib.subprocess.run(["xmlsec1", "--sign", "--privkey-pem",
+                               "%s,%s" % (s.idp_key, s.idp_crt), "--id-attr:ID",
+                               idplib.NS_SAMLP + ":LogoutRequest", "--output", out, src],
+                              check=True, stdout=idplib.subprocess.DEVNULL,
+                              stderr=idplib.subprocess.PIPE)
+        body = base64.b64encode(open(out, "rb").read()).decode()
+        status, hdrs, text = s.post("/saml/slo", {"SAMLRequest": body})
+        reason = hdrs.get("x-keywarden-reason")
+        tap.ok(status == 404 and reason != "wrapping",
+               "LogoutRequest: EncryptedID then an ID-bearing SessionIndex: verified, 404 "
+               "unknown user (%d %s)" % (status, reason), (status, hdrs, text, s.log()))
+    finally:
+        s.cleanup()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+NO_RECIPIENT = object()  # Idp.assertion(recipient=NO_RECIPIENT): SubjectConfirmationData without one
 
 
 def keypair(folder, name, bits=2048):
@@ -80,8 +81,8 @@ class Idp:
             '<saml:Issuer>%s</saml:Issuer>%s'
             '<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:'
             'emailAddress">%s</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:'
-            'tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="%s" '
-            'Recipient="%s"/></saml:SubjectConfirmation>%s</saml:Subject>'
+            'tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="%s"'
+            '%s/></saml:SubjectConfirmation>%s</saml:Subject>'
             '<saml:Conditions NotBefore="%s" NotOnOrAfter="%s"><saml:AudienceRestriction>'
             '<saml:Audience>%s</saml:Audience></saml:AudienceRestriction>%s</saml:Conditions>'
             '<saml:AuthnStatement AuthnInstant="%s" SessionIndex="_sess1"><saml:AuthnContext>'
@@ -91,7 +92,8 @@ class Idp:
             '</saml:Attribute>%s</saml:AttributeStatement></saml:Assertion>'
             % (NS_SAML, aid, iso(now), issuer or self.entity_id,
                sign if sign is not None else "", nameid, iso(now + datetime.timedelta(
-                   seconds=lifetime)), recipient or self.acs_url, subject_extra,
+                   seconds=lifetime)), "" if recipient is NO_RECIPIENT else
+               ' Recipient="%s"' % (recipient or self.acs_url), subject_extra,
                iso(now - datetime.timedelta(seconds=60)),
                iso(now + datetime.timedelta(seconds=lifetime)), audience or self.sp_entity_id,
                extra_conditions, iso(now), values, attrs_extra))
