@@ -133,13 +133,15 @@ int kw_cmd_token_check(struct kw_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	code = kw_client_check(client, token, &check_opts, &res);
-	kw_client_free(&client);
 	if (code < 0) {
+		const char *why = kw_client_error(client);
 		fprintf(stderr, "keywarden: cannot ask the validator at %s: %s\n", socket_path,
-			strerror(-code));
+			why[0] != '\0' ? why : strerror(-code));
+		kw_client_free(&client);
 		ret = KW_EXIT_CHECK_TEMP_FAIL;
 		goto out;
 	}
+	kw_client_free(&client);
 	print_result(&res, json);
 	ret = exit_for_status(res.status);
 out:

@@ -7,13 +7,20 @@
  * between calls; it is re-opened once per call when the validator went away (EPIPE,
  * ECONNRESET, end of file or an idle ERROR before any byte of an answer), and in a child
  * after fork(), which must not touch its parent's connection. The out buffer holds tokens and
- * is wiped after every call. */
+ * is wiped after every call.
+ *
+ * Every new connection is checked before a byte is sent on it (check_server()): whoever can
+ * bind the socket path could otherwise answer "OK user=anyone" to a PAM module. The rules,
+ * kept in step with libkeywarden(3) "SERVER IDENTITY", follow the SSSD client: the folder of
+ * the socket must be safe, the socket must be the server's, and the server must run as a uid
+ * the client trusts. */
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +47,9 @@ struct kw_client {
 	dev_t dev; /* identity of fd, to notice a host that closed and reused the number */
 	ino_t ino;
 	uint32_t next_id;
+	bool has_server_uid; /* kw_client_set_server_uid(): exactly this peer uid */
+	uid_t server_uid;
+	char error[320]; /* kw_client_error(); never holds a token */
 	size_t in_len;
 	char in[KW_LINE_MAX];
 	char out[KW_OUT_SIZE];
@@ -106,6 +116,123 @@ struct kw_client *kw_client_new(const char *socket_path, int timeout_ms)
 	c->fd = -1;
 	c->next_id = 1;
 	return c;
+}
+
+int kw_client_set_server_uid(struct kw_client *client, uid_t uid)
+{
+	if (client == NULL)
+		return -EINVAL;
+	client->has_server_uid = uid != (uid_t)-1;
+	client->server_uid = uid;
+	return 0;
+}
+
+const char *kw_client_error(const struct kw_client *client)
+{
+	return client != NULL ? client->error : "";
+}
+
+/* Records why the server is not trusted, for kw_client_error(); returns -EPERM. */
+__attribute__((format(printf, 2, 3))) static int distrust(struct kw_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+	return -EPERM;
+}
+
+/* Writes the folder part of path into dir (of the same size): "." for a bare name, "/" for a
+ * name right under the root. */
+static void folder_of(const char *path, char *dir)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL) {
+		strcpy(dir, ".");
+	} else if (slash == path) {
+		strcpy(dir, "/");
+	} else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+}
+
+/* True when every folder above dir (its canonical path), up to and including "/", is owned by
+ * root and writable by root only (no sticky exception: in a sticky folder anyone may create
+ * the missing name). Only then can no one but root replace dir by a folder of their own, so
+ * that dir's owner says something about who runs the server. */
+static bool root_owned_above(const char *dir)
+{
+	char real[PATH_MAX];
+	char *slash;
+	struct stat st;
+
+	if (realpath(dir, real) == NULL || real[0] != '/')
+		return false;
+	while (strcmp(real, "/") != 0) {
+		slash = strrchr(real, '/');
+		if (slash == real)
+			slash[1] = '\0'; /* the parent is "/" */
+		else
+			*slash = '\0';
+		if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Decides whether the server on the freshly connected fd may be trusted; 0 or -EPERM (with
+ * the reason in c->error). The peer uid comes from the kernel (SO_PEERCRED: whoever called
+ * listen()), so it cannot be forged; the file checks make sure that what sits at c->path is
+ * that server's socket in a folder nobody else may rearrange. */
+static int check_server(struct kw_client *c, int fd)
+{
+	char dir[sizeof(c->path)];
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct stat dst, sst;
+	uid_t me = geteuid();
+	unsigned peer;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof(cred))
+		return distrust(c, "cannot learn the validator's uid (SO_PEERCRED)");
+	peer = (unsigned)cred.uid;
+	folder_of(c->path, dir);
+	if (stat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode))
+		return distrust(c, "cannot check the socket's folder %s", dir);
+	if ((dst.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+	    !((dst.st_mode & S_ISVTX) != 0 && (dst.st_uid == 0 || dst.st_uid == cred.uid)))
+		return distrust(
+			c,
+			"the socket's folder %s (mode %04o, owner uid %u) is writable by "
+			"group or others (only sticky and owned by root or the validator is safe)",
+			dir, (unsigned)(dst.st_mode & 07777), (unsigned)dst.st_uid);
+	if (lstat(c->path, &sst) != 0)
+		return distrust(c, "cannot lstat %s", c->path);
+	if (!S_ISSOCK(sst.st_mode))
+		return distrust(c, "%s is not a socket (a link?)", c->path);
+	/* a root listener, e.g. systemd with SocketUser=, may have given the socket away */
+	if (sst.st_uid != cred.uid && cred.uid != 0)
+		return distrust(c, "%s belongs to uid %u but the validator runs as uid %u", c->path,
+				(unsigned)sst.st_uid, peer);
+	if (c->has_server_uid) {
+		if (cred.uid != c->server_uid)
+			return distrust(c, "the validator runs as uid %u, server_uid is %u", peer,
+					(unsigned)c->server_uid);
+		return 0;
+	}
+	if (cred.uid == 0 || cred.uid == me)
+		return 0;
+	if (cred.uid == dst.st_uid && root_owned_above(dir))
+		return 0;
+	return distrust(
+		c,
+		"the validator runs as uid %u: not root, not this process's uid %u, and not "
+		"the owner of %s in a folder tree owned by root (set server_uid)",
+		peer, (unsigned)me, dir);
 }
 
 /* True when fd is still the socket this client opened (the host may have closed it and
@@ -364,6 +491,9 @@ static int connect_fd(struct kw_client *c, int64_t deadline)
 		ret = -errno;
 		goto fail;
 	}
+	ret = check_server(c, fd);
+	if (ret < 0)
+		goto fail; /* closed unused: not a byte sent to an untrusted server */
 	if (fstat(fd, &st) != 0) {
 		ret = -errno;
 		goto fail;
@@ -709,6 +839,7 @@ int kw_client_check_batch(struct kw_client *client, size_t n, const char *const 
 
 	if (c == NULL || (n > 0 && (tokens == NULL || results == NULL)))
 		return -EINVAL;
+	c->error[0] = '\0';
 	for (size_t i = 0; i < n; i++)
 		clear_result(&results[i], KW_CHECK_TEMP_FAIL);
 	if (n == 0)
@@ -754,6 +885,8 @@ int kw_client_check(struct kw_client *client, const char *token, const struct kw
 {
 	const char *tokens[1] = {token};
 
+	if (client != NULL)
+		client->error[0] = '\0';
 	if (res == NULL)
 		return -EINVAL;
 	return kw_client_check_batch(client, 1, tokens, opts, res);

@@ -4,8 +4,16 @@
  * libkeywarden(3) for the full contract; doc/protocol.md for the wire protocol.
  *
  * Errors: functions return 0 on success or a negative errno value. A negative value from a
- * check means the validator could not be asked or answered something that is not protocol
- * 1.x: the caller must treat it as a failure (fail closed), never as "valid".
+ * check means the validator could not be asked, was not trusted, or answered something that
+ * is not protocol 1.x: the caller must treat it as a failure (fail closed), never as "valid".
+ *
+ * Trust: before the handshake the library checks who answers (libkeywarden(3), "SERVER
+ * IDENTITY"): the socket's folder is not writable by group or others unless sticky and owned
+ * by root or the server; the socket is a socket (not a link) owned by the server's uid
+ * (SO_PEERCRED), or the server is root; the server's uid is root, this process's effective
+ * uid, or the owner of the socket's folder when every folder above it is owned by root and
+ * writable by root only. kw_client_set_server_uid() replaces the last rule by one exact uid.
+ * A connection that fails a check is closed unused and the call returns -EPERM.
  *
  * Threads: a struct kw_client is not thread-safe; use one per thread, or serialise calls.
  * Distinct clients share nothing; the library has no global mutable state.
@@ -15,6 +23,7 @@
 #define KEYWARDEN_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,6 +73,19 @@ struct kw_client;
  * (ENOMEM, ENAMETOOLONG, EINVAL). The caller frees the client with kw_client_free(). */
 struct kw_client *kw_client_new(const char *socket_path, int timeout_ms);
 
+/* Requires the validator to run as exactly uid (its SO_PEERCRED uid), instead of the default
+ * rule (root, this process's effective uid, or the owner of the socket's folder in a
+ * root-owned tree). With systemd socket activation the listener is systemd, uid 0. The other
+ * checks stay. (uid_t)-1 restores the default rule. Takes effect at the next connection: call
+ * it before the first check. Returns 0, or -EINVAL for a NULL client. */
+int kw_client_set_server_uid(struct kw_client *client, uid_t uid);
+
+/* Why the last check call on client failed, when the library knows more than the errno: today
+ * why the validator was not trusted (the call returned -EPERM), e.g. "validator runs as uid
+ * 65534, expected uid 0". An empty string otherwise, and for a NULL client. Never NULL; holds
+ * no token; valid until the next call on client. */
+const char *kw_client_error(const struct kw_client *client);
+
 /* Closes the connection, wipes and frees the client and sets *client to NULL. NULL and a
  * pointer to NULL are accepted. */
 void kw_client_free(struct kw_client **client);
@@ -73,7 +95,8 @@ void kw_client_free(struct kw_client **client);
  * Returns 0 when the validator answered; res->status says how. A token that cannot be sent
  * (empty, too long, containing TAB, CR or LF) is answered KW_CHECK_INVALID without asking.
  * Returns a negative errno otherwise, and res is then set to status KW_CHECK_TEMP_FAIL with
- * empty fields: -ENOENT, -ECONNREFUSED, -EACCES (no validator on socket_path), -ETIMEDOUT,
+ * empty fields: -ENOENT, -ECONNREFUSED, -EACCES (no validator on socket_path), -EPERM
+ * (the validator is not trusted: see "Trust" above and kw_client_error()), -ETIMEDOUT,
  * -EPROTO (an answer that breaks the protocol), -EPROTONOSUPPORT (the validator does not
  * speak version 1), -ECONNRESET (the connection broke), -EBUSY (the validator refused the
  * connection), -EINVAL (bad argument or opts value containing TAB, CR or LF), -ENOMEM. */

@@ -5,17 +5,22 @@
  * any_user) and carries at least min_role; account asks again with the token kept from auth.
  * The module loads into hosts such as sshd: it links libc and libpam only, exports pam_sm_*
  * only, never aborts, and fails closed: anything but a clear "valid" from the validator is a
- * failure. Outcomes become PAM codes in exactly one place, pam_code(). The token is never
- * logged; the copy kept for the account phase is wiped when PAM frees it. See
+ * failure. A validator that libkeywarden does not trust (socket folder, socket owner, peer uid;
+ * server_uid= pins the uid) counts as unreachable and is logged as such.
+ * Outcomes become PAM codes in exactly one place, pam_code(). The token is never logged; the copy kept for the account phase is wiped when PAM frees it. See
  * pam_keywarden(8). */
 #include <config.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #define PAM_SM_AUTH
 #define PAM_SM_ACCOUNT
@@ -42,6 +47,8 @@ struct cfg {
 	const char *socket;  /* NULL: the library's default */
 	const char *service; /* NULL: PAM_SERVICE */
 	int min_role;	     /* index into role_ranks, -1: any role */
+	bool has_server_uid; /* server_uid=: the validator must run as exactly this uid */
+	uid_t server_uid;
 	bool any_user;
 	bool debug;
 };
@@ -104,6 +111,43 @@ static int role_rank(const char *role)
 	return -1;
 }
 
+/* server_uid=: a decimal uid or a user name, looked up now (NSS). 0 or -EINVAL. */
+static int parse_uid(const char *s, uid_t *uid_r)
+{
+	size_t size = 4096;
+	struct passwd pw, *found = NULL;
+	char *buf;
+	int r;
+
+	if (s[0] >= '0' && s[0] <= '9') {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno != 0 || *end != '\0' || v >= (unsigned long long)(uid_t)-1)
+			return -EINVAL;
+		*uid_r = (uid_t)v;
+		return 0;
+	}
+	for (;;) {
+		buf = malloc(size);
+		if (buf == NULL)
+			return -EINVAL;
+		r = getpwnam_r(s, &pw, buf, size, &found);
+		if (r == ERANGE && size < 1024 * 1024) {
+			free(buf);
+			size *= 4;
+			continue;
+		}
+		break;
+	}
+	if (r == 0 && found != NULL)
+		*uid_r = pw.pw_uid;
+	free(buf);
+	return r == 0 && found != NULL ? 0 : -EINVAL;
+}
+
 /* Parses the module arguments into cfg; logs and returns -EINVAL on an unknown or bad one, so
  * that a typo never silently weakens the check. */
 static int parse_cfg(pam_handle_t *pamh, int argc, const char **argv, struct cfg *cfg)
@@ -124,6 +168,14 @@ static int parse_cfg(pam_handle_t *pamh, int argc, const char **argv, struct cfg
 					   "config error: socket= needs an absolute path");
 				return -EINVAL;
 			}
+		} else if (strncmp(a, "server_uid=", 11) == 0) {
+			if (parse_uid(a + 11, &cfg->server_uid) < 0) {
+				pam_syslog(pamh, LOG_ERR,
+					   "config error: server_uid=%s is not a uid or a user",
+					   a + 11);
+				return -EINVAL;
+			}
+			cfg->has_server_uid = true;
 		} else if (strncmp(a, "service=", 8) == 0) {
 			cfg->service = a + 8;
 			if (cfg->service[0] == '\0' || strpbrk(cfg->service, "\t\r\n") != NULL) {
@@ -146,11 +198,17 @@ static int parse_cfg(pam_handle_t *pamh, int argc, const char **argv, struct cfg
 			return -EINVAL;
 		}
 	}
-	if (cfg->debug)
-		pam_syslog(pamh, LOG_DEBUG, "socket=%s service=%s min_role=%s any_user=%d",
-			   cfg->socket ? cfg->socket : KW_DEFAULT_SOCKET_PATH,
+	if (cfg->debug) {
+		char uid[32] = "(default rule)";
+
+		if (cfg->has_server_uid)
+			snprintf(uid, sizeof(uid), "%u", (unsigned)cfg->server_uid);
+		pam_syslog(pamh, LOG_DEBUG,
+			   "socket=%s server_uid=%s service=%s min_role=%s any_user=%d",
+			   cfg->socket ? cfg->socket : KW_DEFAULT_SOCKET_PATH, uid,
 			   cfg->service ? cfg->service : "(PAM_SERVICE)",
 			   cfg->min_role >= 0 ? role_ranks[cfg->min_role] : "(any)", cfg->any_user);
+	}
 	return 0;
 }
 
@@ -210,16 +268,28 @@ static enum verdict check_token(pam_handle_t *pamh, const struct cfg *cfg, const
 			   strerrorname_np(errno) ? strerrorname_np(errno) : "?");
 		return V_SYSTEM;
 	}
+	if (cfg->has_server_uid)
+		kw_client_set_server_uid(client, cfg->server_uid);
 	ret = kw_client_check(client, token, &opts, res);
-	kw_client_free(&client);
 	if (ret < 0) {
 		const char *e = strerrorname_np(-ret);
+		const char *why = kw_client_error(client);
+		const char *path = cfg->socket ? cfg->socket : KW_DEFAULT_SOCKET_PATH;
 
-		pam_syslog(pamh, LOG_ERR,
-			   "validator at %s unreachable or broken (%s): failing closed for user %s",
-			   cfg->socket ? cfg->socket : KW_DEFAULT_SOCKET_PATH, e ? e : "?", user);
+		if (why[0] != '\0')
+			pam_syslog(pamh, LOG_ERR,
+				   "validator at %s is not trusted (%s: %s): failing closed for "
+				   "user %s",
+				   path, e ? e : "?", why, user);
+		else
+			pam_syslog(pamh, LOG_ERR,
+				   "validator at %s unreachable or broken (%s): failing closed for "
+				   "user %s",
+				   path, e ? e : "?", user);
+		kw_client_free(&client);
 		return V_UNREACHABLE;
 	}
+	kw_client_free(&client);
 	switch (res->status) {
 	case KW_CHECK_OK:
 		break;

@@ -1,9 +1,10 @@
 /* kwcheck.c: a test driver for libkeywarden; prints one line per result so that
  * tests/client/test_client.py can hold the library against a scripted server.
  *
- *   kwcheck [-t MS] [-s SERVICE] [-i IP] [-b] [-r N] [-w MS] [-f] SOCKET TOKEN...
+ *   kwcheck [-t MS] [-s SERVICE] [-i IP] [-u UID] [-b] [-r N] [-w MS] [-f] SOCKET TOKEN...
  *
- * -b checks all tokens in one pipelined batch; -r repeats the whole run N times with the same
+ * -u sets kw_client_set_server_uid(); after an error with a kw_client_error() detail, the
+ * detail goes to standard error as "detail=...". -b checks all tokens in one pipelined batch; -r repeats the whole run N times with the same
  * client, sleeping -w MS between runs; -f runs once, forks, runs in the child (lines prefixed
  * "child "), then runs again in the parent. Tokens "@N:PREFIX" expand to N tokens PREFIXi. */
 #include <config.h>
@@ -18,13 +19,16 @@
 
 #include "keywarden.h"
 
-static void print_result(const char *prefix, int ret, const struct kw_check_result *res)
+static void print_result(const struct kw_client *c, const char *prefix, int ret,
+			 const struct kw_check_result *res)
 {
 	if (ret < 0) {
 		const char *name = strerrorname_np(-ret);
 
 		printf("%serror=%s status=%s\n", prefix, name ? name : "?",
 		       kw_check_status_name(res->status));
+		if (kw_client_error(c)[0] != '\0')
+			fprintf(stderr, "%sdetail=%s\n", prefix, kw_client_error(c));
 		return;
 	}
 	printf("%sstatus=%s token_id=%s account=%s user=%s role=%s expires=%s\n", prefix,
@@ -44,14 +48,14 @@ static void run(struct kw_client *c, const char *prefix, int n, const char **tok
 		ret = kw_client_check_batch(c, (size_t)n, tokens, opts, res);
 		printf("%sbatch=%d\n", prefix, ret);
 		for (int i = 0; i < n; i++)
-			print_result(prefix, ret, &res[i]);
+			print_result(c, prefix, ret, &res[i]);
 		free(res);
 	} else {
 		for (int i = 0; i < n; i++) {
 			struct kw_check_result res;
 			int ret = kw_client_check(c, tokens[i], opts, &res);
 
-			print_result(prefix, ret, &res);
+			print_result(c, prefix, ret, &res);
 		}
 	}
 	fflush(stdout);
@@ -61,12 +65,13 @@ int main(int argc, char **argv)
 {
 	struct kw_check_opts opts = {NULL, NULL};
 	int timeout = 0, batch = 0, repeat = 1, wait_ms = 0, do_fork = 0, opt, n = 0;
+	long server_uid = -1;
 	struct kw_client *c;
 	const char **tokens;
 	char **owned;
 	int n_owned = 0;
 
-	while ((opt = getopt(argc, argv, "t:s:i:br:w:f")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:i:u:br:w:f")) != -1) {
 		switch (opt) {
 		case 't':
 			timeout = atoi(optarg);
@@ -76,6 +81,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			opts.remote_ip = optarg;
+			break;
+		case 'u':
+			server_uid = atol(optarg);
 			break;
 		case 'b':
 			batch = 1;
@@ -100,6 +108,8 @@ int main(int argc, char **argv)
 		printf("new=%s\n", strerrorname_np(errno));
 		return 0;
 	}
+	if (server_uid >= 0 && kw_client_set_server_uid(c, (uid_t)server_uid) != 0)
+		return 99;
 	tokens = calloc((size_t)(argc + 100000), sizeof(*tokens));
 	owned = calloc(100000, sizeof(*owned));
 	if (tokens == NULL || owned == NULL)

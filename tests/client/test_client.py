@@ -3,14 +3,44 @@
 
 Each case starts a small server whose connection handler plays one scenario, runs the
 tests/client/kwcheck driver (which links libkeywarden) and checks what the library reported and
-what the server saw."""
+what the server saw. The identity checks (who may answer) run other uids through setpriv when
+the test runs as root.
+
+`test_client.py --fake-validator PATH USER` is a fake validator that answers OK (user USER) to
+every CHECK, for the tests that run it under another uid (here and in tests/pam/test_pam.py)."""
 import os
+import pwd
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+
+def fake_validator(path, user):
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(16)
+    print("ready", flush=True)
+    while True:
+        c, _ = srv.accept()
+        try:
+            c.sendall(b"VERSION\t1\t0\n")
+            for line in c.makefile("rb"):
+                if line.startswith(b"CHECK\t"):
+                    rid = line.split(b"\t")[1]
+                    c.sendall(b"OK\t%s\ttoken_id=7711\taccount=acme\tuser=%s\t"
+                              b"role=Administrators\texpires=never\n" % (rid, user.encode()))
+        except OSError:
+            pass
+        c.close()
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--fake-validator":
+    fake_validator(sys.argv[2], sys.argv[3])
+    sys.exit(0)
 
 BUILD = os.environ.get("top_builddir", ".")
 KWCHECK = os.path.join(BUILD, "tests", "client", "kwcheck")
@@ -90,14 +120,14 @@ def serve_normal(c):
 
 
 class Server:
-    def __init__(self, handler, listen=True):
-        if os.path.exists(SOCK):
-            os.unlink(SOCK)
+    def __init__(self, handler, listen=True, path=SOCK):
+        if os.path.exists(path):
+            os.unlink(path)
         self.handler = handler
         self.log = []
         self.conns = 0
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(SOCK)
+        self.sock.bind(path)
         self.stopped = False
         self.threads = []
         if listen:
@@ -137,9 +167,12 @@ class Server:
             t.join(5)
 
 
-def kwcheck(*args, timeout=30):
+def kwcheck(*args, timeout=30, as_uid=None):
     t0 = time.monotonic()
-    p = subprocess.run([KWCHECK] + list(args), capture_output=True, timeout=timeout)
+    cmd = [KWCHECK] + list(args)
+    if as_uid is not None:
+        cmd = ["setpriv", "--reuid=%d" % as_uid, "--regid=%d" % as_uid, "--clear-groups"] + cmd
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout)
     el = time.monotonic() - t0
     out = p.stdout.decode("utf-8", "replace")
     return p.returncode, out.splitlines(), el, out + p.stderr.decode("utf-8", "replace")
@@ -148,8 +181,8 @@ def kwcheck(*args, timeout=30):
 OK_LINE = "status=ok token_id=7711 account=acme user=alice role=Engineers expires=never"
 
 
-def case(name, handler, args, want_lines, listen=True, check=None):
-    srv = Server(handler, listen)
+def case(name, handler, args, want_lines, listen=True, check=None, path=SOCK):
+    srv = Server(handler, listen, path)
     try:
         rc, lines, el, full = kwcheck(*args)
         good = rc == 0 and lines == want_lines
@@ -391,6 +424,158 @@ def fork_conns(srv, el):
 
 case("after fork the child opens its own connection; the parent keeps its own",
      serve_normal, ["-f", SOCK, "t"], [OK_LINE, "child " + OK_LINE, OK_LINE], check=fork_conns)
+
+# -- who answers: the folder, the socket and the server's uid -----------------------------------
+def untouched(srv, el):
+    """Refused before a byte was sent: the server saw no VERSION."""
+    return srv.log == []
+
+
+def sub(name, mode):
+    d = os.path.join(TMP, name)
+    os.mkdir(d)
+    os.chmod(d, mode)
+    return d
+
+
+ME = os.geteuid()
+ww = os.path.join(sub("world-writable", 0o777), "v.sock")
+def detail_case(name, path, args, want):
+    """kwcheck's output (standard error included) holds want, with a server listening."""
+    srv = Server(serve_normal, path=path)
+    try:
+        rc, lines, el, full = kwcheck(*(args + [path, "7711$abc"]))
+        ok(rc == 0 and want in full, name, full)
+    finally:
+        srv.stop()
+
+
+case("a validator in a world-writable, non-sticky folder: EPERM, nothing sent", serve_normal,
+     [ww, "7711$abc"], ["error=EPERM status=temp_fail"], check=untouched, path=ww)
+detail_case("kw_client_error() says which folder and why", ww, [],
+            "detail=the socket's folder %s (mode 0777, owner uid %d) is writable by group or "
+            "others" % (os.path.dirname(ww), ME))
+gw = os.path.join(sub("group-writable", 0o770), "v.sock")
+case("a group-writable folder: EPERM", serve_normal, [gw, "t"],
+     ["error=EPERM status=temp_fail"], check=untouched, path=gw)
+st = os.path.join(sub("sticky", 0o1777), "v.sock")
+case("a sticky world-writable folder owned by the validator's uid is accepted", serve_normal,
+     [st, "t"], [OK_LINE], path=st)
+link = os.path.join(TMP, "link.sock")
+os.symlink(SOCK, link)
+case("a symbolic link at the socket path: EPERM", serve_normal, [link, "t"],
+     ["error=EPERM status=temp_fail"], check=untouched)
+os.unlink(link)
+case("server_uid = the validator's uid: accepted", serve_normal, ["-u", str(ME), SOCK, "t"],
+     [OK_LINE])
+other = 65534 if ME != 65534 else 65533
+case("server_uid = another uid: EPERM, nothing sent", serve_normal,
+     ["-u", str(other), SOCK, "t"], ["error=EPERM status=temp_fail"], check=untouched)
+detail_case("kw_client_error() names the validator's uid and server_uid", SOCK,
+            ["-u", str(other)], "detail=the validator runs as uid %d, server_uid is %d" % (ME, other))
+case("a refused validator is asked again, and refused again, by the next call", serve_normal,
+     ["-u", str(other), "-r", "2", SOCK, "t"], ["error=EPERM status=temp_fail"] * 2,
+     check=untouched)
+
+
+class Foreign:
+    """The fake validator as uid 65534 (setpriv), bound at path."""
+
+    def __init__(self, path, user="alice"):
+        if os.path.exists(path):
+            os.unlink(path)
+        self.p = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                   sys.executable, os.path.abspath(__file__), "--fake-validator",
+                                   path, user], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.ready = self.p.stdout.readline().strip() == b"ready"
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def foreign_case(name, path, args, want, as_uid=None, detail=None):
+    f = Foreign(path)
+    try:
+        rc, lines, el, full = kwcheck(*(args + [path, "7711$abc"]), as_uid=as_uid)
+        good = f.ready and rc == 0 and lines == want and (detail is None or detail in full)
+        ok(good, name, "ready=%s rc=%d\n%s" % (f.ready, rc, full))
+    finally:
+        f.stop()
+
+
+ROOT_TESTS = ["a validator of another uid in a sticky folder owned by root: EPERM",
+              "... accepted with server_uid=65534",
+              "the socket must belong to the validator's uid, even with server_uid",
+              "a folder owned by the validator's uid in a tree others may rearrange: EPERM",
+              "a folder owned by the validator's uid in a root-owned tree (/run): accepted",
+              "a root validator's socket may belong to another user (SocketUser=)",
+              "a client of uid 65534 trusts a root validator (0755 folder in a 0711 one)"]
+if os.geteuid() == 0 and shutil.which("setpriv"):
+    # A root-owned 0711 base that uid 65534 can traverse.
+    base = tempfile.mkdtemp(prefix="kw-client-uid-")
+    os.chmod(base, 0o711)
+    sticky = os.path.join(base, "sticky")
+    os.mkdir(sticky)
+    os.chmod(sticky, 0o1777)
+    fsock = os.path.join(sticky, "v.sock")
+    foreign_case(ROOT_TESTS[0], fsock, [], ["error=EPERM status=temp_fail"],
+                 detail="runs as uid 65534: not root")
+    foreign_case(ROOT_TESTS[1], fsock, ["-u", "65534"],
+                 ["status=ok token_id=7711 account=acme user=alice role=Administrators "
+                  "expires=never"])
+    f = Foreign(fsock)
+    try:
+        os.chown(fsock, 0, 0)
+        rc, lines, el, full = kwcheck("-u", "65534", fsock, "t")
+        ok(f.ready and lines == ["error=EPERM status=temp_fail"] and
+           "belongs to uid 0 but the validator runs as uid 65534" in full, ROOT_TESTS[2], full)
+    finally:
+        f.stop()
+    nob = os.path.join(base, "nobody")
+    os.mkdir(nob)
+    os.chown(nob, 65534, 65534)
+    os.chmod(nob, 0o755)
+    foreign_case(ROOT_TESTS[3], os.path.join(nob, "v.sock"), [],
+                 ["error=EPERM status=temp_fail"], detail="runs as uid 65534")
+    run_ok = all(os.stat(d).st_uid == 0 and os.stat(d).st_mode & 0o022 == 0 for d in ("/", "/run"))
+    if run_ok and os.access("/run", os.W_OK):
+        rbase = tempfile.mkdtemp(prefix="kw-client-test-", dir="/run")
+        try:
+            os.chmod(rbase, 0o755)
+            rdir = os.path.join(rbase, "keywarden")
+            os.mkdir(rdir)
+            os.chown(rdir, 65534, 65534)
+            os.chmod(rdir, 0o755)
+            foreign_case(ROOT_TESTS[4], os.path.join(rdir, "v.sock"), [],
+                         ["status=ok token_id=7711 account=acme user=alice "
+                          "role=Administrators expires=never"])
+        finally:
+            shutil.rmtree(rbase)
+    else:
+        print("ok %d - %s # SKIP / or /run not root-owned and writable by root only" %
+              (count + 1, ROOT_TESTS[4]))
+        count += 1
+    sd = os.path.join(base, "sock")
+    os.mkdir(sd)
+    os.chmod(sd, 0o755)
+    rsock = os.path.join(sd, "v.sock")
+    srv = Server(serve_normal, path=rsock)
+    try:
+        os.chmod(rsock, 0o666)
+        os.chown(rsock, 65534, 65534)
+        rc, lines, el, full = kwcheck(rsock, "t")
+        ok(lines == [OK_LINE], ROOT_TESTS[5], full)
+        os.chown(rsock, 0, 0)
+        rc, lines, el, full = kwcheck(rsock, "t", as_uid=65534)
+        ok(lines == [OK_LINE], ROOT_TESTS[6], full)
+    finally:
+        srv.stop()
+    shutil.rmtree(base)
+else:
+    for name in ROOT_TESTS:
+        count += 1
+        print("ok %d - %s # SKIP needs root and setpriv" % (count, name))
 
 print("1..%d" % count)
 subprocess.run(["rm", "-rf", TMP])

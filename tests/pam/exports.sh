@@ -32,7 +32,8 @@ syms=$(defined "$MOD")
 test "$syms" = "$(printf 'pam_sm_acct_mgmt\npam_sm_authenticate\npam_sm_setcred')"
 ok $? "pam_keywarden.so defines exactly pam_sm_acct_mgmt, pam_sm_authenticate, pam_sm_setcred" "$syms"
 out=$("$DLSYMS" "$MOD" +pam_sm_authenticate +pam_sm_acct_mgmt +pam_sm_setcred \
-	-kw_client_new -kw_client_check -kw_check_status_name -pam_code -parse_cfg 2>&1)
+	-kw_client_new -kw_client_check -kw_client_set_server_uid -kw_client_error \
+	-kw_check_status_name -pam_code -parse_cfg -check_server 2>&1)
 ok $? "dlopen(pam_keywarden.so): pam_sm_* resolve, client and internal symbols do not" "$out"
 need=$(needed "$MOD")
 test "$need" = "$(printf 'libc.so.6\nlibpam.so.0')"
@@ -44,7 +45,8 @@ bad=$(printf '%s\n' "$syms" | grep -v '^kw_')
 test -n "$syms" && test -z "$bad"
 ok $? "libkeywarden.so defines kw_* symbols only" "$syms"
 out=$("$DLSYMS" "$LIB" +kw_client_new +kw_client_free +kw_client_check +kw_client_check_batch \
-	+kw_check_status_name -parse_answer -run -handshake 2>&1)
+	+kw_check_status_name +kw_client_set_server_uid +kw_client_error -parse_answer -run -handshake \
+	-check_server -distrust 2>&1)
 ok $? "dlopen(libkeywarden.so): the API resolves, internals do not" "$out"
 need=$(needed "$LIB")
 test "$need" = "libc.so.6"

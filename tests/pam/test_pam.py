@@ -7,7 +7,9 @@ sanitizer build the ASan runtime is preloaded into pamtester first (leak checks 
 is not ours)."""
 import datetime
 import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,9 @@ VALIDATOR = os.path.join(B, "keywarden-validator")
 MODULE = os.path.abspath(os.path.join(B, "validator", ".libs", "pam_keywarden.so"))
 KWCHECK = os.path.join(B, "tests", "client", "kwcheck")
 PAM_EXEC = "/lib/x86_64-linux-gnu/security/pam_exec.so"
+# A fake validator that answers OK (user alice) to everything: the impostor the module must
+# not believe.
+FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "client", "test_client.py")
 TMP = tempfile.mkdtemp(prefix="kw-pam-")
 STATE = os.path.join(TMP, "state")
 PAMD = os.path.join(TMP, "pam.d")
@@ -121,13 +126,28 @@ def fails(name, service, user, secret, why, log):
     ok(rc != 0 and AUTH_OK not in out and why in out and log in out, name, out)
 
 
-def service(name, args, extra_auth=""):
-    line = "%s socket=%s %s" % (MODULE, SOCK, args)
+def service(name, args, extra_auth="", sock=SOCK):
+    line = "%s socket=%s %s" % (MODULE, sock, args)
     with open(os.path.join(PAMD, name), "w") as f:
         f.write("auth required %s\n" % line)
         if extra_auth:
             f.write("auth required %s\n" % extra_auth)
         f.write("account required %s\n" % line)
+
+
+class Fake:
+    """The fake validator at path, as uid (setpriv) when given."""
+
+    def __init__(self, path, uid=None):
+        cmd = [sys.executable, FAKE, "--fake-validator", path, "alice"]
+        if uid is not None:
+            cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.ready = self.p.stdout.readline().strip() == b"ready"
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
 
 
 class Validator:
@@ -176,6 +196,17 @@ service("kw_admin", "min_role=Administrators")
 service("kw_pp", "[min_role=Purge and Prefetch only (API)] service=ftp")
 service("kw_badrole", "min_role=Root")
 service("kw_badarg", "min_rol=Users")
+ME = os.geteuid()
+OTHER = 65534 if ME != 65534 else 65533
+service("kw_uid_self", "server_uid=%d" % ME)
+service("kw_uid_name", "server_uid=%s" % pwd.getpwuid(ME).pw_name)
+service("kw_uid_other", "server_uid=%d" % OTHER)
+service("kw_uid_unknown", "server_uid=no-such-user-kw")
+service("kw_uid_bad", "server_uid=12x")
+WW = os.path.join(TMP, "world-writable")
+os.mkdir(WW)
+os.chmod(WW, 0o777)
+service("kw_ww", "", sock=os.path.join(WW, "v.sock"))
 with open(os.path.join(PAMD, "kw_down"), "w") as f:
     f.write("auth required %s socket=%s\n" % (MODULE, os.path.join(TMP, "no.sock")))
     f.write("account required %s socket=%s\n" % (MODULE, os.path.join(TMP, "no.sock")))
@@ -233,6 +264,17 @@ try:
     rc, out = pam("kw_acct_only", "alice", "x")
     ok(rc != 0 and ACCT_OK not in out, "account without our auth never grants on its own", out)
 
+    # -- who answers ----------------------------------------------------------------------------
+    passes("server_uid = the validator's uid passes", "kw_uid_self", "alice", t_eng)
+    passes("server_uid = the validator's user name passes", "kw_uid_name", "alice", t_eng)
+    fails("server_uid = another uid: not trusted, fails closed (AUTHINFO_UNAVAIL)",
+          "kw_uid_other", "alice", t_eng, UNAVAIL,
+          "is not trusted (EPERM: the validator runs as uid %d, server_uid is %d)" % (ME, OTHER))
+    fails("server_uid = an unknown user: configuration error, fails closed", "kw_uid_unknown",
+          "alice", t_eng, SERVICE_ERR, "server_uid=no-such-user-kw is not a uid or a user")
+    fails("server_uid = not a number: configuration error, fails closed", "kw_uid_bad", "alice",
+          t_eng, SERVICE_ERR, "server_uid=12x is not a uid or a user")
+
     # -- end-to-end story (with `keywarden token check`: tests/pam/test_cli_check.py) ---------------------------------------------------------------------
     t_story = token("alice", "story", "Engineers")
     passes("story: a new token passes PAM", "kw", "alice", t_story)
@@ -252,6 +294,40 @@ finally:
     v.stop()
 fails("validator stopped: the right token fails closed (AUTHINFO_UNAVAIL)", "kw", "alice",
       t_eng, UNAVAIL, "failing closed for user alice")
+
+# -- impostors ----------------------------------------------------------------------------------
+# A fake validator that says OK to any token for alice: in a world-writable folder (anyone could
+# have bound it) the module refuses it, even when it runs as the same uid.
+fake = Fake(os.path.join(WW, "v.sock"))
+try:
+    fails("a validator in a world-writable, non-sticky folder is not trusted (AUTHINFO_UNAVAIL)",
+          "kw_ww", "alice", "7711$forged", UNAVAIL, "writable by group or others")
+finally:
+    fake.stop()
+IMPOSTOR = ["a validator of another uid (65534) in a sticky root folder is not trusted",
+            "... and is believed with server_uid=65534"]
+if ME == 0 and shutil.which("setpriv"):
+    base = tempfile.mkdtemp(prefix="kw-pam-uid-")
+    os.chmod(base, 0o711)
+    sticky = os.path.join(base, "sticky")
+    os.mkdir(sticky)
+    os.chmod(sticky, 0o1777)
+    fsock = os.path.join(sticky, "v.sock")
+    service("kw_foreign", "", sock=fsock)
+    service("kw_foreign_pinned", "server_uid=65534", sock=fsock)
+    fake = Fake(fsock, uid=65534)
+    try:
+        ok(fake.ready, "the fake validator runs as uid 65534")
+        fails(IMPOSTOR[0], "kw_foreign", "alice", "7711$forged", UNAVAIL,
+              "the validator runs as uid 65534: not root")
+        passes(IMPOSTOR[1], "kw_foreign_pinned", "alice", "7711$forged")
+    finally:
+        fake.stop()
+        shutil.rmtree(base)
+else:
+    for name in ["the fake validator runs as uid 65534"] + IMPOSTOR:
+        count += 1
+        print("ok %d - %s # SKIP needs root and setpriv" % (count, name))
 
 # -- secrets --------------------------------------------------------------------------------------
 leaked = [s for s in secrets for l in logs if s in l]
