@@ -156,6 +156,42 @@ static const char *skip_ws(const char *p)
 	return p;
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A number exactly as RFC 8259 writes it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+ * (strtod would also take hex, inf, nan, leading zeros and "1."). */
+static const char *json_number(const char *p)
+{
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (is_digit(*p))
+		while (is_digit(*p))
+			p++;
+	else
+		return NULL;
+	if (*p == '.') {
+		if (!is_digit(*++p))
+			return NULL;
+		while (is_digit(*p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!is_digit(*p))
+			return NULL;
+		while (is_digit(*p))
+			p++;
+	}
+	return p;
+}
+
 static const char *json_value(const char *p, int depth);
 
 static const char *json_str(const char *p)
@@ -220,11 +256,8 @@ static const char *json_value(const char *p, int depth)
 		return p + 5;
 	if (strncmp(p, "null", 4) == 0)
 		return p + 4;
-	if (*p == '-' || (*p >= '0' && *p <= '9')) {
-		char *end;
-		(void)strtod(p, &end);
-		return end == p ? NULL : end;
-	}
+	if (*p == '-' || (*p >= '0' && *p <= '9'))
+		return json_number(p);
 	return NULL;
 }
 

@@ -141,6 +141,25 @@ try:
         ok = False
     t.ok(ok, "details that are not a JSON object are exported as a string, one line still",
          p.stdout)
+    # Numbers that strtod takes but JSON does not: each line must still parse.
+    bad_numbers = ['{"a":0x1p3}', '{"a":-inf}', '{"a":nan}', '{"a":00012}', '{"a":1.}',
+                   '{"a":.5}', '{"a":1e}', '{"a":+1}']
+    good_numbers = ['{"a":0}', '{"a":-12.5e+3}', '{"a":[1,2.25,-0.0E-2]}']
+    lines_ok = True
+    for i, details in enumerate(bad_numbers + good_numbers):
+        st.sql("UPDATE audit SET details = '%s' WHERE seq = 3;" % details)
+        line = st.run("audit", "export", check=False).stdout.splitlines()[2]
+        try:
+            got = json.loads(line)["details"]
+        except ValueError:
+            lines_ok = False
+            break
+        want_object = i >= len(bad_numbers)
+        if isinstance(got, dict) != want_object:
+            lines_ok = False
+            break
+    t.ok(lines_ok, "details with JSON-invalid numbers (hex, inf, nan, 00012, 1.) are exported "
+         "as strings; valid numbers as objects: every line parses", (details, line))
 finally:
     for st in states:
         st.cleanup()
