@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """`keywarden token check` against the real keywarden-validator (TAP): the end-to-end story
-create -> check OK -> delete -> check FAIL deleted, one exit code per FAIL code, --json, the
+create -> check OK -> delete -> check FAIL deleted, one exit code per FAIL code (but temp_fail,
+which a healthy validator does not give: 15 is checked with the validator down), --json, the
 token from standard input, and the validator down (exit 15)."""
+import calendar
 import json
 import os
 import re
@@ -55,6 +57,13 @@ must("user", "add", "--account", "acme", "carol", "--role", "Engineers")
 t_story = must("token", "create", "--as", "alice", "--name", "story", "--role", "Engineers").strip()
 t_carol = must("token", "create", "--as", "carol", "--name", "c", "--role", "Users").strip()
 must("user", "set", "carol", "--disable")
+soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3))
+t_soon = must("token", "create", "--as", "alice", "--name", "soon", "--role", "Users",
+              "--expires", soon).strip()
+# Few failures before a peer is throttled, so that the test can reach rate_limited.
+with open(os.path.join(STATE, "keywarden.conf"), "w") as f:
+    f.write("[validator]\nrate_limit_failures = 5\nrate_limit_window = 60\n"
+            "rate_limit_block = 60\n")
 
 log = open(os.path.join(TMP, "validator.log"), "ab")
 v = subprocess.Popen([VALIDATOR, "--state-dir", STATE], stdout=log, stderr=subprocess.STDOUT)
@@ -89,6 +98,16 @@ try:
     rc, out, err = kw("token", "check", t_carol)
     ok(rc == 13 and out == "status: disabled\n", "disabled issuer: exit 13, status: disabled",
        "%d %r %s" % (rc, out, err))
+    while time.time() < calendar.timegm(time.strptime(soon, "%Y-%m-%dT%H:%M:%SZ")) + 1:
+        time.sleep(0.2)
+    rc, out, err = kw("token", "check", t_soon)
+    ok(rc == 11 and out == "status: expired\n", "past its expiry: exit 11, status: expired",
+       "%d %r %s" % (rc, out, err))
+    codes = [kw("token", "check", t_story[:-2] + "yy")[0] for _ in range(8)]
+    rc, out, err = kw("token", "check", t_story[:-2] + "yy")
+    ok(rc == 14 and out == "status: rate_limited\n" and 14 in codes and codes[0] == 10,
+       "a peer that keeps failing: exit 14, status: rate_limited", "%r %d %r %s"
+       % (codes, rc, out, err))
     rc, out, err = kw("token", "check")
     ok(rc == 2, "no TOKEN: usage error, exit 2", "%d %r %s" % (rc, out, err))
     rc, out, err = kw("token", "check", "-", stdin="")

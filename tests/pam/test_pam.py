@@ -259,10 +259,14 @@ try:
        "account re-checks: a token deleted after auth is refused by account", out)
     with open(os.path.join(PAMD, "kw_acct_only"), "w") as f:
         f.write("auth required /lib/x86_64-linux-gnu/security/pam_permit.so\n")
-        f.write("account required %s socket=%s\n" % (MODULE, SOCK))
+        # sufficient: a PAM_SUCCESS from our module would end the stack with success, so
+        # only its PAM_IGNORE lets pam_deny refuse.
+        f.write("account sufficient %s socket=%s debug\n" % (MODULE, SOCK))
         f.write("account required /lib/x86_64-linux-gnu/security/pam_deny.so\n")
     rc, out = pam("kw_acct_only", "alice", "x")
-    ok(rc != 0 and ACCT_OK not in out, "account without our auth never grants on its own", out)
+    ok(rc != 0 and ACCT_OK not in out and "account: no token from auth" in out,
+       "account without our auth never grants on its own (the module ignores, pam_deny refuses)",
+       out)
 
     # -- who answers ----------------------------------------------------------------------------
     passes("server_uid = the validator's uid passes", "kw_uid_self", "alice", t_eng)
