@@ -14,6 +14,8 @@ from kwtest import State, Tap  # noqa: E402
 ROUNDS = int(os.environ.get("KW_SIGKILL_ROUNDS", "60"))
 t = Tap()
 st = State()
+
+
 SEED = int(os.environ.get("KW_SIGKILL_SEED", str(os.getpid())))
 rng = random.Random(SEED)
 print("# KW_SIGKILL_SEED=%d KW_SIGKILL_ROUNDS=%d" % (SEED, ROUNDS), flush=True)
@@ -66,6 +68,33 @@ try:
          "no token row was left half-made (without its digest)")
     p = st.run("audit", "verify", check=False)
     t.eq(p.returncode, 0, "the audit chain is intact after the kills")
+
+    # The same at chosen moments, not by chance: stop the process under gdb at a function
+    # that runs inside the change's transaction and kill it there.
+    victim = str(st.token("alice", "victim", "Users"))
+    before_tokens = st.sql("SELECT count(*) FROM token")
+    before_events = st.sql("SELECT count(*) FROM audit")
+    for where, args in (
+            ("kw_token_digest", ("token", "create", "--as", "alice", "--name", "g1",
+                                 "--role", "Users")),
+            ("kw_audit_append", ("token", "create", "--as", "alice", "--name", "g2",
+                                 "--role", "Users")),
+            ("kw_audit_append", ("token", "delete", "--as", "alice", victim)),
+            ("sqlite3_wal_hook", ("user", "set", "alice", "--email", "a@example.org"))):
+        g = subprocess.run(["gdb", "-nx", "-batch", "-ex", "set breakpoint pending on",
+                            "-ex", "break " + where, "-ex", "run", "-ex", "signal SIGKILL",
+                            "--args"] + st.cmd(*args),
+                           env=st.env(None), capture_output=True, text=True, timeout=120)
+        stopped = "Breakpoint 1, " in g.stdout and "terminated with signal SIGKILL" in g.stdout
+        t.ok(stopped, "killed inside the transaction of '%s', at %s" % (" ".join(args[:2]), where),
+             g.stdout[-1500:] + g.stderr[-800:])
+    t.eq((st.sql("SELECT count(*) FROM token"), st.sql("SELECT count(*) FROM audit"),
+          st.sql("SELECT count(*) FROM token WHERE id = %s AND deleted IS NOT NULL" % victim),
+          st.sql("SELECT count(*) FROM user WHERE email = 'a@example.org'")),
+         (before_tokens, before_events, ["0"], ["0"]),
+         "none of those changes nor their events is there")
+    p = st.run("audit", "verify", check=False)
+    t.eq(p.returncode, 0, "and the chain is intact")
 finally:
     st.cleanup()
 t.done()
