@@ -18,7 +18,8 @@ lib_libkwcore_la_LIBADD = $(SQLITE_LIBS) $(CRYPTO_LIBS) $(SYSTEMD_LIBS)
 KW_MIGRATIONS = \
 	$(top_srcdir)/schema/001_init.sql \
 	$(top_srcdir)/schema/002_sso_review.sql \
-	$(top_srcdir)/schema/003_replay_without_rowid.sql
+	$(top_srcdir)/schema/003_replay_without_rowid.sql \
+	$(top_srcdir)/schema/004_notify_attempts.sql
 EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
 BUILT_SOURCES += lib/schema.c
 CLEANFILES += lib/schema.c

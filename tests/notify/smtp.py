@@ -2,7 +2,10 @@
 """smtp.py: keywarden notify run against a real SMTP server on loopback (aiosmtpd), with the
 clock moved by libfaketime: who gets the 7-day and the 1-day mails, exactly once over repeated
 and concurrent runs; opt-out; deleted, expired and disabled tokens; a server that is down or
-refuses mail records nothing and the next run delivers; what a mail says."""
+refuses mail records nothing and the next run delivers; what a mail says. A final reply that
+comes after [notify] timeout still counts; a mail whose final reply never comes is sent at most
+3 times; revoked SSO users get no mail; user-controlled text is defanged and shell-quoted;
+[notify] username/password_file are checked (also in a dry run)."""
 import asyncio
 import email
 import email.policy
@@ -23,12 +26,15 @@ HOUR = 3600
 
 
 class Recorder:
-    """Records every accepted message (also to a file); mode 'reject' answers 451."""
+    """Records every accepted message (also to a file); mode 'reject' answers 451, 'slow'
+    answers 250 after self.delay seconds, 'drop' takes the message and closes the connection
+    without a final reply."""
 
     def __init__(self, path):
         self.path = path
         self.mails = []
         self.mode = "accept"
+        self.delay = 3
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
@@ -44,7 +50,10 @@ class Recorder:
                                            msg["X-Keywarden-Token"],
                                            msg["X-Keywarden-Threshold"]))
         if self.mode == "slow":  # the message is here; the sender waits for the 250
-            await asyncio.sleep(3)
+            await asyncio.sleep(self.delay)
+        if self.mode == "drop":  # the message is here; the connection breaks before the 250
+            server.transport.abort()
+            await asyncio.sleep(0.2)
         return "250 OK"
 
     def take(self):
@@ -74,6 +83,7 @@ st = State("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = keywarden <keywarde
            "timeout = 5\n" % port)
 rec = Recorder(os.path.join(st.dir, "mails.log"))
 server = None
+extra_states = []
 
 
 def start_server():
@@ -274,6 +284,157 @@ try:
     t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d" % tok_j), ["2"],
          "and records each once")
 
+    # ---- A final 250 that comes after [notify] timeout (the server has the mail and is slow
+    # to confirm): its own, longer wait; the mail is delivered and recorded once, not resent
+    # by every run.
+    rec.take()
+    s2 = State("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = keywarden@example.org\n"
+               "timeout = 1\n" % port)
+    extra_states.append(s2)
+    s2.run("account", "add", "acme")
+    s2.run("user", "add", "--account", "acme", "kim", "--role", "Administrators",
+           "--email", "kim@example.org")
+    now2 = int(time.time())
+    tok_s = s2.token("kim", "slow-ack", "Users", now2 + 8 * DAY + HOUR)
+    rec.mode, rec.delay = "slow", 3
+    codes = []
+    for off in (at7, at7 + HOUR, at7 + 2 * HOUR):
+        codes.append(s2.run("notify", "run", offset=off, check=False).returncode)
+    rec.mode = "accept"
+    t.eq(triples(rec.take()), [(tok_s, 7, "kim@example.org")],
+         "a final reply later than [notify] timeout: one copy over three runs")
+    t.eq(codes, [0, 0, 0], "and every run succeeds")
+    t.eq(s2.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d" % tok_s), ["1"],
+         "the slowly confirmed mail is recorded as sent")
+
+    # ---- No final reply at all (the connection breaks after the whole message went out):
+    # the mail may have been delivered. Each such attempt is recorded; after 3 the mail is not
+    # sent again, with a warning that names its Message-ID.
+    tok_u = s2.token("kim", "never-acked", "Users", now2 + 8 * DAY + HOUR)
+    rec.mode = "drop"
+    runs = [s2.run("notify", "run", offset=at7 + k * HOUR, check=False) for k in range(5)]
+    rec.mode = "accept"
+    got_u = triples(rec.take())
+    t.eq(got_u, [(tok_u, 7, "kim@example.org")] * 3,
+         "a mail whose final reply never comes is sent 3 times over 5 runs, no more")
+    t.eq([r.returncode for r in runs], [1, 1, 1, 0, 0],
+         "the 3 unconfirmed runs fail, the later ones succeed")
+    t.ok("unconfirmed" in runs[0].stderr and "attempt 1 of 3" in runs[0].stderr,
+         "an unconfirmed attempt is logged as such", runs[0].stderr)
+    msgid = "<keywarden.%d.7." % tok_u
+    t.ok(any(line.startswith("keywarden: warning:") and msgid in line and
+             "719aca8c3c744d8f92899a34961b32fd" in line and "not sending it again" in line
+             for line in runs[2].stderr.splitlines()),
+         "giving up is logged at warning level with the mail's Message-ID", runs[2].stderr)
+    t.ok("given up" in runs[4].stderr and "warning" not in runs[4].stderr,
+         "later runs skip it quietly, counting it", runs[4].stderr)
+    try:
+        attempts = s2.sql("SELECT attempts FROM notification_attempt WHERE token_id = %d"
+                          % tok_u)
+    except RuntimeError as e:  # a database without the table: a failure, not a crash
+        attempts = str(e)
+    t.eq(attempts, ["3"], "the unconfirmed attempts are recorded")
+    t.eq(s2.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d" % tok_u), ["0"],
+         "an unconfirmed mail is not recorded as sent")
+    t.eq(s2.sql("SELECT count(*) FROM audit WHERE action = 'notify.unconfirmed'"), ["3"],
+         "one notify.unconfirmed audit event per unconfirmed attempt")
+    p = s2.run("notify", "run", "--dry-run", offset=at7 + 6 * HOUR, check=False)
+    t.ok(p.returncode == 0 and "would send" not in p.stdout, "--dry-run does not list a "
+         "given-up mail", p.stdout + p.stderr)
+    t.eq(s2.run("audit", "verify", check=False).returncode, 0,
+         "the audit chain is intact after unconfirmed attempts")
+
+    # ---- [notify] timeout still limits everything before the end of the message: a server
+    # that never greets ends the run after it, not after the longer final-reply wait.
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)
+    s2.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = keywarden@example.org\n"
+                  "timeout = 2\n" % mute.getsockname()[1])
+    tok_m = s2.token("kim", "mute-server", "Users", now2 + 8 * DAY + HOUR)
+    t0 = time.monotonic()
+    p = s2.run("notify", "run", offset=at7 + 7 * HOUR, check=False)
+    took = time.monotonic() - t0
+    mute.close()
+    t.ok(p.returncode == 1 and "not delivered" in p.stderr and took < 15,
+         "a server that never greets: the run fails after [notify] timeout (%.1f s)" % took,
+         p.stderr)
+    t.eq(s2.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d" % tok_m), ["0"],
+         "and records nothing")
+
+    # ---- Revoked SSO users get no mail, as Administrators or as the issuer (the token's
+    # other Administrators still do); user-controlled text in the mail is defanged and the
+    # logins are shell-quoted.
+    s3 = State("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = keywarden@example.org\n"
+               "timeout = 5\n" % port)
+    extra_states.append(s3)
+    s3.run("account", "add", "acme")
+    for login, role, addr in (("sam", "Administrators", "sam@example.org"),
+                              ("tina", "Administrators", "tina@example.org"),
+                              ("uma", "Engineers", "uma@example.org"),
+                              ("vic", "Engineers", "vic@example.org")):
+        s3.run("user", "add", "--account", "acme", login, "--role", role, "--email", addr)
+    now3 = int(time.time())
+    tok_r = s3.token("uma", "revoked-issuer", "Users", now3 + 8 * DAY + HOUR)
+    tok_l = s3.token("vic", "Renew now: https://evil.example/kw WWW.evil.example", "Users",
+                     now3 + 8 * DAY + HOUR)
+    s3.sql("UPDATE user SET source = 'sso', sso_state = 'active', sso_idp = 'idp', "
+           "sso_name_id = login WHERE login IN ('sam', 'uma')")
+    for login in ("sam", "uma"):
+        s3.run("sso", "revoke", login, "--reason", "left the company")
+    # An SSO login is whatever the IdP sent.
+    evil_login = "o'brien $(id) http://www.evil.example"
+    s3.sql("UPDATE user SET login = '%s' WHERE login = 'vic'" % evil_login.replace("'", "''"))
+    rec.take()
+    p = s3.run("notify", "run", offset=at7, check=False)
+    got3 = rec.take()
+    t.eq(p.returncode, 0, "the run with revoked SSO users and hostile names succeeds")
+    t.eq(triples(got3), sorted([(tok_r, 7, "tina@example.org"), (tok_l, 7, "tina@example.org"),
+                                (tok_l, 7, "vic@example.org")]),
+         "no mail to a revoked SSO Administrator or a revoked SSO issuer; the other "
+         "Administrators get it")
+    ml = [x["msg"] for x in got3 if x["msg"]["X-Keywarden-Token"] == str(tok_l)
+          and x["rcpt"] == ["vic@example.org"]][0]
+    bl = ml.get_content()
+    t.ok("://" not in bl and "www." not in bl.lower(), "no URL from a token name or a login "
+         "reaches the mail", bl)
+    t.ok("name:       Renew now: https[:]//evil.example/kw WWW[.]evil.example" in bl,
+         "URLs in a token name are defanged", bl)
+    q_login = "'o'\\''brien $(id) http[:]//www[.]evil.example'"
+    t.ok("  keywarden user set %s --expiry-emails off\r\n" % q_login in bl or
+         "  keywarden user set %s --expiry-emails off\n" % q_login in bl,
+         "the login in the opt-out command is shell-quoted (and defanged)", bl)
+    t.ok("--as %s --name 'Renew now: https[:]//evil.example/kw WWW[.]evil.example'" % q_login
+         in bl, "the replacement command quotes the defanged issuer and name", bl)
+
+    # ---- [notify] credentials: username needs password_file, and either needs TLS, also in
+    # a dry run without smtp_url (which must not crash).
+    pw3 = os.path.join(s3.dir, "smtp.pw")
+    with open(pw3, "w") as f:
+        f.write("secret\n")
+    os.chmod(pw3, 0o600)
+    s3.write_conf("[notify]\nusername = kw\npassword_file = %s\n" % pw3)
+    p = s3.run("notify", "run", "--dry-run", check=False)
+    t.ok(p.returncode == 8 and "password_file needs TLS" in p.stderr,
+         "--dry-run with password_file and no smtp_url: refused (exit 8), no crash",
+         "exit %d\n%s" % (p.returncode, p.stderr))
+    s3.write_conf("[notify]\nstarttls = yes\nusername = kw\npassword_file = %s\n" % pw3)
+    p = s3.run("notify", "run", "--dry-run", check=False)
+    t.eq(p.returncode, 0, "--dry-run with password_file, starttls and no smtp_url works")
+    s3.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
+                  "starttls = yes\nusername = kw\n" % port)
+    p = s3.run("notify", "run", check=False)
+    t.ok(p.returncode == 8 and "username needs [notify] password_file" in p.stderr,
+         "username without password_file is refused", "exit %d\n%s" % (p.returncode, p.stderr))
+    s3.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
+                  "username = kw\n" % port)
+    for extra in ([], ["--dry-run"]):
+        p = s3.run("notify", "run", *extra, check=False)
+        t.ok(p.returncode == 8 and "username needs TLS" in p.stderr,
+             "username without smtps:// or starttls is refused %s" % " ".join(extra),
+             "exit %d\n%s" % (p.returncode, p.stderr))
+    t.eq(triples(rec.take()), [], "refused configurations send nothing")
+
     # Configuration errors are refused before anything is sent.
     st.write_conf("[notify]\nsmtp_url = http://127.0.0.1:%d\nfrom = k@example.org\n" % port)
     p = st.run("notify", "run", check=False)
@@ -297,4 +458,6 @@ finally:
     if server is not None:
         stop_server()
     st.cleanup()
+    for s_ in extra_states:
+        s_.cleanup()
 t.done()
