@@ -106,8 +106,9 @@ static void json_review(const struct kw_sso_review *r)
 		json_time_or_null(c->updated);
 		printf(", \"events\": %u, \"role\": ", c->events);
 		kw_json_string(stdout, c->role);
-		printf(", \"sso_state\": \"%s\", \"last_seen\": ",
-		       c->sso_state[0] != '\0' ? c->sso_state : "active");
+		printf(", \"sso_state\": \"%s\", \"enabled\": %s, \"last_seen\": ",
+		       c->sso_state[0] != '\0' ? c->sso_state : "active",
+		       c->user_enabled ? "true" : "false");
 		json_time_or_null(c->last_seen);
 		fputs(", \"admin\": ", stdout);
 		kw_json_string(stdout, c->admin);
@@ -182,6 +183,9 @@ static void text_review(const struct kw_sso_review *r)
 		time_or(c->last_seen, "never", t2);
 		printf("\n  %s\n  user role %s, SSO state %s, last seen %s\n", c->reason, c->role,
 		       c->sso_state[0] != '\0' ? c->sso_state : "active", t2);
+		if (!c->user_enabled && c->n_tokens > 0)
+			printf("  the user is disabled: these tokens validate again once it is "
+			       "enabled\n");
 		if (c->n_tokens == 0)
 			printf("  no active token left (the case closes at the next review)\n");
 		for (size_t j = 0; j < c->n_tokens; j++) {

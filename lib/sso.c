@@ -200,15 +200,16 @@ void kw_sso_token_notice(const struct kw_user *u, uint64_t token_id, FILE *err)
 
 /* ---- tokens and admins ---- */
 
-/* The active tokens of a user (issuer enabled, not deleted, not expired at now). */
+/* The active tokens of a user: not deleted, not expired at now. Whether the user is enabled
+ * does not count: a disabled user's tokens validate again as soon as the user is enabled, so
+ * they stay on the case (and keep it open) until they are deleted. */
 static int load_active_tokens(struct kw_store *store, int64_t user_id, int user_rank,
 			      int64_t now, struct kw_sso_token **tokens_r, size_t *n_r)
 {
 	sqlite3_stmt *st = prep(store, "SELECT t.id, t.name, r.id, r.rank, r.name, t.created, "
 				       "t.expires, t.last_used, t.last_ip FROM token t "
 				       "JOIN role r ON r.id = t.role_id "
-				       "JOIN user u ON u.id = t.issuer_id "
-				       "WHERE t.issuer_id = ?1 AND t.deleted IS NULL AND u.enabled = 1 "
+				       "WHERE t.issuer_id = ?1 AND t.deleted IS NULL "
 				       "AND (t.expires IS NULL OR t.expires > ?2) ORDER BY t.id");
 	struct kw_sso_token *tokens = NULL, *t;
 	size_t n = 0, cap = 0;
@@ -582,7 +583,7 @@ int kw_sso_login(struct kw_store *store, const struct kw_sso_assertion *a, int64
 		goto out;
 	}
 	if (found && u.account_id != acct.id) {
-		ret = kw_store_fail(store, -EPERM, error_r,
+		ret = kw_store_fail(store, -EACCES, error_r,
 				    "SSO user '%s' belongs to account '%s', not to '%s'", a->login,
 				    u.account, acct.name);
 		goto out;
@@ -959,10 +960,12 @@ static int sweep_locked(struct kw_store *store, int64_t account_id, int64_t now,
 	sqlite3_stmt *st;
 	int ret = 0;
 
-	/* 1. cases whose user holds no active token close by themselves */
+	/* 1. cases whose user holds no active token close by themselves. `enabled` does not
+	 * count: a disabled user's tokens validate again once the user is enabled, and nothing
+	 * would reopen the case then. */
 	st = prep(store, "SELECT c.id, u.login, c.kind FROM sso_case c JOIN user u "
 			 "ON u.id = c.user_id WHERE c.closed IS NULL AND (?1 = 0 OR "
-			 "c.account_id = ?1) AND NOT (u.enabled = 1 AND " ACTIVE_TOKEN_OF("u") ")");
+			 "c.account_id = ?1) AND NOT " ACTIVE_TOKEN_OF("u"));
 	if (st == NULL)
 		return db_fail(store, error_r, "review sweep");
 	sqlite3_bind_int64(st, 1, account_id);
@@ -1105,7 +1108,7 @@ int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, cons
 		   int64_t now, const char **error_r)
 {
 	char target[32], login[KW_LOGIN_MAX + 1], kind[16];
-	int64_t account_id, closed;
+	int64_t account_id, closed, case_user;
 	struct kw_user actor;
 	sqlite3_stmt *st = NULL;
 	struct text js;
@@ -1135,7 +1138,7 @@ int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, cons
 				    as);
 		goto out;
 	}
-	st = prep(store, "SELECT c.account_id, coalesce(c.closed, 0), u.login, c.kind FROM "
+	st = prep(store, "SELECT c.account_id, coalesce(c.closed, 0), u.login, c.kind, u.id FROM "
 			 "sso_case c JOIN user u ON u.id = c.user_id WHERE c.id = ?1");
 	if (st == NULL)
 		goto dbfail;
@@ -1153,9 +1156,17 @@ int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, cons
 	closed = sqlite3_column_int64(st, 1);
 	copy_text(login, sizeof(login), st, 2);
 	copy_text(kind, sizeof(kind), st, 3);
+	case_user = sqlite3_column_int64(st, 4);
 	sqlite3_finalize(st);
 	st = NULL;
 	(void)account_id;
+	if (case_user == actor.id) {
+		ret = kw_store_fail(store, -EPERM, error_r,
+				    "'%s' may not dismiss review case %lld, which is about '%s' "
+				    "itself: another Administrator must dismiss it",
+				    as, (long long)case_id, as);
+		goto out;
+	}
 	if (closed != 0) {
 		ret = kw_store_fail(store, -EALREADY, error_r, "review case %lld is already closed",
 				    (long long)case_id);
@@ -1214,7 +1225,8 @@ static int read_cases(struct kw_store *store, int64_t account_id, struct kw_sso_
 {
 	sqlite3_stmt *st = prep(store, "SELECT c.id, a.name, u.login, c.kind, c.reason, c.opened, "
 				       "c.updated, c.events, r.name, coalesce(u.sso_state, ''), "
-				       "coalesce(u.sso_last_seen, 0), u.id, u.account_id, r.rank "
+				       "coalesce(u.sso_last_seen, 0), u.id, u.account_id, r.rank, "
+				       "u.enabled "
 				       "FROM sso_case c JOIN user u ON u.id = c.user_id "
 				       "JOIN account a ON a.id = c.account_id "
 				       "JOIN role r ON r.id = u.role_id WHERE c.closed IS NULL "
@@ -1252,6 +1264,7 @@ static int read_cases(struct kw_store *store, int64_t account_id, struct kw_sso_
 		keys[r->n_cases].user_id = sqlite3_column_int64(st, 11);
 		keys[r->n_cases].account_id = sqlite3_column_int64(st, 12);
 		keys[r->n_cases].rank = sqlite3_column_int(st, 13);
+		c->user_enabled = sqlite3_column_int(st, 14) != 0;
 		r->n_cases++;
 	}
 	sqlite3_finalize(st);

@@ -16,7 +16,10 @@
  * case of kind "stale" (message id KW_SSO_MSGID_STALE).
  *
  * Cases close by themselves when the user holds no active token any more (evaluated by
- * kw_sso_sweep(), which kw_sso_review() runs first), or when an Administrator dismisses them.
+ * kw_sso_sweep(), which kw_sso_review() runs first), or when an Administrator other than the
+ * case's user dismisses them. Here an active token is one not deleted and not expired, whether
+ * its user is enabled or not: disabling the user does not close the case, since enabling it
+ * again brings the tokens back.
  *
  * Every function that changes the store runs its own IMMEDIATE transaction (do not call them
  * inside kw_store_begin()) and returns 0 or a negative errno-style code with error_r as in
@@ -83,9 +86,10 @@ const char *kw_sso_outcome_name(enum kw_sso_outcome outcome);
  * entries are purged), the user created or updated (source sso, mapped role, IdP, NameID,
  * last seen), the login recorded in sso_session (when a role maps) and sso_event, the audit
  * event, and the rule when access ended or shrank. Errors: -EEXIST when the assertion id is in
- * the replay cache ("replay"; nothing changes), -EPERM when the login belongs to a local user
- * or to an SSO user of another account (never taken over; nothing changes), -ENOENT unknown
- * account or role, -EINVAL bad input, -EIO/-EBUSY. */
+ * the replay cache ("replay"; nothing changes), -EPERM when the login belongs to a local user,
+ * -EACCES when it belongs to an SSO user of another account (neither is ever taken over;
+ * nothing changes), -ENOENT unknown account or role, -EINVAL bad input (such as a login with a
+ * blank or '='), -EIO/-EBUSY. */
 int kw_sso_login(struct kw_store *store, const struct kw_sso_assertion *a, int64_t now,
 		 struct kw_sso_result *result_r, const char **error_r);
 
@@ -124,7 +128,8 @@ int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login,
 		  const char *reason, int64_t now, struct kw_sso_result *result_r,
 		  const char **error_r);
 
-/* Closes the open cases (of `account`, or of all when NULL) whose user holds no active token,
+/* Closes the open cases (of `account`, or of all when NULL) whose user holds no active token
+ * (none that is not deleted and not expired; a disabled user's tokens count),
  * and opens "stale" cases for SSO users (not revoked) unseen for stale_days who hold active
  * tokens, unless a stale case was opened since they were last seen. Each close and open is
  * audited. Cheap; call it after a token delete to close cases at once. */
@@ -132,7 +137,8 @@ int kw_sso_sweep(struct kw_store *store, const char *account, int64_t now, unsig
 		 const char **error_r);
 
 /* An Administrator (`as`, enabled, of the case's account, not an SSO user whose access is
- * revoked) closes a case with a reason; audited as sso.case_dismiss. -EPERM otherwise,
+ * revoked, not the user the case is about) closes a case with a reason; audited as
+ * sso.case_dismiss. -EPERM otherwise,
  * -ENOENT unknown case, -EALREADY closed already, -EINVAL empty reason. */
 int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, const char *reason,
 		   int64_t now, const char **error_r);
@@ -160,9 +166,10 @@ struct kw_sso_case {
 	unsigned events;
 	char role[KW_ROLE_MAX + 1]; /* the user's current role */
 	char sso_state[16];
+	bool user_enabled; /* false: the tokens below validate again once the user is enabled */
 	int64_t last_seen; /* 0 when never */
 	char admin[KW_LOGIN_MAX + 1]; /* for the delete commands; KW_SSO_ADMIN_PLACEHOLDER */
-	struct kw_sso_token *tokens;  /* the user's active tokens */
+	struct kw_sso_token *tokens;  /* the user's active tokens (also when it is disabled) */
 	size_t n_tokens;
 };
 

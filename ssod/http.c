@@ -3,9 +3,17 @@
  * Status codes, decided here and in sso_apply.c only: 200 accepted; 400 malformed request,
  * form encoding or message (xml, dtd, limit, structure; a missing field); 403 a message not
  * trusted or not for us (signature, wrapping, issuer, audience, time, ...; a login held by a
- * local user); 404 unknown path, or a LogoutRequest for an unknown user; 405 wrong method
- * (with Allow); 409 replay; 413 body over [sso] max_body; 415 not a urlencoded form; 500/503
- * store errors. */
+ * local user or an SSO user of another account); 404 unknown path, or a LogoutRequest for an
+ * unknown user; 405 wrong method (with Allow); 408 a request not complete by its deadline;
+ * 409 replay; 413 body over [sso] max_body; 415 not a urlencoded form; 500/503 store errors.
+ *
+ * The deadline: libmicrohttpd's connection timeout only cuts a connection that goes idle, so a
+ * client that sends one byte a second would hold its connection slot for ever. Each request
+ * must therefore be complete within DEADLINE_FACTOR x [sso] timeout of the connection's start
+ * (or, on a kept-alive connection, of the end of the previous request): the main loop cuts
+ * every connection past it (a 408 when nothing was answered yet, then shutdown(); the
+ * connection stays libmicrohttpd's, which sees the end of the stream and closes it), and the
+ * handler ends a request whose upload data comes later than that. */
 #include "config.h"
 
 #include <errno.h>
@@ -24,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -34,13 +43,29 @@
 #include "metadata.h"
 #include "timeutil.h"
 
+/* A request must be complete within this many times [sso] timeout. */
+#define DEADLINE_FACTOR 3
+
 enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ };
+
+struct request;
+
+/* One connection, from its accept to its close (MHD_OPTION_NOTIFY_CONNECTION). */
+struct conn {
+	struct conn *prev, *next;
+	struct MHD_Connection *c;
+	int64_t start_ms;   /* monotonic: its accept, or the end of its previous request */
+	struct request *rq; /* the request the handler has seen, until it completes */
+	bool cut;           /* past its deadline: 408 sent (when nothing was), shut down */
+};
 
 struct server {
 	struct kw_ssod *d;
 	char *metadata;
 	size_t metadata_len;
 	unsigned long long next_id;
+	struct conn *conns;
+	int64_t deadline_ms; /* DEADLINE_FACTOR x [sso] timeout */
 };
 
 /* One request's state, from its headers to the completion callback. */
@@ -56,6 +81,7 @@ struct request {
 	int status;       /* 0 until answered */
 	char outcome[KW_LOGIN_MAX + KW_ROLE_MAX + 160];
 	const char *detail;
+	struct conn *conn; /* NULL when libmicrohttpd gave none */
 };
 
 static char error_buf[512];
@@ -71,6 +97,135 @@ static int serve_fail(const char **error_r, int code, const char *fmt, ...)
 	va_end(ap);
 	*error_r = error_buf;
 	return code;
+}
+
+/* ---- connections and their deadline ---- */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void peer_text(struct MHD_Connection *c, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char host[INET6_ADDRSTRLEN + 1], serv[16];
+
+	snprintf(buf, size, "unix");
+	if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family != AF_UNIX) {
+		socklen_t sl = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								      : sizeof(struct sockaddr_in);
+		if (getnameinfo(ci->client_addr, sl, host, sizeof(host), serv, sizeof(serv),
+				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+			snprintf(buf, size, ci->client_addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+				 host, serv);
+	}
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct server *srv = cls;
+	struct conn *cn = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		cn = calloc(1, sizeof(*cn));
+		if (cn == NULL)
+			abort();
+		cn->c = c;
+		cn->start_ms = mono_ms();
+		cn->next = srv->conns;
+		if (srv->conns != NULL)
+			srv->conns->prev = cn;
+		srv->conns = cn;
+		*socket_context = cn;
+		return;
+	}
+	if (cn == NULL)
+		return;
+	if (cn->prev != NULL)
+		cn->prev->next = cn->next;
+	else
+		srv->conns = cn->next;
+	if (cn->next != NULL)
+		cn->next->prev = cn->prev;
+	if (cn->rq != NULL)
+		cn->rq->conn = NULL;
+	free(cn);
+	*socket_context = NULL;
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static bool overdue(const struct server *srv, const struct conn *cn, int64_t now)
+{
+	return cn != NULL && now - cn->start_ms >= srv->deadline_ms;
+}
+
+/* Ends a connection past its deadline: a 408 when nothing was answered on it yet (written
+ * straight to the socket: libmicrohttpd has nothing queued for an unanswered request), then
+ * shutdown(), after which libmicrohttpd reads the end of the stream and closes it. */
+static void cut(struct server *srv, struct conn *cn)
+{
+	static const char answer[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+				     "Content-Type: text/plain; charset=utf-8\r\n"
+				     "Content-Length: 30\r\n\r\n408 request not complete in time\n";
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(cn->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	unsigned secs = (unsigned)(srv->deadline_ms / 1000);
+	char peer[INET6_ADDRSTRLEN + 16];
+
+	if (cn->cut)
+		return;
+	cn->cut = true;
+	if (ci == NULL)
+		return;
+	if (cn->rq == NULL || cn->rq->status == 0) {
+		ssize_t n = send(ci->connect_fd, answer, sizeof(answer) - 1,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)n; /* best effort: the connection ends either way */
+	}
+	shutdown(ci->connect_fd, SHUT_RDWR);
+	if (cn->rq == NULL) {
+		/* the handler never saw it, so completed() will not log it */
+		peer_text(cn->c, peer, sizeof(peer));
+		kw_notice("peer %s: request headers not complete within %u s: 408, connection "
+			  "closed (deadline)",
+			  peer, secs);
+	} else if (cn->rq->status == 0) {
+		cn->rq->status = MHD_HTTP_REQUEST_TIMEOUT;
+		snprintf(cn->rq->outcome, sizeof(cn->rq->outcome),
+			 "request not complete within %u s", secs);
+	}
+}
+
+/* Cuts the connections past their deadline; returns the milliseconds until the next one's,
+ * or -1 when there is none. */
+static int cut_overdue(struct server *srv)
+{
+	int64_t now = mono_ms(), next = -1;
+
+	for (struct conn *cn = srv->conns; cn != NULL; cn = cn->next) {
+		int64_t left = cn->start_ms + srv->deadline_ms - now;
+
+		if (cn->cut)
+			continue;
+		if (left <= 0)
+			cut(srv, cn);
+		else if (next < 0 || left < next)
+			next = left;
+	}
+	return next < 0 ? -1 : next > INT_MAX ? INT_MAX : (int)next;
 }
 
 /* ---- the answer ---- */
@@ -327,21 +482,9 @@ static bool is_form(struct MHD_Connection *c)
 static void describe(struct MHD_Connection *c, struct request *rq, const char *method,
 		     const char *url)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char host[INET6_ADDRSTRLEN + 1], serv[16];
 	size_t n;
 
-	snprintf(rq->peer, sizeof(rq->peer), "unix");
-	if (ci != NULL && ci->client_addr != NULL && ci->client_addr->sa_family != AF_UNIX) {
-		socklen_t sl = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-								      : sizeof(struct sockaddr_in);
-		if (getnameinfo(ci->client_addr, sl, host, sizeof(host), serv, sizeof(serv),
-				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			snprintf(rq->peer, sizeof(rq->peer),
-				 ci->client_addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
-				 serv);
-	}
+	peer_text(c, rq->peer, sizeof(rq->peer));
 	n = (size_t)snprintf(rq->line, sizeof(rq->line), "%.16s ", method);
 	for (const char *p = url; *p != '\0' && n + 4 < sizeof(rq->line); p++)
 		rq->line[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
@@ -452,6 +595,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		rq->id = ++srv->next_id;
 		describe(c, rq, method, url);
 		*con_cls = rq;
+		rq->conn = conn_of(c);
+		if (rq->conn != NULL)
+			rq->conn->rq = rq;
+		if (overdue(srv, rq->conn, mono_ms())) {
+			/* the headers came in just at the deadline */
+			cut(srv, rq->conn);
+			return MHD_NO;
+		}
 		return first_call(srv, c, rq, url, method);
 	}
 	if (rq->status != 0) {
@@ -461,6 +612,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
+
+		if (overdue(srv, rq->conn, mono_ms())) {
+			/* a body trickling in past the deadline: 408, and the connection ends */
+			cut(srv, rq->conn);
+			return MHD_NO;
+		}
 
 		if (!rq->too_big && rq->len + n <= srv->d->sso->max_body) {
 			char *b = realloc(rq->body, rq->len + n + 1);
@@ -507,6 +664,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	if (rq == NULL)
 		return;
+	if (rq->conn != NULL) {
+		if (rq->conn->cut)
+			w = "deadline";
+		/* the next request on this connection has its own deadline */
+		rq->conn->rq = NULL;
+		rq->conn->start_ms = mono_ms();
+	}
 	if (rq->status == 0)
 		kw_notice("peer %s req %llu: \"%s\": no answer, connection closed (%s)", rq->peer,
 			  rq->id, rq->line, w);
@@ -616,7 +780,8 @@ static int listen_tcp(const char *spec, char *where, size_t wsize, const char **
 
 int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
 {
-	struct server srv = { .d = d };
+	struct server srv = { .d = d,
+			      .deadline_ms = (int64_t)DEADLINE_FACTOR * d->sso->timeout * 1000 };
 	const char *listen_spec = d->sso->listen, *unix_path = NULL;
 	const union MHD_DaemonInfo *info;
 	struct MHD_Daemon *mhd = NULL;
@@ -656,6 +821,7 @@ int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
 			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->sso->timeout,
 			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
 			       MHD_OPTION_NOTIFY_COMPLETED, completed, &srv,
+			       MHD_OPTION_NOTIFY_CONNECTION, notify_connection, &srv,
 			       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (mhd == NULL) {
 		ret = serve_fail(error_r, -EIO, "cannot start the HTTP server on %s", where);
@@ -667,20 +833,26 @@ int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
 		goto out;
 	}
 	epfd = info->epoll_fd;
-	kw_notice("listening on %s (max_body %zu, max_connections %u, timeout %u s)", where,
-		  d->sso->max_body, d->sso->max_connections, d->sso->timeout);
+	kw_notice("listening on %s (max_body %zu, max_connections %u, timeout %u s, request "
+		  "deadline %u s)",
+		  where, d->sso->max_body, d->sso->max_connections, d->sso->timeout,
+		  DEADLINE_FACTOR * d->sso->timeout);
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", where);
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = epfd, .events = POLLIN },
 				       { .fd = sfd, .events = POLLIN } };
 		MHD_UNSIGNED_LONG_LONG to;
-		int tmo, n;
+		int tmo, n, next_deadline;
 
+		/* before polling: a cut connection's end of stream is then ready at once */
+		next_deadline = cut_overdue(&srv);
 		if (MHD_get_timeout(mhd, &to) == MHD_YES)
 			tmo = to > 1000 ? 1000 : (int)to;
 		else
 			tmo = 1000; /* a safety net: never sleep on an event that might not come */
+		if (next_deadline >= 0 && next_deadline < tmo)
+			tmo = next_deadline;
 		n = poll(p, 2, tmo);
 		if (n < 0 && errno != EINTR) {
 			ret = serve_fail(error_r, -errno, "poll: %s", strerror(errno));

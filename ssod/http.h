@@ -9,7 +9,9 @@
  * descriptor, polled with a signalfd by kw_ssod_serve(), so that the store and the verifier
  * (neither thread-safe) are only ever used from that thread and a slow client never blocks
  * another (sockets are non-blocking; each connection is cut after [sso] timeout seconds of
- * inactivity). Bodies are bounded by [sso] max_body, connections by [sso] max_connections. */
+ * inactivity, and each request must be complete within 3 x [sso] timeout, so that clients
+ * that trickle a byte now and then cannot hold the connection slots). Bodies are bounded by
+ * [sso] max_body, connections by [sso] max_connections. */
 #ifndef KW_SSO_HTTP_H
 #define KW_SSO_HTTP_H
 

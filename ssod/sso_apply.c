@@ -31,17 +31,27 @@ static void set_reason(struct kw_ssod_outcome *o, enum kw_saml_reason r, const c
 	o->detail = detail;
 }
 
-/* Maps a lib/sso.h error to the outcome. */
-static void store_error(struct kw_ssod_outcome *o, int ret, const char *error)
+/* Maps a lib/sso.h error to the outcome. -EINVAL: the verified message carries a value
+ * keywarden cannot store (a login with a blank or '=', a value too long): `invalid` is the
+ * reason class of the value it came from. */
+static void store_error(struct kw_ssod_outcome *o, int ret, const char *error,
+			enum kw_saml_reason invalid)
 {
 	o->detail = error != NULL ? error : strerror(-ret);
 	switch (ret) {
 	case -EEXIST:
 		set_reason(o, KW_SAML_REPLAY, o->detail);
 		break;
+	case -EINVAL:
+		set_reason(o, invalid, o->detail);
+		break;
 	case -EPERM:
 		o->status = 403;
 		o->reason = "local_user";
+		break;
+	case -EACCES:
+		o->status = 403;
+		o->reason = "other_account";
 		break;
 	case -ENOENT:
 		o->status = 404;
@@ -102,7 +112,10 @@ void kw_ssod_login(struct kw_ssod *d, const uint8_t *data, size_t len, int64_t n
 	}
 	kw_saml_result_free(&res);
 	if (ret < 0) {
-		store_error(o, ret, error);
+		/* the login is the NameID, or the value of login_attribute */
+		store_error(o, ret, error,
+			    d->sso->saml.login_attribute != NULL ? KW_SAML_ATTRIBUTE
+								 : KW_SAML_NAMEID);
 		return;
 	}
 	o->status = 200;
@@ -141,7 +154,7 @@ void kw_ssod_logout(struct kw_ssod *d, const uint8_t *data, size_t len, int64_t 
 	}
 	kw_saml_logout_free(&res);
 	if (ret < 0) {
-		store_error(o, ret, error);
+		store_error(o, ret, error, KW_SAML_NAMEID);
 		return;
 	}
 	o->status = 200;

@@ -28,8 +28,9 @@ struct kw_ssod {
 
 struct kw_ssod_outcome {
 	int status;         /* HTTP status: 200, 400, 403, 404, 409, 500, 503 */
-	const char *reason; /* "ok", a kw_saml_reason name, "replay", "local_user",
-			       "unknown_user", "busy", "store" */
+	const char *reason; /* "ok", a kw_saml_reason name ("nameid" or "attribute" also for a
+			       login the store refuses), "replay", "local_user",
+			       "other_account", "unknown_user", "busy", "store" */
 	const char *detail; /* for the log only; valid until the next call */
 	char login[KW_LOGIN_MAX + 1];
 	char role[KW_ROLE_MAX + 1]; /* "" when no role maps (or for a logout) */

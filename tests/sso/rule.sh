@@ -129,6 +129,42 @@ expect 7 "a closed case cannot be dismissed again" sso dismiss "$case_id" --as r
 expect 4 "an unknown case" sso dismiss 999 --as root --reason x
 expect 3 "a malformed case id" sso dismiss 1x --as root --reason x
 
+# ---- disable, then enable: the case stays open while the tokens can come back ----
+login kate Administrators s1 k1
+kw token create --as kate --name sync --role Users
+kid=$(token_id kate sync)
+login kate - s2 k2
+has "$T/dout" "outcome=revoked" "kate's SSO access is revoked"
+kw user set kate --disable
+is "$rc" 0 "an admin disables kate"
+review_json
+is "$(json_get "$T/review.json" '[(c["kind"], c["enabled"], [t["id"] for t in c["tokens"]]) for c in j["cases"] if c["user"] == "kate"]')" \
+	"[('revoked', False, [$kid])]" "disabling kate does not close her case: it still lists the token"
+kw sso review
+has "$T/out" "validate again once it is enabled" "the text review says the tokens come back on enable"
+kw user set kate --enable
+is "$rc" 0 "an admin enables kate again"
+review_json
+is "$(json_get "$T/review.json" '[(c["kind"], c["enabled"], [t["id"] for t in c["tokens"]]) for c in j["cases"] if c["user"] == "kate"]')" \
+	"[('revoked', True, [$kid])]" "once enabled, kate's case is open with the token that validates again"
+is "$(token_status root "$kid")" active "kate's token is active again"
+is "$(sql "SELECT count(*) FROM audit WHERE action = 'sso.case_close' AND details LIKE '%\"kate\"%'")" 0 \
+	"no close of kate's case was audited"
+
+# ---- an Administrator may not dismiss the case about themselves ----
+login liam Administrators s1 l1
+kw token create --as liam --name etl --role Users
+login liam - s2 l2
+login liam Administrators s3 l3
+has "$T/dout" "outcome=upgraded" "liam's access comes back: his revoked case stays open"
+lcase=$(sql "SELECT c.id FROM sso_case c JOIN user u ON u.id = c.user_id WHERE u.login = 'liam' AND c.closed IS NULL")
+before=$(db_dump)
+expect 5 "the SSO Administrator liam may not dismiss the case about himself" \
+	sso dismiss "$lcase" --as liam --reason mine
+err_has "another Administrator must dismiss it"
+is "$(db_dump)" "$before" "the refused self-dismissal changes nothing"
+expect 0 "another Administrator may" sso dismiss "$lcase" --as root --reason "liam keeps etl"
+
 # ---- no Administrator to name: the placeholder ----
 kw account add solo
 login zed Administrators s1 z1 solo

@@ -26,6 +26,7 @@ static int exit_for(int ret)
 	case -EEXIST:
 		return 7;
 	case -EPERM:
+	case -EACCES:
 		return 5;
 	case -ENOENT:
 		return 4;

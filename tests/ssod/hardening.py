@@ -1,11 +1,14 @@
 """hardening.py: keywarden-ssod's HTTP listener under misuse: bodies over [sso] max_body (413,
 announced or chunked), wrong methods (405 with Allow), unknown paths (404), malformed form
 encoding and missing fields (400), other media types (415), slow clients (a stalled client
-does not block another one, and is cut after [sso] timeout), and [sso] max_connections
-bounding the connections served at once."""
+does not block another one, and is cut after [sso] timeout), [sso] max_connections
+bounding the connections served at once, and "trickling" clients (a byte now and then, never
+idle) cut at the request deadline of 3 x [sso] timeout, so that they cannot hold every
+connection slot."""
 import os
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -14,6 +17,9 @@ import ssodtest as st  # noqa: E402
 MAX_BODY = 8192
 TIMEOUT = 2
 MAX_CONN = 4
+TRICKLE_TIMEOUT = 2
+TRICKLE_CONN = 2
+DEADLINE = 3 * TRICKLE_TIMEOUT
 
 
 def main():
@@ -27,6 +33,7 @@ def main():
         if os.environ.get("KW_KEEP"):
             print(s.log())
         s.cleanup()
+    trickle(tap)
     tap.done()
 
 
@@ -47,6 +54,22 @@ def raw(s, data, wait=5.0):
     return out
 
 
+def read_to_close(sock):
+    """Reads until the peer closes (True) or the socket's timeout passes (False); returns
+    (what came, closed). A reset counts as closed."""
+    got = b""
+    try:
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                return got, True
+            got += data
+    except ConnectionResetError:
+        return got, True
+    except socket.timeout:
+        return got, False
+
+
 def run(tap, s):
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     big = "SAMLResponse=" + "A" * (MAX_BODY + 100)
@@ -63,8 +86,8 @@ def run(tap, s):
     c.close()
     tap.ok(got == 413, "a chunked body growing over max_body: 413", got)
     status, hdrs, body = s.request("POST", "/saml/acs", "SAMLResponse=" + "A" * 100)
-    tap.ok(status == 400, "a body under max_body still gets to the verifier (400 xml)",
-           (status, hdrs))
+    tap.ok(status == 400 and hdrs.get("x-keywarden-reason") == "xml",
+           "a body under max_body still gets to the verifier (400 xml)", (status, hdrs))
 
     for method, path, allow in (("GET", "/saml/acs", "POST"), ("PUT", "/saml/slo", "POST"),
                                 ("POST", "/saml/metadata", "GET, HEAD"),
@@ -113,17 +136,13 @@ def run(tap, s):
     status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": "PHgvPg=="})
     tap.ok(status == 400, "nor a SAML POST of a third client", status)
     for sock, what in ((slow, "mid-body"), (slow_headers, "mid-headers")):
-        try:
-            data = sock.recv(4096)
-            while data and b"\r\n\r\n" in data and False:
-                data = sock.recv(4096)
-            closed_after = time.monotonic() - t0
-            cut = (data == b"" or data.startswith(b"HTTP/1.1 4")) and \
-                TIMEOUT - 0.5 <= closed_after <= TIMEOUT + 3
-        except (socket.timeout, ConnectionResetError) as e:
-            closed_after, cut = time.monotonic() - t0, isinstance(e, ConnectionResetError)
+        got, closed = read_to_close(sock)
+        closed_after = time.monotonic() - t0
+        # cut: closed (an error answer before the close is fine), within the idle timeout
+        cut = closed and (got == b"" or got.startswith(b"HTTP/1.1 4")) and \
+            TIMEOUT - 0.5 <= closed_after <= TIMEOUT + 3
         tap.ok(cut, "the client stalled %s is cut after the %d s timeout (%.1f s)" %
-               (what, TIMEOUT, closed_after), closed_after)
+               (what, TIMEOUT, closed_after), (closed, got, closed_after))
         sock.close()
     time.sleep(0.2)
     tap.ok("connection closed (timeout)" in s.log(),
@@ -153,6 +172,75 @@ def run(tap, s):
     tap.ok(s.proc.poll() is None, "keywarden-ssod is still running")
     rc = s.stop()
     tap.ok(rc == 0, "and stops cleanly on SIGTERM (exit 0)", rc)
+
+
+def trickle(tap):
+    """max_connections clients that never go idle: one sends its headers a byte at a time, one
+    its body. The idle timeout never cuts them; the request deadline must."""
+    s = st.Ssod({"timeout": str(TRICKLE_TIMEOUT), "max_connections": str(TRICKLE_CONN)})
+    results = {}
+
+    def trickler(name, head, byte):
+        c = s.connect(30)
+        t0 = time.monotonic()
+        got, closed = b"", False
+        try:
+            c.sendall(head)
+            c.settimeout(0.25)  # a byte every 0.25 s, well under the idle timeout
+            while time.monotonic() - t0 < 20:
+                c.send(byte)
+                try:
+                    data = c.recv(4096)
+                except socket.timeout:
+                    continue
+                if not data:
+                    closed = True
+                    break
+                got += data
+        except OSError:  # reset, broken pipe
+            closed = True
+        results[name] = (closed, time.monotonic() - t0, got)
+        c.close()
+
+    try:
+        s.start()
+        threads = [threading.Thread(target=trickler, args=a) for a in (
+            ("headers", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ", b"a"),
+            ("body", b"POST /saml/acs HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+             b"x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nSAMLResponse=", b"A"))]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        status = None
+        while status != 200 and time.monotonic() - t0 < DEADLINE + 8:
+            try:
+                status = s.request("GET", "/healthz",
+                                   timeout=max(0.5, DEADLINE + 8 - (time.monotonic() - t0)))[0]
+            except (OSError, st.http.client.HTTPException):
+                time.sleep(0.1)
+        waited = time.monotonic() - t0
+        tap.ok(status == 200 and 1.0 <= waited <= DEADLINE + 3,
+               "%d trickling clients hold every slot only until the %d s deadline: /healthz "
+               "answered after %.1f s" % (TRICKLE_CONN, DEADLINE, waited), (status, waited))
+        for t in threads:
+            t.join(30)
+        for name in ("headers", "body"):
+            closed, after, got = results.get(name, (False, 0, b""))
+            tap.ok(closed and DEADLINE - 0.5 <= after <= DEADLINE + 3 and
+                   (got == b"" or got.startswith(b"HTTP/1.1 408")),
+                   "the client trickling its %s is cut at the deadline (%.1f s)" % (name, after),
+                   (closed, after, got))
+        log = s.log()
+        tap.ok("request headers not complete within %d s: 408" % DEADLINE in log and
+               "request not complete within %d s; connection closed (deadline)" % DEADLINE in log,
+               "both cuts are logged", log[-1500:])
+        tap.ok(s.request("GET", "/healthz")[0] == 200 and s.proc.poll() is None,
+               "keywarden-ssod still serves")
+    finally:
+        if os.environ.get("KW_KEEP"):
+            print(s.log())
+        s.cleanup()
 
 
 if __name__ == "__main__":

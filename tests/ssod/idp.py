@@ -100,6 +100,37 @@ def run(tap, s):
     status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": ev})
     tap.ok(status == 200 and "<script>" not in body and "eve&lt;script&gt;@example.org" in body,
            "the answer HTML-escapes the login", body)
+    # ---- signed Responses whose login keywarden cannot take: 403 with a reason class ----
+    for nameid, what in (("bad login@example.org", "a blank"), ("a=b@example.org", "an '='")):
+        status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": idp.response(nameid, ["eng"])})
+        tap.ok(status == 403 and hdrs.get("x-keywarden-reason") == "nameid",
+               "a signed Response whose NameID login has %s: 403 nameid" % what,
+               (status, hdrs, body))
+    tap.ok("rejected nameid login bad login@example.org: login must not contain blanks or '='"
+           in s.log(), "the log names the login and why", s.log()[-1500:])
+    status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": idp.response("root", ["admins"])})
+    tap.ok(status == 403 and hdrs.get("x-keywarden-reason") == "local_user",
+           "a Response for the login of a local user: 403 local_user", (status, hdrs, body))
+    # olga is an SSO user of account other (a second keywarden-ssod with account = other)
+    s.kw("account", "add", "other")
+    conf = os.path.join(s.dir, "other.conf")
+    with open(os.path.join(s.dir, "keywarden.conf")) as f:
+        text = f.read().replace("account = acme", "account = other")
+    with open(conf, "w") as f:
+        f.write("[store]\nstate_dir = %s\n%s" % (s.dir, text))
+    olga = os.path.join(s.dir, "olga.b64")
+    with open(olga, "w") as f:
+        f.write(idp.response("olga@example.org", ["eng"]))
+    p = st.subprocess.run([st.SSOD, "-c", conf, "ingest", olga], env=st.env(),
+                          capture_output=True, text=True, timeout=60)
+    tap.ok(p.returncode == 0 and p.stdout.strip() == "accepted olga@example.org Engineers",
+           "olga signs in to account other (ingest with account = other)",
+           (p.returncode, p.stdout, p.stderr))
+    status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": idp.response("olga@example.org",
+                                                                            ["eng"])})
+    tap.ok(status == 403 and hdrs.get("x-keywarden-reason") == "other_account",
+           "a Response for an SSO user of another account: 403 other_account",
+           (status, hdrs, body))
     log = s.log()
     tap.ok('"POST /saml/acs" 200 accepted login alice@example.org role Administrators' in log
            and '"POST /saml/acs" 409 rejected replay' in log and
