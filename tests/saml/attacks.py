@@ -78,6 +78,14 @@ def run(tap, work):
     case("Assertion-level signature", assert_signed, eng)
     case("Assertion-level signature, base64 as HTTP-POST carries it",
          base64.b64encode(assert_signed.encode()) + b"\n", eng)
+    b64 = base64.b64encode(assert_signed.encode())
+    case("base64 wrapped at 76 columns with CRLF (MIME style)",
+         b"\r\n".join(b64[k:k + 76] for k in range(0, len(b64), 76)) + b"\r\n", eng)
+    case("base64 with a character outside the alphabet in the middle",
+         b64[:len(b64) // 2] + b"*" + b64[len(b64) // 2 + 1:], "rejected xml")
+    case("base64 with padding in the middle",
+         b64[:400] + b"==" + b64[402:], "rejected xml")
+    case("base64 cut short by one character", b64[:-1], "rejected xml")
     _, a2 = idp.signed_assertion()
     case("Response and Assertion both signed", idp.signed_response(a2), eng)
     _, a3 = idp.signed_assertion()
