@@ -230,31 +230,6 @@ static int cut_overdue(struct server *srv)
 
 /* ---- the answer ---- */
 
-static void html_escape(FILE *f, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&#39;", f);
-			break;
-		default:
-			fputc(*s, f);
-		}
-	}
-}
-
 static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int status,
 			     const char *type, const char *body, size_t len, const char *allow,
 			     const char *reason)
@@ -312,24 +287,24 @@ static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
 	      f);
 	if (o->status == 200 && rq->ep == EP_ACS) {
 		fputs("Signed in to keywarden as <b>", f);
-		html_escape(f, o->login);
+		kw_ssod_markup_escape(f, o->login);
 		fputs("</b>", f);
 		if (o->role[0] != '\0') {
 			fputs(" with role <b>", f);
-			html_escape(f, o->role);
+			kw_ssod_markup_escape(f, o->role);
 			fputs("</b>.", f);
 		} else {
 			fputs(": no keywarden role maps to your groups.", f);
 		}
 	} else if (o->status == 200) {
 		fputs("Signed out of keywarden: ", f);
-		html_escape(f, o->login);
+		kw_ssod_markup_escape(f, o->login);
 		fprintf(f, " (%u session%s ended). Permanent API tokens are not affected.",
 			o->sessions_ended, o->sessions_ended == 1 ? "" : "s");
 	} else {
 		fprintf(f, "%s refused (%d): ", rq->ep == EP_ACS ? "Sign-in" : "Sign-out",
 			o->status);
-		html_escape(f, o->reason);
+		kw_ssod_markup_escape(f, o->reason);
 		fputs(".", f);
 	}
 	fputs("</p>\n</body></html>\n", f);

@@ -14,8 +14,7 @@
 
 #define BINDING_POST "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 
-/* Writes s escaped for XML text and double-quoted attributes. */
-static void xml_escape(FILE *f, const char *s)
+void kw_ssod_markup_escape(FILE *f, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		switch (*s) {
@@ -32,7 +31,7 @@ static void xml_escape(FILE *f, const char *s)
 			fputs("&quot;", f);
 			break;
 		case '\'':
-			fputs("&apos;", f);
+			fputs("&#39;", f); /* &apos; is not HTML 4 */
 			break;
 		default:
 			fputc(*s, f);
@@ -88,7 +87,7 @@ int kw_ssod_metadata(const struct kw_sso_config *sso, char **xml_r, size_t *len_
 	      "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" "
 	      "xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" entityID=\"",
 	      f);
-	xml_escape(f, sso->saml.sp_entity_id);
+	kw_ssod_markup_escape(f, sso->saml.sp_entity_id);
 	fputs("\">\n  <md:SPSSODescriptor AuthnRequestsSigned=\"false\" "
 	      "WantAssertionsSigned=\"true\" "
 	      "protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\n",
@@ -104,11 +103,11 @@ int kw_ssod_metadata(const struct kw_sso_config *sso, char **xml_r, size_t *len_
 	}
 	if (sso->slo_url != NULL) {
 		fputs("    <md:SingleLogoutService Binding=\"" BINDING_POST "\" Location=\"", f);
-		xml_escape(f, sso->slo_url);
+		kw_ssod_markup_escape(f, sso->slo_url);
 		fputs("\"/>\n", f);
 	}
 	fputs("    <md:AssertionConsumerService Binding=\"" BINDING_POST "\" Location=\"", f);
-	xml_escape(f, sso->saml.acs_url);
+	kw_ssod_markup_escape(f, sso->saml.acs_url);
 	fputs("\" index=\"0\" isDefault=\"true\"/>\n  </md:SPSSODescriptor>\n"
 	      "</md:EntityDescriptor>\n",
 	      f);
