@@ -18,6 +18,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "sso.h"
+#include "store_private.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -44,16 +45,6 @@ const char *kw_sso_outcome_name(enum kw_sso_outcome outcome)
 
 /* ---- small helpers ---- */
 
-static int db_fail(struct kw_store *store, const char **error_r, const char *what)
-{
-	sqlite3 *db = kw_store_db(store);
-	int rc = sqlite3_errcode(db);
-
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return kw_store_fail(store, -EBUSY, error_r, "%s: the database is busy", what);
-	return kw_store_fail(store, -EIO, error_r, "%s: %s", what, sqlite3_errmsg(db));
-}
-
 /* An uncached statement; the caller finalizes it. */
 static sqlite3_stmt *prep(struct kw_store *store, const char *sql)
 {
@@ -74,47 +65,16 @@ static int step_done(sqlite3_stmt *st)
 	return rc;
 }
 
-static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(dst, size, "%s", t != NULL ? (const char *)t : "");
-}
-
+/* NULL reads as empty; blanks_ok: free text, else a name (see kw_store_check_name). */
 static int check_text(struct kw_store *store, const char *what, const char *s, size_t max,
 		      bool blanks_ok, const char **error_r)
 {
-	size_t len = s != NULL ? strlen(s) : 0;
-
-	if (len == 0)
-		return kw_store_fail(store, -EINVAL, error_r, "%s must not be empty", what);
-	if (len > max)
-		return kw_store_fail(store, -EINVAL, error_r, "%s is longer than %zu characters",
-				     what, max);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return kw_store_fail(store, -EINVAL, error_r,
-					     "%s must not contain control characters", what);
-		if (!blanks_ok && (*p == ' ' || *p == '='))
-			return kw_store_fail(store, -EINVAL, error_r,
-					     "%s must not contain blanks or '='", what);
-	}
-	return 0;
+	if (s == NULL)
+		s = "";
+	return blanks_ok ? kw_store_check_text(store, what, s, max, false, error_r)
+			 : kw_store_check_name(store, what, s, max, error_r);
 }
 
-static bool plausible_email(const char *e)
-{
-	const char *at = e != NULL ? strchr(e, '@') : NULL;
-
-	if (at == NULL || at == e || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
-	    strlen(e) > KW_EMAIL_MAX || strpbrk(e, " <>,;\"\\") != NULL)
-		return false;
-	for (const unsigned char *p = (const unsigned char *)e; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return false;
-	}
-	return true;
-}
 
 static void time_text(int64_t t, const char *none, char buf[KW_TIME_TEXT_MAX])
 {
@@ -229,15 +189,15 @@ static int load_active_tokens(struct kw_store *store, int64_t user_id, int user_
 		t = &tokens[n++];
 		memset(t, 0, sizeof(*t));
 		t->id = (uint64_t)sqlite3_column_int64(st, 0);
-		copy_text(t->name, sizeof(t->name), st, 1);
+		kw_store_copy_text(t->name, sizeof(t->name), st, 1);
 		t->role.id = sqlite3_column_int64(st, 2);
 		t->role.rank = sqlite3_column_int(st, 3);
-		copy_text(t->role.name, sizeof(t->role.name), st, 4);
+		kw_store_copy_text(t->role.name, sizeof(t->role.name), st, 4);
 		t->created = sqlite3_column_int64(st, 5);
 		t->expires = sqlite3_column_type(st, 6) == SQLITE_NULL ? KW_NEVER
 								       : sqlite3_column_int64(st, 6);
 		t->last_used = sqlite3_column_int64(st, 7);
-		copy_text(t->last_ip, sizeof(t->last_ip), st, 8);
+		kw_store_copy_text(t->last_ip, sizeof(t->last_ip), st, 8);
 		t->above_user_role = t->role.rank > user_rank;
 	}
 	sqlite3_finalize(st);
@@ -269,7 +229,7 @@ static int find_admin(struct kw_store *store, int64_t account_id, int64_t exclud
 	sqlite3_bind_int64(st, 2, exclude_user);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		copy_text(admin, KW_LOGIN_MAX + 1, st, 0);
+		kw_store_copy_text(admin, KW_LOGIN_MAX + 1, st, 0);
 	else
 		snprintf(admin, KW_LOGIN_MAX + 1, "%s", KW_SSO_ADMIN_PLACEHOLDER);
 	sqlite3_finalize(st);
@@ -440,7 +400,7 @@ static int apply_rule(struct kw_store *store, const struct rule_event *ev, int64
 	if (ret < 0) {
 		free(*log_r);
 		*log_r = NULL;
-		return db_fail(store, error_r, "cannot record the SSO rule");
+		return kw_store_db_fail(store, error_r, "cannot record the SSO rule");
 	}
 	*case_id_r = case_id;
 	*n_tokens_r = (unsigned)n;
@@ -448,7 +408,7 @@ static int apply_rule(struct kw_store *store, const struct rule_event *ev, int64
 dbfail:
 	sqlite3_finalize(st);
 	free(tokens);
-	return db_fail(store, error_r, "cannot apply the SSO rule");
+	return kw_store_db_fail(store, error_r, "cannot apply the SSO rule");
 }
 
 /* Closes the user's open case when it is a stale one: the user was seen again. */
@@ -498,10 +458,10 @@ int kw_sso_replay_record(struct kw_store *store, const char *id, int64_t expires
 	if (now - last_purge >= KW_SSO_REPLAY_PURGE_INTERVAL || now < last_purge) {
 		st = kw_store_stmt(store, "DELETE FROM saml_replay WHERE expires <= ?1");
 		if (st == NULL)
-			return db_fail(store, error_r, "replay cache");
+			return kw_store_db_fail(store, error_r, "replay cache");
 		sqlite3_bind_int64(st, 1, now);
 		if (step_done(st) != SQLITE_DONE)
-			return db_fail(store, error_r, "replay cache");
+			return kw_store_db_fail(store, error_r, "replay cache");
 		last_purge = now;
 	}
 	/* An entry the program might purge at once would make the check worthless. */
@@ -513,12 +473,12 @@ int kw_sso_replay_record(struct kw_store *store, const char *id, int64_t expires
 				  "ON CONFLICT (assertion_id) DO UPDATE SET expires = excluded.expires "
 				  "WHERE saml_replay.expires <= ?3");
 	if (st == NULL)
-		return db_fail(store, error_r, "replay cache");
+		return kw_store_db_fail(store, error_r, "replay cache");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, expires);
 	sqlite3_bind_int64(st, 3, now);
 	if (step_done(st) != SQLITE_DONE)
-		return db_fail(store, error_r, "replay cache");
+		return kw_store_db_fail(store, error_r, "replay cache");
 	if (sqlite3_changes(kw_store_db(store)) == 0)
 		return kw_store_fail(store, -EEXIST, error_r, "replay: message id '%s' was seen before",
 				     id);
@@ -553,7 +513,7 @@ int kw_sso_login(struct kw_store *store, const struct kw_sso_assertion *a, int64
 	struct kw_role role;
 	struct kw_user u;
 	const char *name_id = a->name_id != NULL ? a->name_id : a->login;
-	const char *email = a->email != NULL && plausible_email(a->email) ? a->email : NULL;
+	const char *email = a->email != NULL && kw_store_email_ok(a->email) && strlen(a->email) <= KW_EMAIL_MAX ? a->email : NULL;
 	const char *state = "active", *kind = NULL, *action = "sso.login";
 	char reason[KW_SSO_REASON_MAX + 1], old_role[KW_ROLE_MAX + 1] = "";
 	char *logline = NULL;
@@ -566,7 +526,7 @@ int kw_sso_login(struct kw_store *store, const struct kw_sso_assertion *a, int64
 	if ((ret = check_assertion(store, a, error_r)) < 0)
 		return ret;
 	if (kw_store_begin(store) < 0)
-		return db_fail(store, error_r, "cannot start a transaction");
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
 	if ((ret = kw_sso_replay_record(store, a->assertion_id, a->replay_expires, now, error_r)) < 0 ||
 	    (ret = kw_store_account_get(store, a->account, &acct, error_r)) < 0 ||
 	    (have_role && (ret = kw_store_role_get(store, a->role, &role, error_r)) < 0))
@@ -728,7 +688,7 @@ int kw_sso_login(struct kw_store *store, const struct kw_sso_assertion *a, int64
 	*result_r = res;
 	return 0;
 dbfail:
-	ret = db_fail(store, error_r, "cannot record the SSO login");
+	ret = kw_store_db_fail(store, error_r, "cannot record the SSO login");
 out:
 	free(logline);
 	kw_store_rollback(store);
@@ -759,7 +719,7 @@ int kw_sso_logout(struct kw_store *store, const struct kw_sso_logout_request *l,
 	     (ret = check_text(store, "request id", l->request_id, 256, true, error_r)) < 0))
 		return ret;
 	if (kw_store_begin(store) < 0)
-		return db_fail(store, error_r, "cannot start a transaction");
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
 	if (l->request_id != NULL &&
 	    (ret = kw_sso_replay_record(store, l->request_id, l->replay_expires, now, error_r)) < 0)
 		goto out;
@@ -786,7 +746,7 @@ int kw_sso_logout(struct kw_store *store, const struct kw_sso_logout_request *l,
 		goto dbfail;
 	}
 	user_id = sqlite3_column_int64(st, 0);
-	copy_text(login, sizeof(login), st, 1);
+	kw_store_copy_text(login, sizeof(login), st, 1);
 	sqlite3_reset(st);
 	st = kw_store_stmt(store, "UPDATE sso_session SET ended = ?2 WHERE user_id = ?1 AND "
 				  "ended IS NULL AND (?3 IS NULL OR session_index = ?3)");
@@ -824,7 +784,7 @@ int kw_sso_logout(struct kw_store *store, const struct kw_sso_logout_request *l,
 	*ended_r = ended;
 	return 0;
 dbfail:
-	ret = db_fail(store, error_r, "cannot record the SSO logout");
+	ret = kw_store_db_fail(store, error_r, "cannot record the SSO logout");
 out:
 	kw_store_rollback(store);
 	return ret;
@@ -848,7 +808,7 @@ int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login,
 	    0)
 		return ret;
 	if (kw_store_begin(store) < 0)
-		return db_fail(store, error_r, "cannot start a transaction");
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
 	if ((ret = kw_store_user_get(store, login, &u, error_r)) < 0)
 		goto out;
 	if (!u.sso) {
@@ -904,7 +864,7 @@ int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login,
 	*result_r = res;
 	return 0;
 dbfail:
-	ret = db_fail(store, error_r, "cannot record the revocation");
+	ret = kw_store_db_fail(store, error_r, "cannot record the revocation");
 out:
 	free(logline);
 	kw_store_rollback(store);
@@ -933,8 +893,8 @@ static int collect_ids(sqlite3_stmt *st, struct id_login **rows_r, size_t *n_r)
 				abort();
 		}
 		rows[n].id = sqlite3_column_int64(st, 0);
-		copy_text(rows[n].login, sizeof(rows[n].login), st, 1);
-		copy_text(rows[n].kind, sizeof(rows[n].kind), st, 2);
+		kw_store_copy_text(rows[n].login, sizeof(rows[n].login), st, 1);
+		kw_store_copy_text(rows[n].kind, sizeof(rows[n].kind), st, 2);
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
@@ -967,13 +927,13 @@ static int sweep_locked(struct kw_store *store, int64_t account_id, int64_t now,
 			 "ON u.id = c.user_id WHERE c.closed IS NULL AND (?1 = 0 OR "
 			 "c.account_id = ?1) AND NOT " ACTIVE_TOKEN_OF("u"));
 	if (st == NULL)
-		return db_fail(store, error_r, "review sweep");
+		return kw_store_db_fail(store, error_r, "review sweep");
 	sqlite3_bind_int64(st, 1, account_id);
 	sqlite3_bind_int64(st, 2, now);
 	ret = collect_ids(st, &rows, &n);
 	sqlite3_finalize(st);
 	if (ret < 0)
-		return db_fail(store, error_r, "review sweep");
+		return kw_store_db_fail(store, error_r, "review sweep");
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		char target[32], details[KW_LOGIN_MAX * 6 + 128], jl[KW_LOGIN_MAX * 6 + 3];
 
@@ -1001,7 +961,7 @@ static int sweep_locked(struct kw_store *store, int64_t account_id, int64_t now,
 	free(rows);
 	rows = NULL;
 	if (ret < 0)
-		return db_fail(store, error_r, "cannot close review cases");
+		return kw_store_db_fail(store, error_r, "cannot close review cases");
 
 	/* 2. stale SSO users holding active tokens get a case (once per absence) */
 	st = prep(store,
@@ -1012,14 +972,14 @@ static int sweep_locked(struct kw_store *store, int64_t account_id, int64_t now,
 		  "c.user_id = u.id AND (c.closed IS NULL OR (c.kind = 'stale' AND "
 		  "c.opened >= coalesce(u.sso_last_seen, u.created)))) ORDER BY u.id");
 	if (st == NULL)
-		return db_fail(store, error_r, "review sweep");
+		return kw_store_db_fail(store, error_r, "review sweep");
 	sqlite3_bind_int64(st, 1, account_id);
 	sqlite3_bind_int64(st, 2, now);
 	sqlite3_bind_int64(st, 3, now - (int64_t)stale_days * DAY);
 	ret = collect_ids(st, &rows, &n);
 	sqlite3_finalize(st);
 	if (ret < 0)
-		return db_fail(store, error_r, "review sweep");
+		return kw_store_db_fail(store, error_r, "review sweep");
 	if (n > 0) {
 		logs = calloc(n, sizeof(*logs));
 		if (logs == NULL)
@@ -1082,7 +1042,7 @@ int kw_sso_sweep(struct kw_store *store, const char *account, int64_t now, unsig
 	int ret;
 
 	if (kw_store_begin(store) < 0)
-		return db_fail(store, error_r, "cannot start a transaction");
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
 	if ((ret = resolve_account(store, account, &account_id, error_r)) < 0 ||
 	    (ret = sweep_locked(store, account_id, now, stale_days, &logs, &n_logs, error_r)) <
 		    0) {
@@ -1090,7 +1050,7 @@ int kw_sso_sweep(struct kw_store *store, const char *account, int64_t now, unsig
 		return ret;
 	}
 	if (kw_store_commit(store) < 0) {
-		ret = db_fail(store, error_r, "cannot commit the review sweep");
+		ret = kw_store_db_fail(store, error_r, "cannot commit the review sweep");
 		kw_store_rollback(store);
 	}
 	for (size_t i = 0; i < n_logs; i++) {
@@ -1118,7 +1078,7 @@ int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, cons
 	if ((ret = check_text(store, "reason", reason, KW_SSO_REASON_MAX, true, error_r)) < 0)
 		return ret;
 	if (kw_store_begin(store) < 0)
-		return db_fail(store, error_r, "cannot start a transaction");
+		return kw_store_db_fail(store, error_r, "cannot start a transaction");
 	if ((ret = kw_store_user_get(store, as, &actor, error_r)) < 0)
 		goto out;
 	if (!actor.enabled) {
@@ -1154,8 +1114,8 @@ int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, cons
 	}
 	account_id = sqlite3_column_int64(st, 0);
 	closed = sqlite3_column_int64(st, 1);
-	copy_text(login, sizeof(login), st, 2);
-	copy_text(kind, sizeof(kind), st, 3);
+	kw_store_copy_text(login, sizeof(login), st, 2);
+	kw_store_copy_text(kind, sizeof(kind), st, 3);
 	case_user = sqlite3_column_int64(st, 4);
 	sqlite3_finalize(st);
 	st = NULL;
@@ -1198,7 +1158,7 @@ int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, cons
 		goto dbfail;
 	return 0;
 dbfail:
-	ret = db_fail(store, error_r, "cannot dismiss the review case");
+	ret = kw_store_db_fail(store, error_r, "cannot dismiss the review case");
 out:
 	sqlite3_finalize(st);
 	kw_store_rollback(store);
@@ -1251,15 +1211,15 @@ static int read_cases(struct kw_store *store, int64_t account_id, struct kw_sso_
 		c = &r->cases[r->n_cases];
 		memset(c, 0, sizeof(*c));
 		c->id = sqlite3_column_int64(st, 0);
-		copy_text(c->account, sizeof(c->account), st, 1);
-		copy_text(c->login, sizeof(c->login), st, 2);
-		copy_text(c->kind, sizeof(c->kind), st, 3);
-		copy_text(c->reason, sizeof(c->reason), st, 4);
+		kw_store_copy_text(c->account, sizeof(c->account), st, 1);
+		kw_store_copy_text(c->login, sizeof(c->login), st, 2);
+		kw_store_copy_text(c->kind, sizeof(c->kind), st, 3);
+		kw_store_copy_text(c->reason, sizeof(c->reason), st, 4);
 		c->opened = sqlite3_column_int64(st, 5);
 		c->updated = sqlite3_column_int64(st, 6);
 		c->events = (unsigned)sqlite3_column_int(st, 7);
-		copy_text(c->role, sizeof(c->role), st, 8);
-		copy_text(c->sso_state, sizeof(c->sso_state), st, 9);
+		kw_store_copy_text(c->role, sizeof(c->role), st, 8);
+		kw_store_copy_text(c->sso_state, sizeof(c->sso_state), st, 9);
 		c->last_seen = sqlite3_column_int64(st, 10);
 		keys[r->n_cases].user_id = sqlite3_column_int64(st, 11);
 		keys[r->n_cases].account_id = sqlite3_column_int64(st, 12);
@@ -1311,9 +1271,9 @@ static int read_stale(struct kw_store *store, int64_t account_id, struct kw_sso_
 		}
 		s = &r->stale[r->n_stale++];
 		memset(s, 0, sizeof(*s));
-		copy_text(s->account, sizeof(s->account), st, 0);
-		copy_text(s->login, sizeof(s->login), st, 1);
-		copy_text(s->role, sizeof(s->role), st, 2);
+		kw_store_copy_text(s->account, sizeof(s->account), st, 0);
+		kw_store_copy_text(s->login, sizeof(s->login), st, 1);
+		kw_store_copy_text(s->role, sizeof(s->role), st, 2);
 		s->last_seen = sqlite3_column_int64(st, 3);
 		s->case_id = sqlite3_column_int64(st, 4);
 		s->active_tokens = (unsigned)sqlite3_column_int(st, 5);
@@ -1340,10 +1300,10 @@ int kw_sso_review(struct kw_store *store, const char *account, int64_t now, unsi
 	/* one read transaction, so that cases and stale users agree */
 	if (sqlite3_exec(kw_store_db(store), "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
 		kw_sso_review_free(&r);
-		return db_fail(store, error_r, "review");
+		return kw_store_db_fail(store, error_r, "review");
 	}
 	if (read_cases(store, account_id, r) < 0 || read_stale(store, account_id, r) < 0) {
-		ret = db_fail(store, error_r, "review");
+		ret = kw_store_db_fail(store, error_r, "review");
 		kw_store_rollback(store);
 		kw_sso_review_free(&r);
 		return ret;

@@ -312,30 +312,36 @@ int kw_store_check_text(struct kw_store *store, const char *what, const char *s,
 	return 0;
 }
 
-static int check_login(struct kw_store *store, const char *what, const char *s,
-		       const char **error_r)
+int kw_store_check_name(struct kw_store *store, const char *what, const char *s, size_t max,
+			const char **error_r)
 {
-	int ret = kw_store_check_text(store, what, s, KW_LOGIN_MAX, false, error_r);
+	int ret = kw_store_check_text(store, what, s, max, false, error_r);
 
 	if (ret < 0)
 		return ret;
 	for (const char *p = s; *p != '\0'; p++) {
-		if (*p == ' ' || *p == '\t' || *p == '=')
+		if (*p == ' ' || *p == '=')
 			return kw_store_fail(store, -EINVAL, error_r,
 					     "%s must not contain blanks or '='", what);
 	}
 	return 0;
 }
 
-static int check_email(struct kw_store *store, const char *email, const char **error_r)
+bool kw_store_email_ok(const char *email)
 {
 	const char *at = strchr(email, '@');
+
+	return at != NULL && at != email && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
+	       strpbrk(email, " <>,;\"\\") == NULL;
+}
+
+static int check_email(struct kw_store *store, const char *email, const char **error_r)
+{
 	int ret = kw_store_check_text(store, "email", email, KW_EMAIL_MAX, false, error_r);
 
 	if (ret < 0)
 		return ret;
-	if (at == NULL || at == email || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
-	    strpbrk(email, " <>,;\"\\") != NULL)
+	if (!kw_store_email_ok(email))
 		return kw_store_fail(store, -EINVAL, error_r, "'%s' is not an email address",
 				     email);
 	return 0;
@@ -374,10 +380,7 @@ int kw_store_account_add(struct kw_store *store, const char *actor, const char *
 	int64_t now = kw_now();
 	int ret;
 
-	ret = check_login(store, "account name", name, error_r);
-	if (ret == 0 && strlen(name) > KW_ACCOUNT_MAX)
-		ret = kw_store_fail(store, -EINVAL, error_r,
-				    "account name is longer than %d characters", KW_ACCOUNT_MAX);
+	ret = kw_store_check_name(store, "account name", name, KW_ACCOUNT_MAX, error_r);
 	if (ret == 0 && (token_limit < 0 || token_limit > 100000))
 		ret = kw_store_fail(store, -EINVAL, error_r,
 				    "token limit must be between 0 and 100000");
@@ -471,7 +474,7 @@ int kw_store_user_add(struct kw_store *store, const char *actor, const char *acc
 	int64_t now = kw_now();
 	int ret;
 
-	ret = check_login(store, "login", login, error_r);
+	ret = kw_store_check_name(store, "login", login, KW_LOGIN_MAX, error_r);
 	if (ret == 0 && email != NULL)
 		ret = check_email(store, email, error_r);
 	if (ret < 0)
