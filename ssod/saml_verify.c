@@ -677,6 +677,23 @@ static enum kw_saml_reason data_alg(struct job *j, const char *alg, xmlSecTransf
 
 /* Decrypts the EncryptedData of enc (EncryptedAssertion or EncryptedID), parses the plaintext
  * in the context of enc's parent, and replaces enc by the one element ns:want it must hold. */
+/* An EncryptedData or EncryptedKey must carry exactly one CipherData holding exactly one
+ * CipherValue and nothing else. */
+static enum kw_saml_reason check_cipher_data(struct job *j, xmlNodePtr e)
+{
+	xmlNodePtr cd, cv;
+	int count;
+
+	cd = child(e, NS_XENC, "CipherData", &count);
+	if (count != 1)
+		return fail(j, KW_SAML_DECRYPTION, "%d CipherData in %s", count, e->name);
+	cv = child(cd, NS_XENC, "CipherValue", &count);
+	if (count != 1 || first_el(cd) != cv || next_el(cv->next) != NULL)
+		return fail(j, KW_SAML_DECRYPTION, "%s: CipherData is not one inline CipherValue",
+			    e->name);
+	return KW_SAML_OK;
+}
+
 static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const char *want,
 					   xmlNodePtr *el_r)
 {
@@ -730,6 +747,13 @@ static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const 
 		if (dalg != NULL && !digest_alg_ok(v, dalg) && strcmp(dalg, ALG_SHA1) != 0)
 			return fail(j, KW_SAML_ALGORITHM, "OAEP digest %s not allowed", dalg);
 	}
+	/* Inline ciphertext only: no CipherReference (something to fetch), and nothing that
+	 * sends xmlsec1 down its error paths (which leak on a CipherData without CipherValue). */
+	r = check_cipher_data(j, ek);
+	if (r == KW_SAML_OK)
+		r = check_cipher_data(j, ed);
+	if (r != KW_SAML_OK)
+		return r;
 
 	kctx = xmlSecEncCtxCreate(NULL);
 	if (kctx == NULL)

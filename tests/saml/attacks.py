@@ -262,6 +262,23 @@ def run(tap, work):
     _, a = idp.signed_assertion(recipient=nr)
     case("no Recipient, Assertion and Response both signed", idp.signed_response(a), eng)
 
+    # ---- ciphertext inline only: a CipherData without CipherValue (found by the fuzzer:
+    # xmlsec1 leaked on it) or with a CipherReference is refused before decryption ----
+    _, p = idp.assertion()
+    enc = idp.encrypt(p, sp_crt)
+    last = enc.rindex("<xenc:CipherValue>")
+    no_value = enc[:last] + "hIQQ" + enc[enc.index("</xenc:CipherValue>", last) +
+                                         len("</xenc:CipherValue>"):]
+    case("EncryptedData whose CipherData holds text, no CipherValue",
+         idp.signed_response(no_value), "rejected decryption")
+    ref = enc[:last] + '<xenc:CipherReference URI="http://127.0.0.1:9/x"/>' + \
+        enc[enc.index("</xenc:CipherValue>", last) + len("</xenc:CipherValue>"):]
+    case("EncryptedData with a CipherReference (to fetch)", idp.signed_response(ref),
+         "rejected decryption")
+    first = enc.index("<xenc:CipherValue>")
+    two = enc[:first] + "<xenc:CipherValue>AAAA</xenc:CipherValue>" + enc[first:]
+    case("EncryptedKey with two CipherValues", idp.signed_response(two), "rejected decryption")
+
     # ---- the decrypted Assertion is walked alone: its following siblings were walked with
     # the Response already, and must not be counted twice (IDs, nodes) ----
     def ext(eid, inner=""):
