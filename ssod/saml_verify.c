@@ -1106,6 +1106,10 @@ static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNo
 		r = decrypt_element(j, c, "NameID", &name_id);
 		if (r != KW_SAML_OK)
 			return r;
+		/* The plaintext is new input: limits, no DTD nodes, no IDs, as everywhere. */
+		r = walk(j, name_id, 3, root);
+		if (r != KW_SAML_OK)
+			return r;
 		c = next_el(name_id->next);
 	} else if (is_el(c, NS_SAML, "NameID")) {
 		name_id = c;

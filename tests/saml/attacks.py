@@ -279,6 +279,25 @@ def run(tap, work):
     two = enc[:first] + "<xenc:CipherValue>AAAA</xenc:CipherValue>" + enc[first:]
     case("EncryptedKey with two CipherValues", idp.signed_response(two), "rejected decryption")
 
+    # ---- an EncryptedID in the Assertion's Subject: its plaintext is walked like the rest ----
+    def with_encrypted_id(assertion, plain_name_id):
+        start = assertion.index("<saml:NameID ")
+        end = assertion.index("</saml:NameID>") + len("</saml:NameID>")
+        eid = idp.encrypt(plain_name_id, sp_crt).replace("saml:EncryptedAssertion",
+                                                         "saml:EncryptedID")
+        return assertion[:start] + eid + assertion[end:]
+
+    aid, p = idp.assertion()
+    case("encrypted NameID, Response signed",
+         idp.signed_response(with_encrypted_id(
+             p, '<saml:NameID xmlns:saml="%s">alice@example.org</saml:NameID>' % idplib.NS_SAML)),
+         eng)
+    aid, p = idp.assertion()
+    case("encrypted NameID whose plaintext reuses the Assertion's ID: duplicate",
+         idp.signed_response(with_encrypted_id(
+             p, '<saml:NameID xmlns:saml="%s" ID="%s">alice@example.org</saml:NameID>'
+             % (idplib.NS_SAML, aid))), "rejected wrapping")
+
     # ---- the decrypted Assertion is walked alone: its following siblings were walked with
     # the Response already, and must not be counted twice (IDs, nodes) ----
     def ext(eid, inner=""):
