@@ -1246,6 +1246,14 @@ static enum kw_saml_reason load_document(struct job *j, const uint8_t *data, siz
 	return walk(j, root, 0, root);
 }
 
+/* Frees what a verification job holds: the registered IDs and the document. */
+static void job_release(struct job *j)
+{
+	for (int k = 0; k < j->n_ids; k++)
+		xmlFree(j->ids[k]);
+	xmlFreeDoc(j->doc);
+}
+
 enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *data, size_t len,
 				   int64_t now, struct kw_saml_result **result_r,
 				   const char **detail_r)
@@ -1336,9 +1344,7 @@ enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *da
 	res = NULL;
 out:
 	kw_saml_result_free(&res);
-	for (int k = 0; k < j.n_ids; k++)
-		xmlFree(j.ids[k]);
-	xmlFreeDoc(j.doc);
+	job_release(&j);
 	return r;
 }
 
@@ -1508,9 +1514,7 @@ enum kw_saml_reason kw_saml_verify_logout(struct kw_saml_verifier *v, const uint
 	res = NULL;
 out:
 	kw_saml_logout_free(&res);
-	for (int k = 0; k < j.n_ids; k++)
-		xmlFree(j.ids[k]);
-	xmlFreeDoc(j.doc);
+	job_release(&j);
 	return r;
 }
 
