@@ -137,6 +137,19 @@ static void json_opt_time(const char *key, int64_t t, const char *none)
 	printf("\"%s\"", buf);
 }
 
+/* Ends a report section: closes its JSON array or says "none", and adds its rows to *total. */
+static int section_end(int rc, bool json, unsigned n, unsigned *total)
+{
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	if (json)
+		fputs(n > 0 ? "\n  ]" : "]", stdout);
+	else if (n == 0)
+		printf("  none\n");
+	*total += n;
+	return 0;
+}
+
 static int run_section(struct kw_store *store, size_t i, const char *account, int64_t now,
 		       int64_t stale_days, bool json, unsigned *total)
 {
@@ -194,14 +207,7 @@ static int run_section(struct kw_store *store, size_t i, const char *account, in
 		n++;
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return -EIO;
-	if (json)
-		fputs(n > 0 ? "\n  ]" : "]", stdout);
-	else if (n == 0)
-		printf("  none\n");
-	*total += n;
-	return 0;
+	return section_end(rc, json, n, total);
 }
 
 static int run_accounts(struct kw_store *store, const char *account, bool json, unsigned *total)
@@ -244,14 +250,7 @@ static int run_accounts(struct kw_store *store, const char *account, bool json, 
 		n++;
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return -EIO;
-	if (json)
-		fputs(n > 0 ? "\n  ]" : "]", stdout);
-	else if (n == 0)
-		printf("  none\n");
-	*total += n;
-	return 0;
+	return section_end(rc, json, n, total);
 }
 
 int kw_cmd_report(struct kw_cli *cli, int argc, char **argv)
