@@ -8,5 +8,5 @@ keywarden_SOURCES += cli/cmd_audit.c cli/cmd_notify.c cli/cmd_report.c
 keywarden_CFLAGS += $(CURL_CFLAGS)
 keywarden_LDADD += $(CURL_LIBS)
 keywarden_SOURCES += cli/cmd_check.c
-keywarden_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/validator
-keywarden_LDADD += validator/libkwclient.la
+keywarden_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/libkeywarden
+keywarden_LDADD += libkeywarden/libkwclient.la

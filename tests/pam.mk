@@ -3,8 +3,8 @@
 # libkeywarden against a scripted, misbehaving server.
 check_PROGRAMS += tests/client/kwcheck
 tests_client_kwcheck_SOURCES = tests/client/kwcheck.c
-tests_client_kwcheck_CPPFLAGS = -I$(top_srcdir)/validator -I$(top_builddir)
-tests_client_kwcheck_LDADD = validator/libkeywarden.la
+tests_client_kwcheck_CPPFLAGS = -I$(top_srcdir)/libkeywarden -I$(top_builddir)
+tests_client_kwcheck_LDADD = libkeywarden/libkeywarden.la
 TESTS += tests/client/test_client.py
 EXTRA_DIST += tests/client/test_client.py
 

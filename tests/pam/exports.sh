@@ -4,8 +4,8 @@
 # TAP.
 set -u
 B=${top_builddir:-.}
-MOD=$B/validator/.libs/pam_keywarden.so
-LIB=$B/validator/.libs/libkeywarden.so
+MOD=$B/libkeywarden/.libs/pam_keywarden.so
+LIB=$B/libkeywarden/.libs/libkeywarden.so
 DLSYMS=$B/tests/pam/dlsyms
 n=0
 fails=0

@@ -19,7 +19,7 @@ import time
 B = os.environ.get("top_builddir", ".")
 KEYWARDEN = os.path.join(B, "keywarden")
 VALIDATOR = os.path.join(B, "keywarden-validator")
-MODULE = os.path.abspath(os.path.join(B, "validator", ".libs", "pam_keywarden.so"))
+MODULE = os.path.abspath(os.path.join(B, "libkeywarden", ".libs", "pam_keywarden.so"))
 KWCHECK = os.path.join(B, "tests", "client", "kwcheck")
 PAM_EXEC = "/lib/x86_64-linux-gnu/security/pam_exec.so"
 # A fake validator that answers OK (user alice) to everything: the impostor the module must
