@@ -18,7 +18,7 @@
 #include "keywarden.h"
 
 /* A token line from standard input, LF included, is at most this long (the protocol's line). */
-#define KW_CHECK_STDIN_MAX 8192
+#define KW_CHECK_STDIN_MAX KW_PROTO_LINE_MAX
 
 /* The one place where check statuses become exit codes. */
 static int exit_for_status(enum kw_check_status status)

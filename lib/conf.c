@@ -270,7 +270,7 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 	else if (state_dir != NULL)
 		cfg->socket = path_join(state_dir, "validator.sock");
 	else
-		cfg->socket = xstrdup(KW_DEFAULT_SOCKET);
+		cfg->socket = xstrdup(KW_DEFAULT_SOCKET_PATH);
 	*cfg_r = cfg;
 	return 0;
 fail:

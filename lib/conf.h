@@ -15,9 +15,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "keywarden_protocol.h" /* KW_DEFAULT_SOCKET_PATH, shared with libkeywarden */
+
 #define KW_DEFAULT_CONFIG "/etc/keywarden/keywarden.conf"
 #define KW_DEFAULT_STATE_DIR "/var/lib/keywarden"
-#define KW_DEFAULT_SOCKET "/run/keywarden/validator.sock"
 #define KW_STATE_DIR_ENV "KEYWARDEN_STATE_DIR"
 
 struct kw_config;

@@ -33,10 +33,9 @@
 #include <unistd.h>
 
 #include "keywarden.h"
+#include "keywarden_protocol.h"
 
-/* doc/protocol.md: a line, LF included, is at most 8192 bytes. */
-#define KW_LINE_MAX 8192
-#define KW_OUT_SIZE (8 * KW_LINE_MAX)
+#define KW_OUT_SIZE (8 * KW_PROTO_LINE_MAX)
 #define KW_ID_MAX 4294967295u
 
 struct kw_client {
@@ -51,18 +50,18 @@ struct kw_client {
 	uid_t server_uid;
 	char error[320]; /* kw_client_error(); never holds a token */
 	size_t in_len;
-	char in[KW_LINE_MAX];
+	char in[KW_PROTO_LINE_MAX];
 	char out[KW_OUT_SIZE];
 };
 
 static const char *const status_names[] = {
     [KW_CHECK_OK] = "ok",
-    [KW_CHECK_INVALID] = "invalid",
-    [KW_CHECK_EXPIRED] = "expired",
-    [KW_CHECK_DELETED] = "deleted",
-    [KW_CHECK_DISABLED] = "disabled",
-    [KW_CHECK_RATE_LIMITED] = "rate_limited",
-    [KW_CHECK_TEMP_FAIL] = "temp_fail",
+    [KW_CHECK_INVALID] = KW_PROTO_FAIL_CODE_INVALID,
+    [KW_CHECK_EXPIRED] = KW_PROTO_FAIL_CODE_EXPIRED,
+    [KW_CHECK_DELETED] = KW_PROTO_FAIL_CODE_DELETED,
+    [KW_CHECK_DISABLED] = KW_PROTO_FAIL_CODE_DISABLED,
+    [KW_CHECK_RATE_LIMITED] = KW_PROTO_FAIL_CODE_RATE_LIMITED,
+    [KW_CHECK_TEMP_FAIL] = KW_PROTO_FAIL_CODE_TEMP_FAIL,
 };
 
 const char *kw_check_status_name(enum kw_check_status status)
@@ -395,19 +394,24 @@ static int split_fields(char *line, char **fields, int max)
 /* An ERROR line: the server closes the connection after it. */
 static int error_reason(char **fields, int n)
 {
+	static const char key[] = KW_PROTO_FIELD_REASON "=";
 	static const struct {
 		const char *reason;
 		int err;
 	} map[] = {
-	    {"version", -EPROTONOSUPPORT}, {"line_too_long", -EPROTO}, {"protocol", -EPROTO},
-	    {"not_allowed", -EACCES},	   {"idle", -ECONNRESET},      {"busy", -EBUSY},
+	    {KW_PROTO_ERROR_REASON_VERSION, -EPROTONOSUPPORT},
+	    {KW_PROTO_ERROR_REASON_LINE_TOO_LONG, -EPROTO},
+	    {KW_PROTO_ERROR_REASON_PROTOCOL, -EPROTO},
+	    {KW_PROTO_ERROR_REASON_NOT_ALLOWED, -EACCES},
+	    {KW_PROTO_ERROR_REASON_IDLE, -ECONNRESET},
+	    {KW_PROTO_ERROR_REASON_BUSY, -EBUSY},
 	};
 
 	for (int i = 1; i < n; i++) {
-		if (strncmp(fields[i], "reason=", 7) != 0)
+		if (strncmp(fields[i], key, sizeof(key) - 1) != 0)
 			continue;
 		for (size_t j = 0; j < sizeof(map) / sizeof(map[0]); j++)
-			if (strcmp(fields[i] + 7, map[j].reason) == 0)
+			if (strcmp(fields[i] + sizeof(key) - 1, map[j].reason) == 0)
 				return map[j].err;
 	}
 	return -EPROTO;
@@ -415,7 +419,7 @@ static int error_reason(char **fields, int n)
 
 static int handshake(struct kw_client *c, int64_t deadline)
 {
-	static const char hello[] = "VERSION\t1\t0\n";
+	static const char hello[] = KW_PROTO_HELLO;
 	char *fields[8];
 	int len, n, ret;
 
@@ -426,12 +430,12 @@ static int handshake(struct kw_client *c, int64_t deadline)
 	if (len < 0)
 		return len;
 	n = split_fields(c->in, fields, 8);
-	if (n >= 1 && strcmp(fields[0], "ERROR") == 0)
+	if (n >= 1 && strcmp(fields[0], KW_PROTO_REPLY_ERROR) == 0)
 		ret = error_reason(fields, n);
-	else if (n != 3 || strcmp(fields[0], "VERSION") != 0 || !all_digits(fields[1], 9) ||
-		 !all_digits(fields[2], 9))
+	else if (n != 3 || strcmp(fields[0], KW_PROTO_CMD_VERSION) != 0 ||
+		 !all_digits(fields[1], 9) || !all_digits(fields[2], 9))
 		ret = -EPROTO;
-	else if (strcmp(fields[1], "1") != 0)
+	else if (strcmp(fields[1], KW_PROTO_STR(KW_PROTO_MAJOR)) != 0)
 		ret = -EPROTONOSUPPORT;
 	else
 		ret = 0; /* any minor: later minors only add */
@@ -551,7 +555,7 @@ static bool valid_expires(const char *s)
 {
 	size_t len = strlen(s);
 
-	if (strcmp(s, "never") == 0)
+	if (strcmp(s, KW_PROTO_EXPIRES_NEVER) == 0)
 		return true;
 	if (len < 20 || len >= KW_EXPIRES_SIZE)
 		return false;
@@ -597,13 +601,19 @@ static int parse_answer(char *line, const char *want_id, struct kw_check_result 
 		const char *name;
 		enum kw_check_status status;
 	} codes[] = {
-	    {"invalid", KW_CHECK_INVALID},	     {"expired", KW_CHECK_EXPIRED},
-	    {"deleted", KW_CHECK_DELETED},	     {"disabled", KW_CHECK_DISABLED},
-	    {"rate_limited", KW_CHECK_RATE_LIMITED}, {"temp_fail", KW_CHECK_TEMP_FAIL},
+	    {KW_PROTO_FAIL_CODE_INVALID, KW_CHECK_INVALID},
+	    {KW_PROTO_FAIL_CODE_EXPIRED, KW_CHECK_EXPIRED},
+	    {KW_PROTO_FAIL_CODE_DELETED, KW_CHECK_DELETED},
+	    {KW_PROTO_FAIL_CODE_DISABLED, KW_CHECK_DISABLED},
+	    {KW_PROTO_FAIL_CODE_RATE_LIMITED, KW_CHECK_RATE_LIMITED},
+	    {KW_PROTO_FAIL_CODE_TEMP_FAIL, KW_CHECK_TEMP_FAIL},
 	};
 	enum { F_TOKEN_ID, F_ACCOUNT, F_USER, F_ROLE, F_EXPIRES, F_CODE, F_N };
-	static const char *const keys[F_N] = {"token_id", "account", "user",
-					      "role",	  "expires", "code"};
+	static const char *const keys[F_N] = {
+	    [F_TOKEN_ID] = KW_PROTO_FIELD_TOKEN_ID, [F_ACCOUNT] = KW_PROTO_FIELD_ACCOUNT,
+	    [F_USER] = KW_PROTO_FIELD_USER,	    [F_ROLE] = KW_PROTO_FIELD_ROLE,
+	    [F_EXPIRES] = KW_PROTO_FIELD_EXPIRES,   [F_CODE] = KW_PROTO_FIELD_CODE,
+	};
 	const char *val[F_N] = {NULL};
 	char *fields[64];
 	bool ok;
@@ -612,9 +622,9 @@ static int parse_answer(char *line, const char *want_id, struct kw_check_result 
 	n = split_fields(line, fields, 64);
 	if (n < 2)
 		return -EPROTO;
-	if (strcmp(fields[0], "OK") == 0)
+	if (strcmp(fields[0], KW_PROTO_REPLY_OK) == 0)
 		ok = true;
-	else if (strcmp(fields[0], "FAIL") == 0)
+	else if (strcmp(fields[0], KW_PROTO_REPLY_FAIL) == 0)
 		ok = false;
 	else
 		return -EPROTO;
@@ -667,6 +677,9 @@ static int parse_answer(char *line, const char *want_id, struct kw_check_result 
 	return 0;
 }
 
+/* The start of an ERROR line, which may come instead of an answer. */
+static const char error_tab[] = KW_PROTO_REPLY_ERROR "\t";
+
 static uint32_t id_add(uint32_t base, size_t k)
 {
 	/* ids run 1..KW_ID_MAX and wrap to 1 */
@@ -680,11 +693,12 @@ static int format_request(char *out, size_t room, uint32_t id, const char *token
 {
 	const char *service = opts != NULL && opts->service != NULL ? opts->service : "";
 	const char *ip = opts != NULL && opts->remote_ip != NULL ? opts->remote_ip : "";
-	size_t cap = room < KW_LINE_MAX + 1 ? room : KW_LINE_MAX + 1;
+	size_t cap = room < KW_PROTO_LINE_MAX + 1 ? room : KW_PROTO_LINE_MAX + 1;
 	int n;
 
-	n = snprintf(out, cap, "CHECK\t%u%s%s%s%s\ttoken=%s\n", id, *service ? "\tservice=" : "",
-		     service, *ip ? "\tremote_ip=" : "", ip, token);
+	n = snprintf(out, cap, KW_PROTO_CMD_CHECK "\t%u%s%s%s%s\t" KW_PROTO_FIELD_TOKEN "=%s\n", id,
+		     *service ? "\t" KW_PROTO_FIELD_SERVICE "=" : "", service,
+		     *ip ? "\t" KW_PROTO_FIELD_REMOTE_IP "=" : "", ip, token);
 	if (n < 0 || (size_t)n >= cap) {
 		explicit_bzero(out, cap);
 		return 0;
@@ -695,12 +709,12 @@ static int format_request(char *out, size_t room, uint32_t id, const char *token
 /* A token that can be sent at all; one that cannot is answered "invalid" locally. */
 static bool token_sendable(const char *token, const struct kw_check_opts *opts)
 {
-	char probe[KW_LINE_MAX + 1];
+	char probe[KW_PROTO_LINE_MAX + 1];
 	bool fits;
 
 	if (token == NULL || token[0] == '\0' || !sendable(token))
 		return false;
-	if (strlen(token) > KW_LINE_MAX)
+	if (strlen(token) > KW_PROTO_LINE_MAX)
 		return false;
 	fits = format_request(probe, sizeof(probe), KW_ID_MAX, token, opts) > 0;
 	explicit_bzero(probe, sizeof(probe));
@@ -788,7 +802,7 @@ static int run(struct kw_client *c, size_t m, const size_t *idx, const char *con
 				ret = len;
 				goto out;
 			}
-			if (strncmp(c->in, "ERROR\t", 6) == 0) {
+			if (strncmp(c->in, error_tab, sizeof(error_tab) - 1) == 0) {
 				char *fields[8];
 				int nf = split_fields(c->in, fields, 8);
 
@@ -814,9 +828,9 @@ static int run(struct kw_client *c, size_t m, const size_t *idx, const char *con
 		/* More than we asked for. An ERROR behind the answers (say, the idle timeout
 		 * crossing our request) only means the server is closing: drop the connection,
 		 * keep the answers. Anything else is a protocol violation. */
-		size_t k = c->in_len < 6 ? c->in_len : 6;
+		size_t k = c->in_len < sizeof(error_tab) - 1 ? c->in_len : sizeof(error_tab) - 1;
 
-		if (memcmp(c->in, "ERROR\t", k) == 0)
+		if (memcmp(c->in, error_tab, k) == 0)
 			disconnect(c);
 		else
 			ret = -EPROTO;

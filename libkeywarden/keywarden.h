@@ -1,7 +1,8 @@
 /* keywarden.h: libkeywarden, the client of the keywarden-validator socket (libc only).
  *
  * A service asks the validator whether an API token is valid and for whom. See
- * libkeywarden(3) for the full contract; doc/protocol.md for the wire protocol.
+ * libkeywarden(3) for the full contract; doc/protocol.md for the wire protocol, whose words
+ * (and the default socket path) keywarden_protocol.h holds, shared with the validator.
  *
  * Errors: functions return 0 on success or a negative errno value. A negative value from a
  * check means the validator could not be asked, was not trusted, or answered something that
@@ -25,12 +26,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "keywarden_protocol.h" /* KW_DEFAULT_SOCKET_PATH */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Used when kw_client_new() gets socket_path == NULL. */
-#define KW_DEFAULT_SOCKET_PATH "/run/keywarden/validator.sock"
 /* Used when kw_client_new() gets timeout_ms <= 0. */
 #define KW_DEFAULT_TIMEOUT_MS 5000
 

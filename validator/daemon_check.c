@@ -157,11 +157,11 @@ static void fill_entry(struct centry *e, const struct kw_token_check *row)
 	int n;
 
 	if (row->expires == KW_NEVER)
-		snprintf(expires, sizeof(expires), "never");
+		snprintf(expires, sizeof(expires), KW_PROTO_EXPIRES_NEVER);
 	else
 		kw_time_format(row->expires, expires);
-	n = snprintf(buf, sizeof(buf), "token_id=%llu\taccount=%s\tuser=%s\trole=%s\texpires=%s",
-		     (unsigned long long)row->id, row->account, row->user, row->role, expires);
+	n = snprintf(buf, sizeof(buf), KW_PROTO_OK_FIELDS_FMT, (unsigned long long)row->id,
+		     row->account, row->user, row->role, expires);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		abort(); /* cannot happen: the buffer holds the longest names */
 	free(e->fields);

@@ -60,7 +60,13 @@ struct kw_server {
 	bool stop;
 };
 
-static const char version_line[] = "VERSION\t1\t0\n";
+static const char version_line[] = KW_PROTO_HELLO;
+/* The fixed parts of the answers (keywarden_protocol.h); LIT_LEN: a literal's length. */
+#define ERROR_FMT KW_PROTO_REPLY_ERROR "\t" KW_PROTO_FIELD_REASON "=%s\n"
+#define OK_TAB KW_PROTO_REPLY_OK "\t"
+#define FAIL_TAB KW_PROTO_REPLY_FAIL "\t"
+#define CODE_KEY "\t" KW_PROTO_FIELD_CODE "="
+#define LIT_LEN(s) (sizeof(s) - 1)
 
 int64_t kw_monotonic_ms(void)
 {
@@ -180,7 +186,7 @@ static char *fmt_u32(char *p, uint32_t v)
 static void conn_error(struct conn *c, enum kw_proto_reason reason)
 {
 	char line[64];
-	int n = snprintf(line, sizeof(line), "ERROR\treason=%s\n", kw_proto_reason_name(reason));
+	int n = snprintf(line, sizeof(line), ERROR_FMT, kw_proto_reason_name(reason));
 
 	out_append(c, line, (size_t)n);
 	c->closing = true;
@@ -295,7 +301,7 @@ static bool peer_allowed(struct kw_server *s, struct conn *c)
 static void refuse(int fd, enum kw_proto_reason reason)
 {
 	char line[96];
-	int n = snprintf(line, sizeof(line), "%sERROR\treason=%s\n", version_line,
+	int n = snprintf(line, sizeof(line), "%s" ERROR_FMT, version_line,
 			 kw_proto_reason_name(reason));
 
 	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -427,8 +433,8 @@ static void handle_check(struct kw_server *s, struct conn *c, const struct kw_pr
 	if (res.ok) {
 		out_reserve(c, 16 + res.fields_len);
 		p = c->out + c->out_len;
-		memcpy(p, "OK\t", 3);
-		p = fmt_u32(p + 3, req->id);
+		memcpy(p, OK_TAB, LIT_LEN(OK_TAB));
+		p = fmt_u32(p + LIT_LEN(OK_TAB), req->id);
 		*p++ = '\t';
 		memcpy(p, res.fields, res.fields_len);
 		p += res.fields_len;
@@ -441,11 +447,11 @@ static void handle_check(struct kw_server *s, struct conn *c, const struct kw_pr
 		size_t clen = strlen(code);
 		out_reserve(c, 32 + clen);
 		p = c->out + c->out_len;
-		memcpy(p, "FAIL\t", 5);
-		p = fmt_u32(p + 5, req->id);
-		memcpy(p, "\tcode=", 6);
-		memcpy(p + 6, code, clen);
-		p += 6 + clen;
+		memcpy(p, FAIL_TAB, LIT_LEN(FAIL_TAB));
+		p = fmt_u32(p + LIT_LEN(FAIL_TAB), req->id);
+		memcpy(p, CODE_KEY, LIT_LEN(CODE_KEY));
+		memcpy(p + LIT_LEN(CODE_KEY), code, clen);
+		p += LIT_LEN(CODE_KEY) + clen;
 		*p++ = '\n';
 		c->out_len = (size_t)(p - c->out);
 		if (kw_log_enabled(KW_LOG_DEBUG)) {
@@ -553,7 +559,7 @@ static void expire_idle(struct kw_server *s, int64_t now)
 	while (s->idle_head != NULL && now - s->idle_head->last_active >= idle_ms) {
 		struct conn *c = s->idle_head;
 		char line[64];
-		int n = snprintf(line, sizeof(line), "ERROR\treason=%s\n",
+		int n = snprintf(line, sizeof(line), ERROR_FMT,
 				 kw_proto_reason_name(KW_PROTO_REASON_IDLE));
 
 		/* Best effort: a client that stopped reading may not take it. */

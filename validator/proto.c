@@ -8,25 +8,33 @@
 #include "proto.h"
 
 static const char *const code_names[KW_PROTO_CODE_COUNT] = {
-	[KW_PROTO_CODE_INVALID] = "invalid",           [KW_PROTO_CODE_EXPIRED] = "expired",
-	[KW_PROTO_CODE_DELETED] = "deleted",           [KW_PROTO_CODE_DISABLED] = "disabled",
-	[KW_PROTO_CODE_RATE_LIMITED] = "rate_limited", [KW_PROTO_CODE_TEMP_FAIL] = "temp_fail",
+	[KW_PROTO_CODE_INVALID] = KW_PROTO_FAIL_CODE_INVALID,
+	[KW_PROTO_CODE_EXPIRED] = KW_PROTO_FAIL_CODE_EXPIRED,
+	[KW_PROTO_CODE_DELETED] = KW_PROTO_FAIL_CODE_DELETED,
+	[KW_PROTO_CODE_DISABLED] = KW_PROTO_FAIL_CODE_DISABLED,
+	[KW_PROTO_CODE_RATE_LIMITED] = KW_PROTO_FAIL_CODE_RATE_LIMITED,
+	[KW_PROTO_CODE_TEMP_FAIL] = KW_PROTO_FAIL_CODE_TEMP_FAIL,
 };
 
 static const char *const reason_names[KW_PROTO_REASON_COUNT] = {
-	[KW_PROTO_REASON_VERSION] = "version",   [KW_PROTO_REASON_LINE_TOO_LONG] = "line_too_long",
-	[KW_PROTO_REASON_PROTOCOL] = "protocol", [KW_PROTO_REASON_NOT_ALLOWED] = "not_allowed",
-	[KW_PROTO_REASON_IDLE] = "idle",         [KW_PROTO_REASON_BUSY] = "busy",
+	[KW_PROTO_REASON_VERSION] = KW_PROTO_ERROR_REASON_VERSION,
+	[KW_PROTO_REASON_LINE_TOO_LONG] = KW_PROTO_ERROR_REASON_LINE_TOO_LONG,
+	[KW_PROTO_REASON_PROTOCOL] = KW_PROTO_ERROR_REASON_PROTOCOL,
+	[KW_PROTO_REASON_NOT_ALLOWED] = KW_PROTO_ERROR_REASON_NOT_ALLOWED,
+	[KW_PROTO_REASON_IDLE] = KW_PROTO_ERROR_REASON_IDLE,
+	[KW_PROTO_REASON_BUSY] = KW_PROTO_ERROR_REASON_BUSY,
 };
 
 const char *kw_proto_code_name(enum kw_proto_code code)
 {
-	return (unsigned)code < KW_PROTO_CODE_COUNT ? code_names[code] : "temp_fail";
+	return (unsigned)code < KW_PROTO_CODE_COUNT ? code_names[code]
+						    : KW_PROTO_FAIL_CODE_TEMP_FAIL;
 }
 
 const char *kw_proto_reason_name(enum kw_proto_reason reason)
 {
-	return (unsigned)reason < KW_PROTO_REASON_COUNT ? reason_names[reason] : "protocol";
+	return (unsigned)reason < KW_PROTO_REASON_COUNT ? reason_names[reason]
+							: KW_PROTO_ERROR_REASON_PROTOCOL;
 }
 
 static int fail(const char **what_r, const char *what)
@@ -78,11 +86,12 @@ static void next_field(struct cursor *c, const char **f_r, size_t *flen_r)
 	}
 }
 
-static bool is_verb(const char *f, size_t flen, const char *verb)
+/* True when the field (or key) f of flen bytes is exactly word. */
+static bool is_word(const char *f, size_t flen, const char *word)
 {
-	size_t n = strlen(verb);
+	size_t n = strlen(word);
 
-	return flen == n && memcmp(f, verb, n) == 0;
+	return flen == n && memcmp(f, word, n) == 0;
 }
 
 static int parse_version(struct cursor *c, struct kw_proto_request *req, const char **what_r)
@@ -129,18 +138,18 @@ static int parse_check(struct cursor *c, struct kw_proto_request *req, const cha
 			klen++;
 		if (klen == 0 || klen == flen || f[klen] != '=')
 			return fail(what_r, "CHECK with a field that is not key=value");
-		if (klen == 5 && memcmp(f, "token", 5) == 0) {
+		if (is_word(f, klen, KW_PROTO_FIELD_TOKEN)) {
 			/* The credential is the rest of the line, TABs included. */
-			req->token.s = c->line + start + 6;
-			req->token.len = c->len - start - 6;
+			req->token.s = c->line + start + klen + 1;
+			req->token.len = c->len - start - klen - 1;
 			return 0;
 		}
-		if (klen == 7 && memcmp(f, "service", 7) == 0) {
-			req->service.s = f + 8;
-			req->service.len = flen - 8;
-		} else if (klen == 9 && memcmp(f, "remote_ip", 9) == 0) {
-			req->remote_ip.s = f + 10;
-			req->remote_ip.len = flen - 10;
+		if (is_word(f, klen, KW_PROTO_FIELD_SERVICE)) {
+			req->service.s = f + klen + 1;
+			req->service.len = flen - klen - 1;
+		} else if (is_word(f, klen, KW_PROTO_FIELD_REMOTE_IP)) {
+			req->remote_ip.s = f + klen + 1;
+			req->remote_ip.len = flen - klen - 1;
 		}
 		/* Unknown keys are ignored. */
 	}
@@ -164,9 +173,9 @@ int kw_proto_parse(const char *line, size_t len, struct kw_proto_request *req_r,
 	if (memchr(line, '\r', len) != NULL)
 		return fail(what_r, "CR in a line");
 	next_field(&c, &f, &flen);
-	if (is_verb(f, flen, "CHECK"))
+	if (is_word(f, flen, KW_PROTO_CMD_CHECK))
 		ret = parse_check(&c, &req, what_r);
-	else if (is_verb(f, flen, "VERSION"))
+	else if (is_word(f, flen, KW_PROTO_CMD_VERSION))
 		ret = parse_version(&c, &req, what_r);
 	else
 		ret = fail(what_r, "unknown verb");

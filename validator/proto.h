@@ -1,5 +1,7 @@
 /* proto.h: the validator's line protocol, version 1 (doc/protocol.md is normative): parsing a
- * client's line and the names of the answer codes and error reasons.
+ * client's line and the names of the answer codes and error reasons. The protocol's words
+ * (version, line limit, verbs, fields, codes, reasons) are libkeywarden/keywarden_protocol.h's,
+ * shared with the client; this header adds the daemon's enums over them.
  *
  * Pure functions without I/O, allocation or global state, so that the daemon, the tests and a
  * libFuzzer target link them alike. A parsed request points into the caller's line buffer and
@@ -10,10 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KW_PROTO_MAJOR 1
-#define KW_PROTO_MINOR 0
-/* Longest line, LF included, unless the daemon is configured otherwise ([validator] max_line). */
-#define KW_PROTO_LINE_MAX 8192
+#include "keywarden_protocol.h"
+
+/* KW_PROTO_LINE_MAX is the default of [validator] max_line; these bound it. */
 #define KW_PROTO_LINE_MIN 512
 #define KW_PROTO_LINE_LIMIT 65536
 
@@ -63,6 +64,12 @@ struct kw_proto_request {
  * NULL) names what was wrong, for the log. Never reads beyond line + len. */
 int kw_proto_parse(const char *line, size_t len, struct kw_proto_request *req_r,
 		   const char **what_r);
+
+/* The fields of an OK answer after the id, for printf: token_id (unsigned long long), account,
+ * user, role, expires (strings). */
+#define KW_PROTO_OK_FIELDS_FMT                                                                     \
+	KW_PROTO_FIELD_TOKEN_ID "=%llu\t" KW_PROTO_FIELD_ACCOUNT "=%s\t" KW_PROTO_FIELD_USER       \
+				"=%s\t" KW_PROTO_FIELD_ROLE "=%s\t" KW_PROTO_FIELD_EXPIRES "=%s"
 
 const char *kw_proto_code_name(enum kw_proto_code code);
 const char *kw_proto_reason_name(enum kw_proto_reason reason);

@@ -21,7 +21,7 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
 	echo "1..$n"
 	exit 0
 fi
-FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$top_builddir -I$top_srcdir/lib -I$top_srcdir/validator"
+FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$top_builddir -I$top_srcdir/lib -I$top_srcdir/validator -I$top_srcdir/libkeywarden"
 
 mkdir -p "$T/seed_proto" "$T/seed_token"
 tok='7711$Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1u'
