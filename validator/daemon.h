@@ -59,7 +59,8 @@ void kw_checker_set_cache_size(struct kw_checker *checker, size_t cache_size);
  * drops the cache if the database changed (PRAGMA data_version) and takes the time. */
 void kw_checker_sync(struct kw_checker *checker);
 
-struct kw_check_result {
+/* The checker's verdict on one CHECK (libkeywarden's struct kw_check_result is the client's). */
+struct kw_check_answer {
 	bool ok;
 	enum kw_proto_code code; /* when !ok */
 	uint64_t token_id;       /* 0 when the token was malformed */
@@ -68,10 +69,10 @@ struct kw_check_result {
 };
 /* Answers a CHECK of token (len bytes). ip (may be NULL) is recorded as last use. */
 void kw_checker_check(struct kw_checker *checker, const char *token, size_t len, const char *ip,
-		      size_t ip_len, struct kw_check_result *res_r);
+		      size_t ip_len, struct kw_check_answer *res_r);
 /* Counts a failed check of peer uid for the audit log (nothing for OK and temp_fail answers).
  * res->token_id is 0 when no id was parsed, as for a rate_limited answer. */
-void kw_checker_failed(struct kw_checker *checker, uid_t uid, const struct kw_check_result *res);
+void kw_checker_failed(struct kw_checker *checker, uid_t uid, const struct kw_check_answer *res);
 /* Writes the coalesced last uses and the failed-check event (if any) in one transaction;
  * keeps both on failure. */
 int kw_checker_flush(struct kw_checker *checker);

@@ -280,7 +280,7 @@ size_t kw_checker_pending(const struct kw_checker *c)
 	return c->n_touches + (kw_failures_pending(c->failures) ? 1 : 0);
 }
 
-void kw_checker_failed(struct kw_checker *c, uid_t uid, const struct kw_check_result *res)
+void kw_checker_failed(struct kw_checker *c, uid_t uid, const struct kw_check_answer *res)
 {
 	if (!res->ok)
 		kw_failures_add(c->failures, uid, res->token_id, res->code, c->now);
@@ -329,7 +329,7 @@ int kw_checker_flush(struct kw_checker *c)
 }
 
 void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const char *ip,
-		      size_t ip_len, struct kw_check_result *res)
+		      size_t ip_len, struct kw_check_answer *res)
 {
 	struct kw_token_check row;
 	struct kw_secret secret;

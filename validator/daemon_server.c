@@ -398,7 +398,7 @@ static bool conn_read(struct kw_server *s, struct conn *c, int64_t now)
 }
 
 static void log_check(const struct conn *c, const struct kw_proto_request *req, const char *verdict,
-		      const struct kw_check_result *res)
+		      const struct kw_check_answer *res)
 {
 	kw_debug("peer uid=%u gid=%u pid=%d request %u: %s token_id=%llu service=%.*s "
 		 "remote_ip=%.*s",
@@ -412,7 +412,7 @@ static void log_check(const struct conn *c, const struct kw_proto_request *req, 
 static void handle_check(struct kw_server *s, struct conn *c, const struct kw_proto_request *req,
 			 int64_t now)
 {
-	struct kw_check_result res;
+	struct kw_check_answer res;
 	char *p;
 
 	if (kw_rate_blocked(s->rate, c->uid, now)) {

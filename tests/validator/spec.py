@@ -138,6 +138,17 @@ for path in (("libkeywarden", "client.c"), ("validator", "proto.c"),
         found += re.findall(r'(?:"|\\t)%s(?:=|\\t|\\n|")' % w, text)
     t.ok(not found, "%s spells no protocol word of its own" % "/".join(path), found)
 
+# Distinct names for distinct types: no struct or enum of the public header is also one of
+# the daemon's.
+decl = r"^(?:struct|enum) (kw_\w+) \{"
+public = set(re.findall(decl, src("libkeywarden", "keywarden.h"), re.M))
+daemon = set()
+for f in sorted(os.listdir(os.path.join(TOP_SRCDIR, "validator"))):
+    if f.endswith((".h", ".c")):
+        daemon |= set(re.findall(decl, src("validator", f), re.M))
+t.ok(public and daemon and not public & daemon,
+     "keywarden.h and validator/ name no struct or enum alike", sorted(public & daemon))
+
 # The running daemon.
 out = subprocess.run([VALIDATOR, "--version"], stdout=subprocess.PIPE, text=True).stdout
 t.ok("(protocol %d.%d)" % (major, minor) in out, "--version names protocol %d.%d" % (major, minor), out)
