@@ -1,4 +1,4 @@
-/* tokens.c: creating, listing, showing and deleting tokens under the product page's rules,
+/* store_token.c: creating, listing, showing and deleting tokens under the product page's rules,
  * and the two queries of the validator (lookup, last use). See store.h. */
 #include "config.h"
 

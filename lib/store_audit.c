@@ -1,4 +1,4 @@
-/* audit.c: the hash chain of the audit table (see audit.h), and the copy of every committed
+/* store_audit.c: the hash chain of the audit table (see audit.h), and the copy of every committed
  * event that goes to journald/syslog.
  *
  * The journal copy is made after the commit, never before: kw_audit_append() runs inside the
