@@ -9,7 +9,7 @@ lib_libkwcore_la_SOURCES = \
 	lib/store.c lib/store.h lib/store_private.h lib/store_sql.h \
 	lib/timeutil.c lib/timeutil.h \
 	lib/token.c lib/token.h \
-	lib/store_token.c \
+	lib/store_token.c lib/store_report.c lib/store_notify.c \
 	lib/sso.c lib/sso.h
 nodist_lib_libkwcore_la_SOURCES = lib/schema.c
 lib_libkwcore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
