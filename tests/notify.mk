@@ -11,3 +11,10 @@ KW_ISSUE6_TESTS = \
 	tests/report/report.py
 TESTS += $(KW_ISSUE6_TESTS)
 EXTRA_DIST += $(KW_ISSUE6_TESTS) tests/notify/kwtest.py
+
+# The store's queries for reports, the audit log and the notify ledger, through store.h.
+check_PROGRAMS += tests/unit/test_store_queries
+tests_unit_test_store_queries_SOURCES = tests/unit/test_store_queries.c
+tests_unit_test_store_queries_CFLAGS = $(KW_CORE_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_store_queries_LDADD = $(KW_CORE_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_store_queries
