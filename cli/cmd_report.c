@@ -53,8 +53,8 @@ struct section_run {
 };
 
 /* Why the row is in the section, in words. */
-static void reason(size_t section, const struct kw_report_token *r, int64_t now, int64_t stale_days, char *buf,
-		   size_t size)
+static void reason(size_t section, const struct kw_report_token *r, int64_t now,
+		   int64_t stale_days, char *buf, size_t size)
 {
 	char t[KW_TIME_TEXT_MAX];
 

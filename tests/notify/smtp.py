@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""smtp.py: keywarden-notify (and its front, keywarden notify run) against a real SMTP server
-on loopback (aiosmtpd), with the clock moved by libfaketime: who gets the 7-day and the 1-day mails, exactly once over repeated
-and concurrent runs; opt-out; deleted, expired and disabled tokens; a server that is down or
-refuses mail records nothing and the next run delivers; what a mail says. A final reply that
-comes after [notify] timeout still counts; a mail whose final reply never comes is sent at most
-3 times; revoked SSO users get no mail; user-controlled text is defanged and shell-quoted;
-[notify] username/password_file are checked (also in a dry run); a token whose issuer is
-disabled mid-run gets no further mail; `keywarden notify run` is a front for keywarden-notify,
-the only program that links libcurl."""
+"""smtp.py: keywarden-notify (and its front, keywarden notify run) against a real SMTP server on
+loopback (aiosmtpd), with the clock moved by libfaketime: who gets the 7-day and the 1-day
+mails, exactly once over repeated and concurrent runs; opt-out; deleted, expired and disabled
+tokens; a server that is down or refuses mail records nothing and the next run delivers; what a
+mail says. A final reply that comes after [notify] timeout still counts; a mail whose final
+reply never comes is sent at most 3 times; revoked SSO users get no mail; user-controlled text
+is defanged and shell-quoted; [notify] username/password_file are checked (also in a dry run);
+a token whose issuer is disabled mid-run gets no further mail; `keywarden notify run` is a
+front for keywarden-notify, the only program that links libcurl."""
 import asyncio
 import email
 import email.policy
