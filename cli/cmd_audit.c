@@ -19,7 +19,7 @@
 
 int kw_cmd_audit(struct kw_cli *cli, int argc, char **argv);
 
-#define HASH_LEN 32
+#define HASH_LEN KW_AUDIT_HASH_LEN
 
 static void hex(const void *data, size_t len, char *out)
 {
@@ -57,23 +57,11 @@ static int parse_anchor(const char *text, int64_t *seq_r, char hash_hex[HASH_LEN
 /* Hash of event seq as hex; -ENOENT when there is no such event. */
 static int event_hash(struct kw_store *store, int64_t seq, char out[HASH_LEN * 2 + 1])
 {
-	sqlite3_stmt *st = NULL;
-	int rc, ret;
+	uint8_t hash[KW_AUDIT_HASH_LEN];
+	int ret = kw_audit_event_hash(store, seq, hash, NULL);
 
-	if (sqlite3_prepare_v2(kw_store_db(store), "SELECT hash FROM audit WHERE seq = ?1", -1, &st,
-			       NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, seq);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == HASH_LEN) {
-		hex(sqlite3_column_blob(st, 0), HASH_LEN, out);
-		ret = 0;
-	} else if (rc == SQLITE_DONE) {
-		ret = -ENOENT;
-	} else {
-		ret = -EIO;
-	}
-	sqlite3_finalize(st);
+	if (ret == 0)
+		hex(hash, HASH_LEN, out);
 	return ret;
 }
 
@@ -287,25 +275,41 @@ static int parse_since(const char *text, int64_t *t_r)
 	return kw_time_parse(text, 0, t_r);
 }
 
-static const char *col_text(sqlite3_stmt *st, int col)
+/* One event as a JSON Lines record. */
+static int export_event(const struct kw_audit_event *e, void *ctx)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	char when[KW_TIME_TEXT_MAX], hash[HASH_LEN * 2 + 1] = "";
 
-	return t != NULL ? (const char *)t : "";
+	(void)ctx;
+	kw_time_format(e->time, when);
+	if (e->has_hash)
+		hex(e->hash, HASH_LEN, hash);
+	printf("{\"seq\":%lld,\"time\":\"%s\",\"actor\":", (long long)e->seq, when);
+	kw_json_string(stdout, e->actor);
+	fputs(",\"action\":", stdout);
+	kw_json_string(stdout, e->action);
+	fputs(",\"target\":", stdout);
+	kw_json_string(stdout, e->target);
+	fputs(",\"details\":", stdout);
+	if (is_json_object(e->details))
+		fputs(e->details, stdout);
+	else
+		kw_json_string(stdout, e->details);
+	printf(",\"hash\":\"%s\"}\n", hash);
+	return 0;
 }
 
 static int audit_export(struct kw_cli *cli, int argc, char **argv)
 {
-	const char *since_text = NULL, *format = "jsonl", *pos[1];
+	const char *since_text = NULL, *format = "jsonl", *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
 	    {"since", true, &since_text, NULL},
 	    {"format", true, &format, NULL},
 	    {NULL, false, NULL, NULL},
 	};
 	struct kw_store *store;
-	sqlite3_stmt *st = NULL;
 	int64_t since = 0;
-	int n_pos, ret, rc, exit_code;
+	int n_pos, ret, exit_code;
 
 	if ((ret = kw_cli_parse(argc, argv, opts, pos, 0, &n_pos)) != 0)
 		return ret;
@@ -322,39 +326,8 @@ static int audit_export(struct kw_cli *cli, int argc, char **argv)
 	}
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
-	if (sqlite3_prepare_v2(kw_store_db(store),
-			       "SELECT seq, time, actor, action, target, details, hash FROM audit "
-			       "WHERE time >= ?1 ORDER BY seq",
-			       -1, &st, NULL) != SQLITE_OK)
-		return kw_cli_fail(-EIO, sqlite3_errmsg(kw_store_db(store)));
-	sqlite3_bind_int64(st, 1, since);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char when[KW_TIME_TEXT_MAX], hash[HASH_LEN * 2 + 1] = "";
-		const char *details = col_text(st, 5);
-
-		kw_time_format(sqlite3_column_int64(st, 1), when);
-		if (sqlite3_column_bytes(st, 6) == HASH_LEN)
-			hex(sqlite3_column_blob(st, 6), HASH_LEN, hash);
-		printf("{\"seq\":%lld,\"time\":\"%s\",\"actor\":",
-		       (long long)sqlite3_column_int64(st, 0), when);
-		kw_json_string(stdout, col_text(st, 2));
-		fputs(",\"action\":", stdout);
-		kw_json_string(stdout, col_text(st, 3));
-		fputs(",\"target\":", stdout);
-		kw_json_string(stdout, col_text(st, 4));
-		fputs(",\"details\":", stdout);
-		if (is_json_object(details))
-			fputs(details, stdout);
-		else
-			kw_json_string(stdout, details);
-		printf(",\"hash\":\"%s\"}\n", hash);
-	}
-	if (rc != SQLITE_DONE) {
-		ret = kw_cli_fail(-EIO, sqlite3_errmsg(kw_store_db(store)));
-		sqlite3_finalize(st);
-		return ret;
-	}
-	sqlite3_finalize(st);
+	if ((ret = kw_audit_foreach(store, since, export_event, NULL, &error)) < 0)
+		return kw_cli_fail(ret, error);
 	return KW_EXIT_OK;
 }
 

@@ -25,77 +25,44 @@ int kw_cmd_report(struct kw_cli *cli, int argc, char **argv);
 
 #define DAY 86400
 #define UNUSED_DAYS 90
+#define NEAR_LIMIT_PERCENT 80
 
-/* The common columns; ?1 = now, ?2 = account name or NULL. */
-#define SELECT_TOKENS                                                                              \
-	"SELECT t.id, a.name, t.name, iu.login, r.name, t.created, t.expires, t.last_used, "       \
-	"ir.name, iu.source, coalesce(iu.sso_state, ''), coalesce(iu.sso_last_seen, 0) "           \
-	"FROM token t JOIN account a ON a.id = t.account_id JOIN user iu ON iu.id = t.issuer_id "  \
-	"JOIN role r ON r.id = t.role_id JOIN role ir ON ir.id = iu.role_id "                      \
-	"WHERE t.deleted IS NULL AND iu.enabled = 1 AND (t.expires IS NULL OR t.expires > ?1) "    \
-	"AND (?2 IS NULL OR a.name = ?2) AND "
-
+/* The sections in the order of the report (what each holds: store.h, kw_report_section). */
 struct section {
-	const char *key, *title, *where;
+	const char *key, *title;
 };
 
-static const struct section sections[] = {
-    {"never_expires", "Tokens that never expire", "t.expires IS NULL"},
-    {"sso_access_changed",
-     "Tokens of SSO users whose access was revoked or downgraded, or who were not seen "
-     "recently",
-     "iu.source = 'sso' AND (iu.sso_state IN ('revoked', 'downgraded') OR "
-     "iu.sso_last_seen IS NULL OR iu.sso_last_seen < ?1 - ?3)"},
-    {"role_above_issuer", "Tokens whose role exceeds their issuer's current role",
-     "r.rank > ir.rank"},
-    {"unused", "Tokens never used or unused for 90 days",
-     "(t.last_used IS NULL OR t.last_used < ?1 - ?4)"},
-    {"expiring_soon", "Tokens that expire within 7 days",
-     "t.expires IS NOT NULL AND t.expires <= ?1 + ?5"},
+static const struct section sections[KW_REPORT_SECTIONS] = {
+    [KW_REPORT_NEVER_EXPIRES] = {"never_expires", "Tokens that never expire"},
+    [KW_REPORT_SSO_ACCESS_CHANGED] =
+	{"sso_access_changed",
+	 "Tokens of SSO users whose access was revoked or downgraded, or who were not seen "
+	 "recently"},
+    [KW_REPORT_ROLE_ABOVE_ISSUER] = {"role_above_issuer",
+				     "Tokens whose role exceeds their issuer's current role"},
+    [KW_REPORT_UNUSED] = {"unused", "Tokens never used or unused for 90 days"},
+    [KW_REPORT_EXPIRING_SOON] = {"expiring_soon", "Tokens that expire within 7 days"},
 };
 
-struct row {
-	int64_t id, created, expires, last_used, sso_last_seen;
-	char account[KW_ACCOUNT_MAX + 1], name[KW_TOKEN_NAME_MAX + 1], issuer[KW_LOGIN_MAX + 1];
-	char role[KW_ROLE_MAX + 1], issuer_role[KW_ROLE_MAX + 1], source[8], sso_state[16];
+/* One section being printed. */
+struct section_run {
+	size_t section;
+	int64_t now, stale_days;
+	bool json;
+	unsigned n;
 };
-
-static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(dst, size, "%s", t != NULL ? (const char *)t : "");
-}
-
-static void read_row(sqlite3_stmt *st, struct row *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->id = sqlite3_column_int64(st, 0);
-	copy_col(r->account, sizeof(r->account), st, 1);
-	copy_col(r->name, sizeof(r->name), st, 2);
-	copy_col(r->issuer, sizeof(r->issuer), st, 3);
-	copy_col(r->role, sizeof(r->role), st, 4);
-	r->created = sqlite3_column_int64(st, 5);
-	r->expires =
-	    sqlite3_column_type(st, 6) == SQLITE_NULL ? KW_NEVER : sqlite3_column_int64(st, 6);
-	r->last_used = sqlite3_column_int64(st, 7);
-	copy_col(r->issuer_role, sizeof(r->issuer_role), st, 8);
-	copy_col(r->source, sizeof(r->source), st, 9);
-	copy_col(r->sso_state, sizeof(r->sso_state), st, 10);
-	r->sso_last_seen = sqlite3_column_int64(st, 11);
-}
 
 /* Why the row is in the section, in words. */
-static void reason(size_t section, const struct row *r, int64_t now, int64_t stale_days, char *buf,
-		   size_t size)
+static void reason(size_t section, const struct kw_report_token *r, int64_t now,
+		   int64_t stale_days, char *buf, size_t size)
 {
 	char t[KW_TIME_TEXT_MAX];
 
 	switch (section) {
-	case 0:
+	case KW_REPORT_NEVER_EXPIRES:
 		snprintf(buf, size, "created %s, no expiry", (kw_time_format(r->created, t), t));
 		break;
-	case 1:
+	case KW_REPORT_SSO_ACCESS_CHANGED:
 		if (strcmp(r->sso_state, "revoked") == 0 || strcmp(r->sso_state, "downgraded") == 0)
 			snprintf(buf, size, "SSO access %s", r->sso_state);
 		else if (r->sso_last_seen == 0)
@@ -105,10 +72,10 @@ static void reason(size_t section, const struct row *r, int64_t now, int64_t sta
 				 (long long)((now - r->sso_last_seen) / DAY),
 				 (long long)stale_days);
 		break;
-	case 2:
+	case KW_REPORT_ROLE_ABOVE_ISSUER:
 		snprintf(buf, size, "token role %s, issuer now %s", r->role, r->issuer_role);
 		break;
-	case 3:
+	case KW_REPORT_UNUSED:
 		if (r->last_used == 0)
 			snprintf(buf, size, "never used (created %s)",
 				 (kw_time_format(r->created, t), t));
@@ -138,10 +105,10 @@ static void json_opt_time(const char *key, int64_t t, const char *none)
 }
 
 /* Ends a report section: closes its JSON array or says "none", and adds its rows to *total. */
-static int section_end(int rc, bool json, unsigned n, unsigned *total)
+static int section_end(int ret, bool json, unsigned n, unsigned *total)
 {
-	if (rc != SQLITE_DONE)
-		return -EIO;
+	if (ret < 0)
+		return ret;
 	if (json)
 		fputs(n > 0 ? "\n  ]" : "]", stdout);
 	else if (n == 0)
@@ -150,107 +117,108 @@ static int section_end(int rc, bool json, unsigned n, unsigned *total)
 	return 0;
 }
 
-static int run_section(struct kw_store *store, size_t i, const char *account, int64_t now,
-		       int64_t stale_days, bool json, unsigned *total)
+static int print_token(const struct kw_report_token *r, void *ctx)
 {
-	char sql[2048], why[256];
-	sqlite3_stmt *st = NULL;
-	struct row r;
-	unsigned n = 0;
-	int rc;
+	struct section_run *run = ctx;
+	unsigned n = run->n;
+	bool json = run->json;
+	char why[256];
 
-	snprintf(sql, sizeof(sql), "%s%s ORDER BY a.name, t.id", SELECT_TOKENS, sections[i].where);
-	if (sqlite3_prepare_v2(kw_store_db(store), sql, -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, now);
-	if (account != NULL)
-		sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, stale_days * DAY);
-	sqlite3_bind_int64(st, 4, (int64_t)UNUSED_DAYS * DAY);
-	sqlite3_bind_int64(st, 5, (int64_t)7 * DAY);
+	reason(run->section, r, run->now, run->stale_days, why, sizeof(why));
+	if (json) {
+		printf("%s\n    {\"id\": %lld, \"account\": ", n == 0 ? "" : ",", (long long)r->id);
+		kw_json_string(stdout, r->account);
+		fputs(", \"name\": ", stdout);
+		kw_json_string(stdout, r->name);
+		fputs(", \"issued_by\": ", stdout);
+		kw_json_string(stdout, r->issuer);
+		fputs(", \"role\": ", stdout);
+		kw_json_string(stdout, r->role);
+		fputs(", \"issuer_role\": ", stdout);
+		kw_json_string(stdout, r->issuer_role);
+		json_opt_time("expires", r->expires, "\"never\"");
+		json_opt_time("last_used", r->last_used, "null");
+		if (r->issuer_sso) {
+			printf(", \"sso_state\": \"%s\"",
+			       r->sso_state[0] != '\0' ? r->sso_state : "active");
+			json_opt_time("sso_last_seen", r->sso_last_seen, "null");
+		}
+		fputs(", \"reason\": ", stdout);
+		kw_json_string(stdout, why);
+		fputs("}", stdout);
+	} else {
+		if (n == 0)
+			printf("  %-8s %-16s %-24s %-16s %-24s %s\n", "ID", "ACCOUNT", "NAME",
+			       "ISSUED BY", "ROLE", "WHY");
+		printf("  %-8lld %-16s %-24s %-16s %-24s %s\n", (long long)r->id, r->account, r->name,
+		       r->issuer, r->role, why);
+	}
+	run->n++;
+	return 0;
+}
+
+static int run_section(struct kw_store *store, size_t i, const char *account, int64_t now,
+		       int64_t stale_days, bool json, unsigned *total, const char **error_r)
+{
+	const struct kw_report_params params = {
+	    .now = now,
+	    .account = account,
+	    .stale_days = stale_days,
+	    .unused_days = UNUSED_DAYS,
+	    .expiring_days = 7,
+	};
+	struct section_run run = {i, now, stale_days, json, 0};
+	int ret;
+
 	if (json)
 		printf("%s\n  \"%s\": [", i == 0 ? "" : ",", sections[i].key);
 	else
 		printf("\n%s\n", sections[i].title);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		read_row(st, &r);
-		reason(i, &r, now, stale_days, why, sizeof(why));
-		if (json) {
-			printf("%s\n    {\"id\": %lld, \"account\": ", n == 0 ? "" : ",",
-			       (long long)r.id);
-			kw_json_string(stdout, r.account);
-			fputs(", \"name\": ", stdout);
-			kw_json_string(stdout, r.name);
-			fputs(", \"issued_by\": ", stdout);
-			kw_json_string(stdout, r.issuer);
-			fputs(", \"role\": ", stdout);
-			kw_json_string(stdout, r.role);
-			fputs(", \"issuer_role\": ", stdout);
-			kw_json_string(stdout, r.issuer_role);
-			json_opt_time("expires", r.expires, "\"never\"");
-			json_opt_time("last_used", r.last_used, "null");
-			if (strcmp(r.source, "sso") == 0) {
-				printf(", \"sso_state\": \"%s\"",
-				       r.sso_state[0] != '\0' ? r.sso_state : "active");
-				json_opt_time("sso_last_seen", r.sso_last_seen, "null");
-			}
-			fputs(", \"reason\": ", stdout);
-			kw_json_string(stdout, why);
-			fputs("}", stdout);
-		} else {
-			if (n == 0)
-				printf("  %-8s %-16s %-24s %-16s %-24s %s\n", "ID", "ACCOUNT",
-				       "NAME", "ISSUED BY", "ROLE", "WHY");
-			printf("  %-8lld %-16s %-24s %-16s %-24s %s\n", (long long)r.id, r.account,
-			       r.name, r.issuer, r.role, why);
-		}
-		n++;
-	}
-	sqlite3_finalize(st);
-	return section_end(rc, json, n, total);
+	ret = kw_store_report_tokens(store, (enum kw_report_section)i, &params, print_token, &run,
+				     error_r);
+	return section_end(ret, json, run.n, total);
 }
 
-static int run_accounts(struct kw_store *store, const char *account, bool json, unsigned *total)
-{
-	sqlite3_stmt *st = NULL;
-	unsigned n = 0;
-	int rc;
+struct accounts_run {
+	bool json;
+	unsigned n;
+};
 
-	/* Tokens that count against the limit: every token not deleted (as at creation). */
-	if (sqlite3_prepare_v2(kw_store_db(store),
-			       "SELECT a.name, a.token_limit, count(t.id) FROM account a "
-			       "LEFT JOIN token t ON t.account_id = a.id AND t.deleted IS NULL "
-			       "WHERE ?1 IS NULL OR a.name = ?1 GROUP BY a.id "
-			       "HAVING count(t.id) * 5 >= a.token_limit * 4 ORDER BY a.name",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	if (account != NULL)
-		sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+static int print_account(const struct kw_report_account *a, void *ctx)
+{
+	struct accounts_run *run = ctx;
+	const char *name = a->name;
+	long long limit = a->token_limit, count = a->tokens;
+	long long pct = limit > 0 ? count * 100 / limit : 100;
+	unsigned n = run->n;
+
+	if (run->json) {
+		printf("%s\n    {\"account\": ", n == 0 ? "" : ",");
+		kw_json_string(stdout, name);
+		printf(", \"tokens\": %lld, \"token_limit\": %lld, \"percent\": %lld}", count,
+		       limit, pct);
+	} else {
+		if (n == 0)
+			printf("  %-16s %8s %8s %8s\n", "ACCOUNT", "TOKENS", "LIMIT", "USED");
+		printf("  %-16s %8lld %8lld %7lld%%\n", name, count, limit, pct);
+	}
+	run->n++;
+	return 0;
+}
+
+static int run_accounts(struct kw_store *store, const char *account, bool json, unsigned *total,
+			const char **error_r)
+{
+	struct accounts_run run = {json, 0};
+	int ret;
+
 	if (json)
 		fputs(",\n  \"accounts_near_limit\": [", stdout);
 	else
 		printf("\nAccounts at 80%% or more of their token limit\n");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		long long limit = sqlite3_column_int64(st, 1), count = sqlite3_column_int64(st, 2);
-		long long pct = limit > 0 ? count * 100 / limit : 100;
-
-		if (json) {
-			printf("%s\n    {\"account\": ", n == 0 ? "" : ",");
-			kw_json_string(stdout, name != NULL ? name : "");
-			printf(", \"tokens\": %lld, \"token_limit\": %lld, \"percent\": %lld}",
-			       count, limit, pct);
-		} else {
-			if (n == 0)
-				printf("  %-16s %8s %8s %8s\n", "ACCOUNT", "TOKENS", "LIMIT",
-				       "USED");
-			printf("  %-16s %8lld %8lld %7lld%%\n", name != NULL ? name : "", count,
-			       limit, pct);
-		}
-		n++;
-	}
-	sqlite3_finalize(st);
-	return section_end(rc, json, n, total);
+	ret = kw_store_report_accounts(store, account, NEAR_LIMIT_PERCENT, print_account, &run,
+				       error_r);
+	return section_end(ret, json, run.n, total);
 }
 
 int kw_cmd_report(struct kw_cli *cli, int argc, char **argv)
@@ -294,12 +262,13 @@ int kw_cmd_report(struct kw_cli *cli, int argc, char **argv)
 		printf("keywarden report, %s, %s%s\n", now_text, account != NULL ? "account " : "",
 		       account != NULL ? account : "all accounts");
 	}
-	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
-		if (run_section(store, i, account, now, (int64_t)stale_days, json, &total) < 0)
-			return kw_cli_fail(-EIO, sqlite3_errmsg(kw_store_db(store)));
+	for (size_t i = 0; i < KW_REPORT_SECTIONS; i++) {
+		ret = run_section(store, i, account, now, (int64_t)stale_days, json, &total, &error);
+		if (ret < 0)
+			return kw_cli_fail(ret, error);
 	}
-	if (run_accounts(store, account, json, &total) < 0)
-		return kw_cli_fail(-EIO, sqlite3_errmsg(kw_store_db(store)));
+	if ((ret = run_accounts(store, account, json, &total, &error)) < 0)
+		return kw_cli_fail(ret, error);
 	if (json)
 		printf("\n  },\n  \"findings\": %u\n}\n", total);
 	else

@@ -8,9 +8,23 @@
 #ifndef KW_AUDIT_H
 #define KW_AUDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
+
+#define KW_AUDIT_HASH_LEN 32
+
+/* One event as stored. The texts are never NULL and valid during the callback only. */
+struct kw_audit_event {
+	int64_t seq;
+	int64_t time;
+	const char *actor, *action, *target, *details;
+	uint8_t hash[KW_AUDIT_HASH_LEN];
+	bool has_hash; /* false when the stored hash is not KW_AUDIT_HASH_LEN bytes (an edit) */
+};
+
+typedef int kw_audit_event_cb(const struct kw_audit_event *event, void *ctx);
 
 int kw_audit_append(struct kw_store *store, int64_t time, const char *actor, const char *action,
 		    const char *target, const char *details);
@@ -19,5 +33,13 @@ int kw_audit_append(struct kw_store *store, int64_t time, const char *actor, con
  * the sequence number of the first bad event, and error_r says what is wrong), -EIO. */
 int kw_audit_verify(struct kw_store *store, int64_t *count_r, int64_t *bad_seq_r,
 		    const char **error_r);
+
+/* The stored hash of event seq: -ENOENT when there is no such event, -EIO when its hash is
+ * unreadable. (For anchors: the chain alone cannot tell that its newest events were cut.) */
+int kw_audit_event_hash(struct kw_store *store, int64_t seq, uint8_t hash_r[KW_AUDIT_HASH_LEN],
+			const char **error_r);
+/* Every event at or after `since` (0: all), by sequence number, as stored (not verified). */
+int kw_audit_foreach(struct kw_store *store, int64_t since, kw_audit_event_cb *cb, void *ctx,
+		     const char **error_r);
 
 #endif

@@ -1,7 +1,7 @@
 # lib/: the internal core every program links (not installed).
 noinst_LTLIBRARIES += lib/libkwcore.la
 lib_libkwcore_la_SOURCES = \
-	lib/audit.c lib/audit.h \
+	lib/audit.h lib/store_audit.c \
 	lib/conf.c lib/conf.h \
 	lib/jsonw.c lib/jsonw.h \
 	lib/log.c lib/log.h \
@@ -9,7 +9,7 @@ lib_libkwcore_la_SOURCES = \
 	lib/store.c lib/store.h lib/store_private.h lib/store_sql.h \
 	lib/timeutil.c lib/timeutil.h \
 	lib/token.c lib/token.h \
-	lib/tokens.c \
+	lib/store_token.c lib/store_report.c lib/store_notify.c \
 	lib/sso.c lib/sso.h
 nodist_lib_libkwcore_la_SOURCES = lib/schema.c
 lib_libkwcore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)

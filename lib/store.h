@@ -1,10 +1,19 @@
-/* store.h: the SQLite store of accounts, roles, users and tokens, and the rules of the product
- * page that guard it.
+/* store.h: the store of accounts, roles, users and tokens, the rules of the product page that
+ * guard it, and every query that the programs need (reports, the notify ledger, the audit log
+ * in audit.h, SSO in sso.h). The only door to the database: callers never see SQL, a
+ * statement or a connection, so that a second backend (PostgreSQL) can implement this header
+ * without touching a caller. The SQLite backend lives in lib/store*.c, behind
+ * store_private.h; its shared SQL conditions (live token, admin role, revoked SSO user) are
+ * written once, in store_sql.h.
  *
  * kw_store_open() applies the migrations of schema/ atomically, turns on WAL and foreign keys,
  * and refuses a database newer than the program. Every change below runs in one IMMEDIATE
  * transaction together with its audit event (audit.h), so that a change and its event are both
  * present or both absent whatever the moment a process dies.
+ *
+ * Iterators (kw_store_*_list, kw_store_report_*, kw_store_notify_due, ...) call cb once per
+ * row; the row is valid during the call only. A negative return from cb stops the walk and
+ * is returned as is. cb must not call the store (the walk holds a statement open).
  *
  * Errors: 0 or a negative errno-style code; human detail through error_r, valid until the next
  * call on the same store:
@@ -14,6 +23,7 @@
  *   -EPERM   the acting user may not do this (role rules, disabled user)
  *   -EDQUOT  the account's token limit is reached
  *   -EPROTO  the database is newer than this program, or not a keywarden database
+ *   -EBUSY   the database stayed locked by another process (retry later)
  *   -EIO     any other database failure
  * Not thread-safe: one struct kw_store per thread. */
 #ifndef KW_STORE_H
@@ -21,8 +31,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-
-#include <sqlite3.h>
 
 #include "token.h"
 
@@ -117,7 +125,6 @@ typedef int kw_user_cb(const struct kw_user *user, void *ctx);
 int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
 		  const char **error_r);
 void kw_store_free(struct kw_store **store);
-sqlite3 *kw_store_db(struct kw_store *store);
 /* Schema version of this program (number of migrations). */
 unsigned kw_store_schema_version(void);
 
@@ -126,11 +133,6 @@ unsigned kw_store_schema_version(void);
 int kw_store_begin(struct kw_store *store);
 int kw_store_commit(struct kw_store *store);
 void kw_store_rollback(struct kw_store *store);
-/* Returns a cached prepared statement for sql (reset, bindings cleared); the store owns it. */
-sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql);
-/* Sets the store's error text; returns code. */
-int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,
 		      const char **error_r);
@@ -183,5 +185,118 @@ enum kw_token_status kw_token_status_of(int64_t expires, int64_t deleted, bool i
 					int64_t now);
 const char *kw_token_status_name(enum kw_token_status status);
 int kw_token_status_parse(const char *name, enum kw_token_status *status_r);
+
+/* ---- reports for auditors (store_report.c) ---- */
+
+/* The token sections of `keywarden report`. Each holds only tokens that validate at `now`
+ * (not deleted, not expired, issuer enabled). */
+enum kw_report_section {
+	KW_REPORT_NEVER_EXPIRES,      /* no expiry */
+	KW_REPORT_SSO_ACCESS_CHANGED, /* issuer: an SSO user revoked or downgraded, or not seen
+				       * through SSO for stale_days (or never) */
+	KW_REPORT_ROLE_ABOVE_ISSUER,  /* the token's role ranks above its issuer's current role */
+	KW_REPORT_UNUSED,             /* never used, or not for unused_days */
+	KW_REPORT_EXPIRING_SOON,      /* expires within expiring_days */
+	KW_REPORT_SECTIONS            /* how many */
+};
+
+struct kw_report_params {
+	int64_t now;
+	const char *account; /* NULL: every account */
+	int64_t stale_days, unused_days, expiring_days;
+};
+
+struct kw_report_token {
+	uint64_t id;
+	char account[KW_ACCOUNT_MAX + 1];
+	char name[KW_TOKEN_NAME_MAX + 1];
+	char issuer[KW_LOGIN_MAX + 1];
+	char role[KW_ROLE_MAX + 1];
+	char issuer_role[KW_ROLE_MAX + 1]; /* the issuer's current role */
+	int64_t created;
+	int64_t expires;   /* KW_NEVER when it never expires */
+	int64_t last_used; /* 0 when never used */
+	bool issuer_sso;   /* the issuer's source is SSO */
+	char sso_state[16]; /* "" when unset */
+	int64_t sso_last_seen; /* 0 when never */
+};
+
+struct kw_report_account {
+	char name[KW_ACCOUNT_MAX + 1];
+	int64_t token_limit;
+	int64_t tokens; /* not deleted: what counts against the limit at creation */
+};
+
+typedef int kw_report_token_cb(const struct kw_report_token *token, void *ctx);
+typedef int kw_report_account_cb(const struct kw_report_account *account, void *ctx);
+
+/* The tokens of one section, by account name then id. */
+int kw_store_report_tokens(struct kw_store *store, enum kw_report_section section,
+			   const struct kw_report_params *params, kw_report_token_cb *cb, void *ctx,
+			   const char **error_r);
+/* Accounts (one, or all when account is NULL) that hold at least percent% of their token
+ * limit, by name. */
+int kw_store_report_accounts(struct kw_store *store, const char *account, unsigned percent,
+			     kw_report_account_cb *cb, void *ctx, const char **error_r);
+
+/* ---- the ledger of expiry emails (store_notify.c) ---- */
+
+/* A token whose expiry mails may be due. */
+struct kw_notify_due {
+	uint64_t token_id;
+	int64_t account_id;
+	int64_t created;
+	int64_t expires;
+	char name[KW_TOKEN_NAME_MAX + 1];
+	char role[KW_ROLE_MAX + 1];
+	char account[KW_ACCOUNT_MAX + 1];
+	char issuer[KW_LOGIN_MAX + 1];
+	char issuer_email[KW_EMAIL_MAX + 1]; /* "" when unset */
+	bool issuer_wants; /* expiry emails on, and not an SSO user whose access was revoked */
+};
+
+/* One mail: a (token, threshold, recipient) of the ledger, and what its audit event says. */
+struct kw_notify_mail {
+	uint64_t token_id;
+	int threshold;         /* days before the expiry: 7 or 1 */
+	const char *recipient; /* email address; the ledger compares it without regard to case */
+	const char *login;     /* the recipient's login */
+	bool is_issuer;        /* else an Administrator of the token's account */
+	int64_t expires;       /* the token's expiry */
+};
+
+/* Where one mail stands. */
+struct kw_notify_ledger {
+	bool token_valid; /* the token still validates: not deleted, not expired, issuer enabled */
+	bool sent;        /* recorded as delivered */
+	int attempts;     /* unconfirmed attempts so far */
+};
+
+typedef int kw_notify_due_cb(const struct kw_notify_due *token, void *ctx);
+typedef int kw_notify_admin_cb(const char *login, const char *email, void *ctx);
+
+/* The tokens that validate at `now` and expire within `within` seconds from it, of one
+ * account (or all when account is NULL), by id. */
+int kw_store_notify_due(struct kw_store *store, const char *account, int64_t now, int64_t within,
+			kw_notify_due_cb *cb, void *ctx, const char **error_r);
+/* The Administrators of an account who take expiry mails: enabled, expiry emails on, with an
+ * address, not SSO users whose access was revoked; by login. */
+int kw_store_notify_admins(struct kw_store *store, int64_t account_id, kw_notify_admin_cb *cb,
+			   void *ctx, const char **error_r);
+/* Reads where a mail stands at `now` (no transaction: call it right before sending). */
+int kw_store_notify_ledger(struct kw_store *store, const struct kw_notify_mail *mail,
+			   int64_t now, struct kw_notify_ledger *ledger_r, const char **error_r);
+/* Records a delivered mail with its audit event (notify.sent) in one transaction; recording
+ * it twice is not an error. */
+int kw_store_notify_record_sent(struct kw_store *store, const char *actor,
+				const struct kw_notify_mail *mail, int64_t when,
+				const char **error_r);
+/* Counts an unconfirmed attempt (the message went out, the final reply did not come) with its
+ * audit event (notify.unconfirmed, naming reason and max_attempts) in one transaction;
+ * attempts_r is the count so far, this one included. */
+int kw_store_notify_record_unconfirmed(struct kw_store *store, const char *actor,
+				       const struct kw_notify_mail *mail, int64_t when,
+				       const char *reason, int max_attempts, int *attempts_r,
+				       const char **error_r);
 
 #endif

@@ -1,14 +1,28 @@
-/* store_private.h: helpers shared by the store's own files (store.c, tokens.c, audit.c). */
+/* store_private.h: the SQLite backend's helpers, shared by the store's own files
+ * (lib/store*.c, and lib/ files whose SQL has not moved there yet). Nothing outside lib/
+ * includes it, but for test set-up (tests/unit, tests/bench) and, until its queries move into
+ * the store, the validator. */
 #ifndef KW_STORE_PRIVATE_H
 #define KW_STORE_PRIVATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sqlite3.h>
+
 #include "store.h"
 
 #define KW_APPLICATION_ID 0x6b77646e /* "kwdn" in the SQLite header */
 
+sqlite3 *kw_store_db(struct kw_store *store);
+/* Returns a cached prepared statement for sql (reset, bindings cleared); the store owns it.
+ * sql is compared by address: pass string literals (or other storage that outlives the
+ * store), never a buffer that is rewritten. */
+sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql);
+/* Sets the store's error text; returns code. */
+int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The error of the last database call, as -EBUSY or -EIO with "what: detail". */
 int kw_store_db_fail(struct kw_store *store, const char **error_r, const char *what);
 void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 /* Text fields: length, no control characters. */

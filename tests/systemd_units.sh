@@ -12,6 +12,7 @@ for u in $units; do
 	# The generated units name the installed programs; point them at the build tree.
 	sed -e "s|^ExecStart=[^ ]*/keywarden-validator|ExecStart=$top_builddir/keywarden-validator|" \
 		-e "s|^ExecStart=[^ ]*/keywarden-ssod|ExecStart=$top_builddir/keywarden-ssod|" \
+		-e "s|^ExecStart=[^ ]*/keywarden-notify|ExecStart=$top_builddir/keywarden-notify|" \
 		-e "s|^ExecStart=[^ ]*/keywarden |ExecStart=$top_builddir/keywarden |" \
 		"$top_builddir/systemd/$u" >"$T/units/$u"
 done

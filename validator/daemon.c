@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "daemon.h"
+#include "store_private.h"
 
 #define PROGRAM "keywarden-validator"
 

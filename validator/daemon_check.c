@@ -24,6 +24,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
+#include "store_private.h"
 #include "timeutil.h"
 
 #define NIL UINT32_MAX

@@ -32,6 +32,7 @@
 #include "sso_config.h"
 #include "sso.h"
 #include "store.h"
+#include "store_private.h" /* test set-up only: SQL straight to the database */
 #include "timeutil.h"
 
 #define ROUNDS 5

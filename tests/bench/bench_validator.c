@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_private.h" /* test set-up only: SQL straight to the database */
 #include "timeutil.h"
 #include "token.h"
 

@@ -10,6 +10,9 @@ import time
 TOP_BUILDDIR = os.environ.get("top_builddir", ".")
 TOP_SRCDIR = os.environ.get("top_srcdir", ".")
 KEYWARDEN = os.environ.get("KEYWARDEN", os.path.join(TOP_BUILDDIR, "keywarden"))
+# The mail program; `keywarden notify run` runs the one this variable names.
+KEYWARDEN_NOTIFY = os.environ.get("KEYWARDEN_NOTIFY_PROGRAM",
+                                  os.path.join(TOP_BUILDDIR, "keywarden-notify"))
 DAY = 86400
 
 
@@ -73,6 +76,7 @@ class State:
     def env(self, offset):
         env = dict(os.environ)
         env.pop("JOURNAL_STREAM", None)
+        env["KEYWARDEN_NOTIFY_PROGRAM"] = KEYWARDEN_NOTIFY
         if offset is not None and LIBFAKETIME is not None:
             env["LD_PRELOAD"] = (LIBFAKETIME + " " + env.get("LD_PRELOAD", "")).strip()
             env["FAKETIME"] = "%+d" % offset
@@ -84,7 +88,11 @@ class State:
         return env
 
     def cmd(self, *args, offset=None):
-        argv = [KEYWARDEN, "--state-dir", self.dir] + list(args)
+        """keywarden ARGS; ("keywarden-notify", ARGS...) runs the mail program itself."""
+        if args and args[0] == "keywarden-notify":
+            argv = [KEYWARDEN_NOTIFY, "--state-dir", self.dir] + list(args[1:])
+        else:
+            argv = [KEYWARDEN, "--state-dir", self.dir] + list(args)
         if offset is not None and LIBFAKETIME is None:
             raise RuntimeError("libfaketime.so.1 not found (Debian package faketime)")
         return argv

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""smtp.py: keywarden notify run against a real SMTP server on loopback (aiosmtpd), with the
-clock moved by libfaketime: who gets the 7-day and the 1-day mails, exactly once over repeated
-and concurrent runs; opt-out; deleted, expired and disabled tokens; a server that is down or
-refuses mail records nothing and the next run delivers; what a mail says. A final reply that
-comes after [notify] timeout still counts; a mail whose final reply never comes is sent at most
-3 times; revoked SSO users get no mail; user-controlled text is defanged and shell-quoted;
-[notify] username/password_file are checked (also in a dry run)."""
+"""smtp.py: keywarden-notify (and its front, keywarden notify run) against a real SMTP server on
+loopback (aiosmtpd), with the clock moved by libfaketime: who gets the 7-day and the 1-day
+mails, exactly once over repeated and concurrent runs; opt-out; deleted, expired and disabled
+tokens; a server that is down or refuses mail records nothing and the next run delivers; what a
+mail says. A final reply that comes after [notify] timeout still counts; a mail whose final
+reply never comes is sent at most 3 times; revoked SSO users get no mail; user-controlled text
+is defanged and shell-quoted; [notify] username/password_file are checked (also in a dry run);
+a token whose issuer is disabled mid-run gets no further mail; `keywarden notify run` is a
+front for keywarden-notify, the only program that links libcurl."""
 import asyncio
 import email
 import email.policy
@@ -154,7 +156,7 @@ try:
 
     # The server refuses (451): nothing recorded.
     rec.mode = "reject"
-    p = st.run("notify", "run", offset=at7, check=False)
+    p = st.run("keywarden-notify", offset=at7, check=False)
     t.ok(p.returncode != 0, "a run whose mails are refused fails", p.stderr)
     t.ok("not delivered" in p.stderr, "the refused delivery is logged", p.stderr)
     t.eq(st.sql("SELECT count(*) FROM notification_sent"), ["0"],
@@ -163,7 +165,7 @@ try:
 
     # The server is down: nothing recorded, the run fails.
     stop_server()
-    p = st.run("notify", "run", offset=at7, check=False)
+    p = st.run("keywarden-notify", offset=at7, check=False)
     t.ok(p.returncode != 0, "a run with the SMTP server down fails", p.stderr)
     t.eq(st.sql("SELECT count(*) FROM notification_sent"), ["0"],
          "with the server down nothing is recorded as sent")
@@ -172,7 +174,7 @@ try:
     start_server()
     rec.take()
 
-    p = st.run("notify", "run", offset=at7, check=False)
+    p = st.run("keywarden-notify", offset=at7, check=False)
     t.eq(p.returncode, 0, "the next run, server up, succeeds")
     got = rec.take()
     t.eq(triples(got), want7, "7-day mails reach exactly the issuers with an address and "
@@ -204,7 +206,7 @@ try:
 
     # Repeated runs: nothing more.
     for off in (at7, at7 + HOUR, 3 * DAY):
-        p = st.run("notify", "run", offset=off, check=False)
+        p = st.run("keywarden-notify", offset=off, check=False)
         t.ok(p.returncode == 0 and triples(rec.take()) == [],
              "a repeated run at +%dh sends nothing again" % (off // HOUR), p.stderr)
 
@@ -219,26 +221,27 @@ try:
     want1 = sorted([(tok_a, 1, "alice@example.org"),
                     (tok_f, 1, "frank@example.org"), (tok_f, 1, "alice@example.org"),
                     (tok_g, 1, "gina@example.org")])
-    procs = [st.popen("notify", "run", offset=at1, stdout=open(os.devnull, "w"),
-                      stderr=open(os.devnull, "w")) for _ in range(4)]
+    # Two through `keywarden notify run`, two through the program itself: one lock.
+    procs = [st.popen(*(("notify", "run") if k % 2 else ("keywarden-notify",)), offset=at1,
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in range(4)]
     codes = [pr.wait(timeout=120) for pr in procs]
     t.eq(codes, [0, 0, 0, 0], "four concurrent runs succeed")
     t.eq(triples(rec.take()), want1, "1-day mails go out exactly once from concurrent runs, "
          "not to who opted out, not for a deleted token")
-    p = st.run("notify", "run", offset=at1 + HOUR, check=False)
+    p = st.run("keywarden-notify", offset=at1 + HOUR, check=False)
     t.ok(p.returncode == 0 and triples(rec.take()) == [], "a repeated 1-day run sends nothing")
 
     # Expired tokens: nothing.
-    p = st.run("notify", "run", offset=9 * DAY, check=False)
+    p = st.run("keywarden-notify", offset=9 * DAY, check=False)
     t.ok(p.returncode == 0 and triples(rec.take()) == [], "expired tokens get no mail")
 
     # Token c expires 20 days ahead; the first run sees it 0.5 days before: both thresholds
     # are due, only the 1-day mail goes out, and the 7-day mail never follows.
-    p = st.run("notify", "run", offset=int(19.5 * DAY), check=False)
+    p = st.run("keywarden-notify", offset=int(19.5 * DAY), check=False)
     t.eq(triples(rec.take()), sorted([(tok_c, 1, "frank@example.org"),
                                       (tok_c, 1, "alice@example.org")]),
          "when both thresholds are due only the 1-day mail is sent")
-    st.run("notify", "run", offset=int(19.6 * DAY), check=False)
+    st.run("keywarden-notify", offset=int(19.6 * DAY), check=False)
     t.eq(triples(rec.take()), [], "and no 7-day mail follows")
     t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d AND threshold = 7"
                 % tok_c), ["0"], "no 7-day record for that token")
@@ -264,7 +267,7 @@ try:
     # sends it again (at-least-once), and sends the rest; nothing is lost.
     rec.take()
     rec.mode = "slow"
-    pr = st.popen("notify", "run", offset=34 * DAY, stdout=subprocess.DEVNULL,
+    pr = st.popen("keywarden-notify", offset=34 * DAY, stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not rec.mails:
@@ -275,7 +278,7 @@ try:
     t.eq(st.sql("SELECT count(*) FROM notification_sent WHERE token_id = %d" % tok_j), ["0"],
          "a run killed while the server holds a mail has recorded nothing for it")
     first = triples(rec.take())
-    p = st.run("notify", "run", offset=34 * DAY, check=False)
+    p = st.run("keywarden-notify", offset=34 * DAY, check=False)
     again = triples(rec.take())
     want_j = sorted([(tok_j, 7, "alice@example.org"), (tok_j, 7, "frank@example.org")])
     t.ok(p.returncode == 0 and len(first) == 1 and sorted(set(first + again)) == want_j and
@@ -299,7 +302,7 @@ try:
     rec.mode, rec.delay = "slow", 3
     codes = []
     for off in (at7, at7 + HOUR, at7 + 2 * HOUR):
-        codes.append(s2.run("notify", "run", offset=off, check=False).returncode)
+        codes.append(s2.run("keywarden-notify", offset=off, check=False).returncode)
     rec.mode = "accept"
     t.eq(triples(rec.take()), [(tok_s, 7, "kim@example.org")],
          "a final reply later than [notify] timeout: one copy over three runs")
@@ -312,7 +315,7 @@ try:
     # sent again, with a warning that names its Message-ID.
     tok_u = s2.token("kim", "never-acked", "Users", now2 + 8 * DAY + HOUR)
     rec.mode = "drop"
-    runs = [s2.run("notify", "run", offset=at7 + k * HOUR, check=False) for k in range(5)]
+    runs = [s2.run("keywarden-notify", offset=at7 + k * HOUR, check=False) for k in range(5)]
     rec.mode = "accept"
     got_u = triples(rec.take())
     t.eq(got_u, [(tok_u, 7, "kim@example.org")] * 3,
@@ -322,7 +325,7 @@ try:
     t.ok("unconfirmed" in runs[0].stderr and "attempt 1 of 3" in runs[0].stderr,
          "an unconfirmed attempt is logged as such", runs[0].stderr)
     msgid = "<keywarden.%d.7." % tok_u
-    t.ok(any(line.startswith("keywarden: warning:") and msgid in line and
+    t.ok(any(line.startswith("keywarden-notify: warning:") and msgid in line and
              "719aca8c3c744d8f92899a34961b32fd" in line and "not sending it again" in line
              for line in runs[2].stderr.splitlines()),
          "giving up is logged at warning level with the mail's Message-ID", runs[2].stderr)
@@ -338,7 +341,7 @@ try:
          "an unconfirmed mail is not recorded as sent")
     t.eq(s2.sql("SELECT count(*) FROM audit WHERE action = 'notify.unconfirmed'"), ["3"],
          "one notify.unconfirmed audit event per unconfirmed attempt")
-    p = s2.run("notify", "run", "--dry-run", offset=at7 + 6 * HOUR, check=False)
+    p = s2.run("keywarden-notify", "--dry-run", offset=at7 + 6 * HOUR, check=False)
     t.ok(p.returncode == 0 and "would send" not in p.stdout, "--dry-run does not list a "
          "given-up mail", p.stdout + p.stderr)
     t.eq(s2.run("audit", "verify", check=False).returncode, 0,
@@ -353,7 +356,7 @@ try:
                   "timeout = 2\n" % mute.getsockname()[1])
     tok_m = s2.token("kim", "mute-server", "Users", now2 + 8 * DAY + HOUR)
     t0 = time.monotonic()
-    p = s2.run("notify", "run", offset=at7 + 7 * HOUR, check=False)
+    p = s2.run("keywarden-notify", offset=at7 + 7 * HOUR, check=False)
     took = time.monotonic() - t0
     mute.close()
     t.ok(p.returncode == 1 and "not delivered" in p.stderr and took < 15,
@@ -386,7 +389,7 @@ try:
     evil_login = "o'brien $(id) http://www.evil.example"
     s3.sql("UPDATE user SET login = '%s' WHERE login = 'vic'" % evil_login.replace("'", "''"))
     rec.take()
-    p = s3.run("notify", "run", offset=at7, check=False)
+    p = s3.run("keywarden-notify", offset=at7, check=False)
     got3 = rec.take()
     t.eq(p.returncode, 0, "the run with revoked SSO users and hostile names succeeds")
     t.eq(triples(got3), sorted([(tok_r, 7, "tina@example.org"), (tok_l, 7, "tina@example.org"),
@@ -414,22 +417,22 @@ try:
         f.write("secret\n")
     os.chmod(pw3, 0o600)
     s3.write_conf("[notify]\nusername = kw\npassword_file = %s\n" % pw3)
-    p = s3.run("notify", "run", "--dry-run", check=False)
+    p = s3.run("keywarden-notify", "--dry-run", check=False)
     t.ok(p.returncode == 8 and "password_file needs TLS" in p.stderr,
          "--dry-run with password_file and no smtp_url: refused (exit 8), no crash",
          "exit %d\n%s" % (p.returncode, p.stderr))
     s3.write_conf("[notify]\nstarttls = yes\nusername = kw\npassword_file = %s\n" % pw3)
-    p = s3.run("notify", "run", "--dry-run", check=False)
+    p = s3.run("keywarden-notify", "--dry-run", check=False)
     t.eq(p.returncode, 0, "--dry-run with password_file, starttls and no smtp_url works")
     s3.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
                   "starttls = yes\nusername = kw\n" % port)
-    p = s3.run("notify", "run", check=False)
+    p = s3.run("keywarden-notify", check=False)
     t.ok(p.returncode == 8 and "username needs [notify] password_file" in p.stderr,
          "username without password_file is refused", "exit %d\n%s" % (p.returncode, p.stderr))
     s3.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
                   "username = kw\n" % port)
     for extra in ([], ["--dry-run"]):
-        p = s3.run("notify", "run", *extra, check=False)
+        p = s3.run("keywarden-notify", *extra, check=False)
         t.ok(p.returncode == 8 and "username needs TLS" in p.stderr,
              "username without smtps:// or starttls is refused %s" % " ".join(extra),
              "exit %d\n%s" % (p.returncode, p.stderr))
@@ -451,9 +454,73 @@ try:
     os.chmod(pw, 0o600)
     st.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
                   "username = kw\npassword_file = %s\n" % (port, pw))
-    p = st.run("notify", "run", check=False)
+    p = st.run("keywarden-notify", check=False)
     t.ok(p.returncode == 8 and "password_file needs TLS" in p.stderr,
          "a password without smtps:// or starttls is refused (never sent in clear)", p.stderr)
+
+    # ---- A token whose issuer is disabled while a run is under way: the mails not yet sent
+    # are not sent (the ledger re-reads the token with the condition that made it due).
+    s4 = State("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = keywarden@example.org\n"
+               "timeout = 5\n" % port)
+    extra_states.append(s4)
+    s4.run("account", "add", "acme")
+    s4.run("user", "add", "--account", "acme", "ian", "--role", "Engineers",
+           "--email", "ian@example.org")
+    s4.run("user", "add", "--account", "acme", "amy", "--role", "Administrators",
+           "--email", "amy@example.org")
+    tok_i = s4.token("ian", "racing", "Users", int(time.time()) + 8 * DAY + HOUR)
+    rec.take()
+    rec.mode, rec.delay = "slow", 5
+    pr = s4.popen("keywarden-notify", offset=at7, stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not rec.mails:
+        time.sleep(0.05)
+    s4.run("user", "set", "ian", "--disable")  # while the server holds the issuer's mail
+    out, err = pr.communicate(timeout=120)
+    rec.mode = "accept"
+    t.eq(triples(rec.take()), [(tok_i, 7, "ian@example.org")],
+         "a token whose issuer is disabled during the run gets no further mail")
+    t.ok(pr.returncode == 0 and "1 already sent" in err,
+         "the run succeeds and counts the mail as no longer due", err)
+
+    # ---- `keywarden notify run` runs keywarden-notify: the same mails, exit codes and
+    # options; -c is passed on; only keywarden-notify links libcurl.
+    s4.run("user", "set", "ian", "--enable")
+    p_front = s4.run("notify", "run", "--dry-run", offset=at7, check=False)
+    p_prog = s4.run("keywarden-notify", "--dry-run", offset=at7, check=False)
+    t.ok(p_front.returncode == 0 and p_front.stdout == p_prog.stdout and
+         "would send: token %d 7-day notice to amy@example.org (administrator)" % tok_i
+         in p_front.stdout, "`notify run --dry-run` prints what keywarden-notify prints",
+         p_front.stdout + p_front.stderr + p_prog.stdout)
+    other = os.path.join(s4.dir, "other.conf")
+    with open(other, "w") as f:
+        f.write("[store]\nstate_dir = %s\n[notify]\nsmtp_url = smtp://127.0.0.1:%d\n"
+                "from = keywarden@example.org\n" % (s4.dir, port))
+    from kwtest import KEYWARDEN, KEYWARDEN_NOTIFY  # noqa: E402
+    p = subprocess.run([KEYWARDEN, "-c", other, "notify", "run", "--dry-run"],
+                       env=s4.env(at7), capture_output=True, text=True, timeout=60)
+    t.ok(p.returncode == 0 and p.stdout == p_prog.stdout, "`keywarden -c FILE notify run` "
+         "passes the config file on", p.stdout + p.stderr)
+    for bad in (["--bogus"], ["extra"], ["--account"]):
+        p = s4.run("notify", "run", *bad, check=False)
+        t.eq(p.returncode, 2, "`notify run %s` is a usage error (exit 2)" % " ".join(bad))
+    env = s4.env(None)
+    env["KEYWARDEN_NOTIFY_PROGRAM"] = os.path.join(s4.dir, "no-such-program")
+    p = subprocess.run([KEYWARDEN, "--state-dir", s4.dir, "notify", "run"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    t.ok(p.returncode == 1 and "cannot run" in p.stderr,
+         "a missing keywarden-notify is reported (exit 1)", p.stderr)
+
+    def needed(path):
+        out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True,
+                             timeout=60).stdout
+        return [line.split("[")[-1].rstrip("]") for line in out.splitlines()
+                if "(NEEDED)" in line]
+    t.ok(not any("curl" in lib for lib in needed(KEYWARDEN)) and
+         any("curl" in lib for lib in needed(KEYWARDEN_NOTIFY)),
+         "keywarden-notify links libcurl, keywarden does not",
+         "keywarden: %r\nkeywarden-notify: %r" % (needed(KEYWARDEN), needed(KEYWARDEN_NOTIFY)))
 finally:
     if server is not None:
         stop_server()

@@ -16,6 +16,7 @@
 
 #include "conf.h"
 #include "store.h"
+#include "store_private.h" /* test set-up only: SQL straight to the database */
 #include "timeutil.h"
 
 static char tmpdir[256];

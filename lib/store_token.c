@@ -1,4 +1,4 @@
-/* tokens.c: creating, listing, showing and deleting tokens under the product page's rules,
+/* store_token.c: creating, listing, showing and deleting tokens under the product page's rules,
  * and the two queries of the validator (lookup, last use). See store.h. */
 #include "config.h"
 
@@ -12,9 +12,8 @@
 #include "jsonw.h"
 #include "store.h"
 #include "store_private.h"
+#include "store_sql.h"
 #include "timeutil.h"
-
-#define ADMIN_ROLE "Administrators"
 
 static const char *const status_names[] = {
 	[KW_TOKEN_ACTIVE] = "active",
@@ -53,7 +52,7 @@ int kw_token_status_parse(const char *name, enum kw_token_status *status_r)
 
 static bool is_admin(const struct kw_user *u)
 {
-	return strcmp(u->role.name, ADMIN_ROLE) == 0;
+	return strcmp(u->role.name, KW_ADMIN_ROLE) == 0;
 }
 
 /* The acting user: must exist, be enabled, and not have had its SSO access revoked. */

@@ -1,4 +1,4 @@
-/* audit.c: the hash chain of the audit table (see audit.h), and the copy of every committed
+/* store_audit.c: the hash chain of the audit table (see audit.h), and the copy of every committed
  * event that goes to journald/syslog.
  *
  * The journal copy is made after the commit, never before: kw_audit_append() runs inside the
@@ -27,7 +27,7 @@
 #include "audit.h"
 #include "store_private.h"
 
-#define HASH_LEN 32
+#define HASH_LEN KW_AUDIT_HASH_LEN
 /* journald MESSAGE_ID of audit events: stable, never change it (SIEM rules match on it). */
 #define AUDIT_MESSAGE_ID "6b7764e1a4d94c0b9a1e5f3c2d8b7a60"
 /* The checkpoint threshold SQLite's own WAL hook uses (sqlite3_wal_autocheckpoint). */
@@ -286,6 +286,70 @@ int kw_audit_verify(struct kw_store *store, int64_t *count_r, int64_t *bad_seq_r
 		ret = kw_store_db_fail(store, error_r, "audit read");
 	*count_r = count;
 out:
+	sqlite3_reset(st);
+	return ret;
+}
+
+int kw_audit_event_hash(struct kw_store *store, int64_t seq, uint8_t hash_r[KW_AUDIT_HASH_LEN],
+			const char **error_r)
+{
+	sqlite3_stmt *st = kw_store_stmt(store, "SELECT hash FROM audit WHERE seq = ?1");
+	int rc, ret;
+
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "audit read");
+	sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == KW_AUDIT_HASH_LEN) {
+		memcpy(hash_r, sqlite3_column_blob(st, 0), KW_AUDIT_HASH_LEN);
+		ret = 0;
+	} else if (rc == SQLITE_DONE) {
+		ret = kw_store_fail(store, -ENOENT, error_r, "no audit event %lld", (long long)seq);
+	} else if (rc == SQLITE_ROW) {
+		ret = kw_store_fail(store, -EIO, error_r, "audit event %lld: its hash is unreadable",
+				    (long long)seq);
+	} else {
+		ret = kw_store_db_fail(store, error_r, "audit read");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+int kw_audit_foreach(struct kw_store *store, int64_t since, kw_audit_event_cb *cb, void *ctx,
+		     const char **error_r)
+{
+	sqlite3_stmt *st = kw_store_stmt(store, "SELECT seq, time, actor, action, target, details, "
+						"hash FROM audit WHERE time >= ?1 ORDER BY seq");
+	struct kw_audit_event e;
+	int rc, ret;
+
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "audit read");
+	sqlite3_bind_int64(st, 1, since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&e, 0, sizeof(e));
+		e.seq = sqlite3_column_int64(st, 0);
+		e.time = sqlite3_column_int64(st, 1);
+		e.actor = col_text(st, 2);
+		e.action = col_text(st, 3);
+		e.target = col_text(st, 4);
+		e.details = col_text(st, 5);
+		e.has_hash = sqlite3_column_bytes(st, 6) == KW_AUDIT_HASH_LEN;
+		if (e.has_hash)
+			memcpy(e.hash, sqlite3_column_blob(st, 6), KW_AUDIT_HASH_LEN);
+		if ((ret = cb(&e, ctx)) < 0) {
+			sqlite3_reset(st);
+			return ret;
+		}
+	}
+	ret = rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "audit read");
 	sqlite3_reset(st);
 	return ret;
 }
