@@ -344,7 +344,7 @@ static int audit_export(struct kw_cli *cli, int argc, char **argv)
 		kw_json_string(stdout, col_text(st, 4));
 		fputs(",\"details\":", stdout);
 		if (is_json_object(details))
-			fputs(details, stdout);
+			kw_json_raw(stdout, details); /* invalid UTF-8 and controls escaped */
 		else
 			kw_json_string(stdout, details);
 		printf(",\"hash\":\"%s\"}\n", hash);

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "jsonw.h"
+#include "text.h"
 #include "timeutil.h"
 
 int kw_cmd_report(struct kw_cli *cli, int argc, char **argv);
@@ -201,8 +202,14 @@ static int run_section(struct kw_store *store, size_t i, const char *account, in
 			if (n == 0)
 				printf("  %-8s %-16s %-24s %-16s %-24s %s\n", "ID", "ACCOUNT",
 				       "NAME", "ISSUED BY", "ROLE", "WHY");
-			printf("  %-8lld %-16s %-24s %-16s %-24s %s\n", (long long)r.id, r.account,
-			       r.name, r.issuer, r.role, why);
+			/* padded by characters, shown safe (text.h) */
+			printf("  %-8lld ", (long long)r.id);
+			kw_text_pad(stdout, r.account, 17);
+			kw_text_pad(stdout, r.name, 25);
+			kw_text_pad(stdout, r.issuer, 17);
+			kw_text_pad(stdout, r.role, 25);
+			kw_text_print(stdout, why);
+			fputc('\n', stdout);
 		}
 		n++;
 	}
@@ -244,8 +251,9 @@ static int run_accounts(struct kw_store *store, const char *account, bool json, 
 			if (n == 0)
 				printf("  %-16s %8s %8s %8s\n", "ACCOUNT", "TOKENS", "LIMIT",
 				       "USED");
-			printf("  %-16s %8lld %8lld %7lld%%\n", name != NULL ? name : "", count,
-			       limit, pct);
+			fputs("  ", stdout);
+			kw_text_pad(stdout, name != NULL ? name : "", 16);
+			printf(" %8lld %8lld %7lld%%\n", count, limit, pct);
 		}
 		n++;
 	}
