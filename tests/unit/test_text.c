@@ -384,6 +384,89 @@ static void test_json_raw(void **state)
 	free(buf);
 }
 
+/* A second decoder, written the other way round (decode the bits, then refuse what is
+ * overlong, a surrogate or too large), to compare kw_text_next() with on every sequence of up
+ * to three bytes and on the four-byte ones that matter. Returns the length or -1. */
+static int reference_next(const unsigned char *p, uint32_t *cp_r)
+{
+	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	int len;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		len = 1, cp = p[0];
+	else if ((p[0] & 0xe0) == 0xc0)
+		len = 2, cp = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, cp = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return -1;
+	for (int i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return -1;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if (cp < min[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return -1;
+	*cp_r = cp;
+	return len;
+}
+
+static void compare(const unsigned char *b)
+{
+	uint32_t a = 0, r = 0;
+	int la = kw_text_next((const char *)b, &a), lr = reference_next(b, &r);
+
+	if (b[0] == 0)
+		return;
+	if (la != lr || (la > 0 && a != r))
+		fail_msg("%02x %02x %02x %02x: kw_text_next %d U+%04X, reference %d U+%04X", b[0],
+			 b[1], b[2], b[3], la, (unsigned)a, lr, (unsigned)r);
+}
+
+static void test_exhaustive(void **state)
+{
+	static const unsigned char tails[] = {
+		0x00, 0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0
+	};
+	unsigned char b[5] = { 0 };
+	char *out = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	(void)state;
+	for (unsigned x = 0; x < 1u << 24; x++) {
+		b[0] = (unsigned char)(x >> 16), b[1] = (unsigned char)(x >> 8),
+		b[2] = (unsigned char)x;
+		b[3] = 0x80;
+		compare(b);
+	}
+	for (unsigned x = 0xf0 << 8; x < 0x100 << 8; x++)
+		for (size_t i = 0; i < sizeof(tails); i++)
+			for (size_t j = 0; j < sizeof(tails); j++) {
+				b[0] = (unsigned char)(x >> 8), b[1] = (unsigned char)x;
+				b[2] = tails[i], b[3] = tails[j];
+				compare(b);
+			}
+	/* every two-byte input: the JSON string is valid, the display is safe */
+	for (unsigned x = 0x0101; x < 0x10000; x++) {
+		b[0] = (unsigned char)(x >> 8), b[1] = (unsigned char)x, b[2] = 0;
+		if (b[1] == 0)
+			continue;
+		f = open_memstream(&out, &size);
+		assert_non_null(f);
+		kw_json_string(f, (const char *)b);
+		fclose(f);
+		assert_json_string(out);
+		free(out);
+		out = capture(kw_text_cell, (const char *)b, 3);
+		assert_true(kw_text_check(out, 3, 0, &(const char *){ NULL }) == 0);
+		free(out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,7 +475,7 @@ int main(void)
 		cmocka_unit_test(test_names),      cmocka_unit_test(test_limits_in_characters),
 		cmocka_unit_test(test_next),       cmocka_unit_test(test_boundary),
 		cmocka_unit_test(test_display),    cmocka_unit_test(test_json),
-		cmocka_unit_test(test_json_raw),
+		cmocka_unit_test(test_json_raw),   cmocka_unit_test(test_exhaustive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
