@@ -204,10 +204,14 @@ static int run_section(struct kw_store *store, size_t i, const char *account, in
 				       "NAME", "ISSUED BY", "ROLE", "WHY");
 			/* padded by characters, shown safe (text.h) */
 			printf("  %-8lld ", (long long)r.id);
-			kw_text_pad(stdout, r.account, 17);
-			kw_text_pad(stdout, r.name, 25);
-			kw_text_pad(stdout, r.issuer, 17);
-			kw_text_pad(stdout, r.role, 25);
+			kw_text_pad(stdout, r.account, 16);
+			fputc(' ', stdout);
+			kw_text_pad(stdout, r.name, 24);
+			fputc(' ', stdout);
+			kw_text_pad(stdout, r.issuer, 16);
+			fputc(' ', stdout);
+			kw_text_pad(stdout, r.role, 24);
+			fputc(' ', stdout);
 			kw_text_print(stdout, why);
 			fputc('\n', stdout);
 		}
