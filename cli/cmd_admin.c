@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "jsonw.h"
+#include "text.h"
 #include "timeutil.h"
 #include "token.h"
 
@@ -230,8 +231,13 @@ static int print_user(const struct kw_user *u, void *p)
 	}
 	if (ctx->n++ == 0)
 		printf("%-24s %-34s %-6s %-8s %s\n", "LOGIN", "ROLE", "SOURCE", "STATE", "EMAIL");
-	printf("%-24s %-34s %-6s %-8s %s\n", u->login, u->role.name, u->sso ? "sso" : "local",
-	       u->enabled ? "enabled" : "disabled", u->email[0] != '\0' ? u->email : "-");
+	/* padded by characters, shown safe (text.h): rows may predate the text checks */
+	kw_text_pad(stdout, u->login, 24);
+	fputc(' ', stdout);
+	kw_text_pad(stdout, u->role.name, 34);
+	printf(" %-6s %-8s ", u->sso ? "sso" : "local", u->enabled ? "enabled" : "disabled");
+	kw_text_print(stdout, u->email[0] != '\0' ? u->email : "-");
+	fputc('\n', stdout);
 	return 0;
 }
 

@@ -292,7 +292,7 @@ static int export_event(const struct kw_audit_event *e, void *ctx)
 	kw_json_string(stdout, e->target);
 	fputs(",\"details\":", stdout);
 	if (is_json_object(e->details))
-		fputs(e->details, stdout);
+		kw_json_raw(stdout, e->details); /* invalid UTF-8 and controls escaped */
 	else
 		kw_json_string(stdout, e->details);
 	printf(",\"hash\":\"%s\"}\n", hash);

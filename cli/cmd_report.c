@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "jsonw.h"
+#include "text.h"
 #include "timeutil.h"
 
 int kw_cmd_report(struct kw_cli *cli, int argc, char **argv);
@@ -150,8 +151,18 @@ static int print_token(const struct kw_report_token *r, void *ctx)
 		if (n == 0)
 			printf("  %-8s %-16s %-24s %-16s %-24s %s\n", "ID", "ACCOUNT", "NAME",
 			       "ISSUED BY", "ROLE", "WHY");
-		printf("  %-8lld %-16s %-24s %-16s %-24s %s\n", (long long)r->id, r->account, r->name,
-		       r->issuer, r->role, why);
+		/* padded by characters, shown safe (text.h) */
+		printf("  %-8lld ", (long long)r->id);
+		kw_text_pad(stdout, r->account, 16);
+		fputc(' ', stdout);
+		kw_text_pad(stdout, r->name, 24);
+		fputc(' ', stdout);
+		kw_text_pad(stdout, r->issuer, 16);
+		fputc(' ', stdout);
+		kw_text_pad(stdout, r->role, 24);
+		fputc(' ', stdout);
+		kw_text_print(stdout, why);
+		fputc('\n', stdout);
 	}
 	run->n++;
 	return 0;
@@ -200,7 +211,9 @@ static int print_account(const struct kw_report_account *a, void *ctx)
 	} else {
 		if (n == 0)
 			printf("  %-16s %8s %8s %8s\n", "ACCOUNT", "TOKENS", "LIMIT", "USED");
-		printf("  %-16s %8lld %8lld %7lld%%\n", name, count, limit, pct);
+		fputs("  ", stdout);
+		kw_text_pad(stdout, name, 16);
+		printf(" %8lld %8lld %7lld%%\n", count, limit, pct);
 	}
 	run->n++;
 	return 0;

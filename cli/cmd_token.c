@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "jsonw.h"
 #include "sso.h"
+#include "text.h"
 #include "timeutil.h"
 #include "token.h"
 
@@ -169,15 +170,24 @@ static int collect_token(const struct kw_token_info *t, void *p)
 	return 0;
 }
 
-/* Prints s cut to width characters (bytes; an ellipsis marks a cut), padded. */
+/* Prints s cut to width characters ('~' marks a cut), padded, controls shown as U+FFFD. */
 static void cell(const char *s, int width)
 {
-	int len = (int)strlen(s);
+	kw_text_cell(stdout, s, (size_t)width);
+	fputs("  ", stdout);
+}
 
-	if (len <= width)
-		printf("%-*s  ", width, s);
-	else
-		printf("%.*s~  ", width - 1, s);
+/* The rest of a line of token show: the value shown safe (text.h). */
+static void value(const char *s)
+{
+	kw_text_print(stdout, s);
+	fputc('\n', stdout);
+}
+
+static void field(const char *label, const char *s)
+{
+	printf("%-13s", label);
+	value(s);
 }
 
 static void print_table(const struct list_ctx *ctx)
@@ -314,16 +324,21 @@ static int token_show(struct kw_cli *cli, int argc, char **argv)
 	kw_time_format(t.created, created);
 	time_or(t.last_used, "never", used);
 	time_or(t.expires, "never", expires);
-	printf("id:          %llu\nname:        %s\ndescription: %s\nissued by:   %s\n"
-	       "role:        %s\ncreated:     %s\nlast usage:  %s%s%s\nexpires:     %s%s\n"
-	       "status:      %s\n",
-	       (unsigned long long)t.id, t.name, t.description, t.issuer, t.role.name, created,
-	       used, t.last_ip[0] != '\0' ? " from " : "", t.last_ip, expires,
+	printf("id:          %llu\n", (unsigned long long)t.id);
+	field("name:", t.name);
+	field("description:", t.description);
+	field("issued by:", t.issuer);
+	field("role:", t.role.name);
+	printf("created:     %s\nlast usage:  %s%s", created, used,
+	       t.last_ip[0] != '\0' ? " from " : "");
+	value(t.last_ip);
+	printf("expires:     %s%s\nstatus:      %s\n", expires,
 	       expires_soon(&t, now) ? " (within 7 days!)" : "", kw_token_status_name(t.status));
 	if (t.deleted != 0) {
 		char deleted[KW_TIME_TEXT_MAX];
 		kw_time_format(t.deleted, deleted);
-		printf("deleted:     %s by %s\n", deleted, t.deleted_by);
+		printf("deleted:     %s by ", deleted);
+		value(t.deleted_by);
 	}
 	return KW_EXIT_OK;
 }

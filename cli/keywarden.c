@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "text.h"
 
 static const char usage_text[] =
 	"usage: keywarden [--state-dir DIR | -c FILE] COMMAND ...\n"
@@ -67,7 +68,10 @@ int kw_cli_exit_for(int code)
 
 int kw_cli_fail(int code, const char *error)
 {
-	fprintf(stderr, "keywarden: %s\n", error != NULL ? error : strerror(-code));
+	/* Errors may quote what the user or the database gave: shown safe (text.h). */
+	fputs("keywarden: ", stderr);
+	kw_text_print(stderr, error != NULL ? error : strerror(-code));
+	fputc('\n', stderr);
 	return kw_cli_exit_for(code);
 }
 

@@ -4,6 +4,7 @@ lib_libkwcore_la_SOURCES = \
 	lib/audit.h lib/store_audit.c \
 	lib/conf.c lib/conf.h \
 	lib/jsonw.c lib/jsonw.h \
+	lib/text.c lib/text.h \
 	lib/log.c lib/log.h \
 	lib/schema.h \
 	lib/store.c lib/store.h lib/store_private.h lib/store_sql.h \

@@ -17,6 +17,7 @@
 #include "schema.h"
 #include "store.h"
 #include "store_private.h"
+#include "text.h"
 #include "timeutil.h"
 
 struct stmt_slot {
@@ -256,9 +257,12 @@ void kw_store_free(struct kw_store **storep)
 
 void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	const char *t = (const char *)sqlite3_column_text(st, col);
+	/* cut on a character boundary: a cut UTF-8 sequence would reach output */
+	size_t n = t != NULL && size > 0 ? kw_text_boundary(t, size - 1) : 0;
 
-	snprintf(dst, size, "%s", t != NULL ? (const char *)t : "");
+	if (size > 0)
+		snprintf(dst, size, "%.*s", (int)n, t != NULL ? t : "");
 }
 
 /* ---- roles ---- */
@@ -297,28 +301,36 @@ int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *
 int kw_store_check_text(struct kw_store *store, const char *what, const char *s, size_t max,
 			bool allow_empty, const char **error_r)
 {
-	size_t len = strlen(s);
+	const char *why;
+	int ret;
 
-	if (len == 0 && !allow_empty)
+	if (s[0] == '\0' && !allow_empty)
 		return kw_store_fail(store, -EINVAL, error_r, "%s must not be empty", what);
-	if (len > max)
+	/* The reason names the kind of character, never the bytes: they may be what is refused. */
+	ret = kw_text_check(s, max, 0, &why);
+	if (ret == -E2BIG)
 		return kw_store_fail(store, -EINVAL, error_r, "%s is longer than %zu characters",
 				     what, max);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return kw_store_fail(store, -EINVAL, error_r,
-					     "%s must not contain control characters", what);
-	}
+	if (ret < 0)
+		return kw_store_fail(store, -EINVAL, error_r, "%s %s", what, why);
 	return 0;
 }
 
 int kw_store_check_name(struct kw_store *store, const char *what, const char *s, size_t max,
 			const char **error_r)
 {
+	const char *why;
 	int ret = kw_store_check_text(store, what, s, max, false, error_r);
 
 	if (ret < 0)
 		return ret;
+	if ((ret = kw_text_check(s, max, KW_TEXT_NAME, &why)) < 0)
+		return kw_store_fail(store, -EINVAL, error_r, "%s %s", what, why);
+	/* Names travel in protocol fields whose size is fixed in bytes (KW_NAME_SIZE of
+	 * keywarden.h): max bounds the bytes too. */
+	if (strlen(s) > max)
+		return kw_store_fail(store, -EINVAL, error_r,
+				     "%s is longer than %zu bytes (in UTF-8)", what, max);
 	for (const char *p = s; *p != '\0'; p++) {
 		if (*p == ' ' || *p == '=')
 			return kw_store_fail(store, -EINVAL, error_r,
@@ -330,9 +342,11 @@ int kw_store_check_name(struct kw_store *store, const char *what, const char *s,
 bool kw_store_email_ok(const char *email)
 {
 	const char *at = strchr(email, '@');
+	const char *why;
 
-	return at != NULL && at != email && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
-	       strpbrk(email, " <>,;\"\\") == NULL;
+	return kw_text_check(email, KW_EMAIL_MAX, KW_TEXT_NAME, &why) == 0 &&
+	       strlen(email) <= KW_EMAIL_MAX && at != NULL && at != email && at[1] != '\0' &&
+	       strchr(at + 1, '@') == NULL && strpbrk(email, " <>,;\"\\") == NULL;
 }
 
 static int check_email(struct kw_store *store, const char *email, const char **error_r)

@@ -38,8 +38,11 @@
 #define KW_LOGIN_MAX 255
 #define KW_EMAIL_MAX 254
 #define KW_ROLE_MAX 64
-#define KW_TOKEN_NAME_MAX 100
-#define KW_TOKEN_DESC_MAX 1000
+/* Token names and descriptions are limited in characters; the _MAX sizes are their bytes. */
+#define KW_TOKEN_NAME_CHARS 100
+#define KW_TOKEN_DESC_CHARS 1000
+#define KW_TOKEN_NAME_MAX (KW_TOKEN_NAME_CHARS * 4)
+#define KW_TOKEN_DESC_MAX (KW_TOKEN_DESC_CHARS * 4)
 #define KW_DEFAULT_TOKEN_LIMIT 50
 #define KW_EXPIRY_SOON (7 * 86400)
 #define KW_NEVER INT64_MAX /* expires: never */

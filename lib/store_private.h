@@ -25,15 +25,17 @@ int kw_store_fail(struct kw_store *store, int code, const char **error_r, const 
 /* The error of the last database call, as -EBUSY or -EIO with "what: detail". */
 int kw_store_db_fail(struct kw_store *store, const char **error_r, const char *what);
 void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
-/* Text fields: length, no control characters. */
+/* Text fields: at most max characters of the text text.h accepts (valid UTF-8, no controls,
+ * no bidirectional controls); the error names the kind of character, never the bytes. */
 int kw_store_check_text(struct kw_store *store, const char *what, const char *s, size_t max,
 			bool allow_empty, const char **error_r);
-/* Logins and account names: as text, not empty, and without blanks or '=' (they travel in
- * protocol fields and key=value log lines). */
+/* Logins and account names: as text, not empty, at most max bytes too, and without blanks
+ * (Unicode ones included), invisible characters or '=' (they travel in protocol fields and
+ * key=value log lines). */
 int kw_store_check_name(struct kw_store *store, const char *what, const char *s, size_t max,
 			const char **error_r);
-/* The plausibility rule for email addresses: one '@' with text on both sides, nothing that
- * would break a mail header. */
+/* The plausibility rule for email addresses: text as for a name, at most KW_EMAIL_MAX bytes,
+ * one '@' with text on both sides, nothing that would break a mail header. */
 bool kw_store_email_ok(const char *email);
 
 #endif

@@ -100,17 +100,18 @@ int kw_store_token_create(struct kw_store *store, struct kw_digest_key *key, con
 	struct kw_role r;
 	struct kw_secret secret;
 	uint8_t digest[KW_DIGEST_LEN];
-	char details[1536], jname[KW_TOKEN_NAME_MAX * 6 + 3], jrole[KW_ROLE_MAX * 6 + 3];
+	char jname[KW_TOKEN_NAME_MAX * 6 + 3], jrole[KW_ROLE_MAX * 6 + 3];
 	char jacct[KW_ACCOUNT_MAX * 6 + 3], exp_text[KW_TIME_TEXT_MAX];
+	char details[sizeof(jname) + sizeof(jrole) + sizeof(jacct) + 64];
 	int64_t now = kw_now(), live, expired;
 	sqlite3_stmt *st;
 	uint64_t id;
 	int ret;
 
-	if ((ret = kw_store_check_text(store, "token name", name, KW_TOKEN_NAME_MAX, false,
+	if ((ret = kw_store_check_text(store, "token name", name, KW_TOKEN_NAME_CHARS, false,
 				       error_r)) < 0 ||
-	    (ret = kw_store_check_text(store, "description", description, KW_TOKEN_DESC_MAX,
-				       true, error_r)) < 0)
+	    (ret = kw_store_check_text(store, "description", description, KW_TOKEN_DESC_CHARS, true,
+				       error_r)) < 0)
 		return ret;
 	if (expires <= now)
 		return kw_store_fail(store, -EINVAL, error_r, "the expiry must lie in the future");
@@ -337,7 +338,8 @@ int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id,
 {
 	struct kw_user actor;
 	struct kw_token_info t;
-	char details[512], jname[KW_TOKEN_NAME_MAX * 6 + 3], jissuer[KW_LOGIN_MAX * 6 + 3];
+	char jname[KW_TOKEN_NAME_MAX * 6 + 3], jissuer[KW_LOGIN_MAX * 6 + 3];
+	char details[sizeof(jname) + sizeof(jissuer) + 64];
 	char target[32];
 	int64_t now = kw_now();
 	sqlite3_stmt *st;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sso_apply.h"
+#include "text.h"
 
 int kw_ssod_http_status(enum kw_saml_reason reason)
 {
@@ -68,6 +69,14 @@ static void store_error(struct kw_ssod_outcome *o, int ret, const char *error,
 	}
 }
 
+/* The NameID and the login come from the IdP and go to the store, the log and the HTTP
+ * answer: text.h's rule (valid UTF-8, no controls, no bidirectional controls) is checked here,
+ * before any of them sees the bytes; lengths and the rest of the name rule are the store's. */
+static bool text_ok(const char *s, const char **why_r)
+{
+	return s == NULL || kw_text_check(s, SIZE_MAX, 0, why_r) == 0;
+}
+
 static void reset(struct kw_ssod_outcome *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -90,6 +99,15 @@ void kw_ssod_login(struct kw_ssod *d, const uint8_t *data, size_t len, int64_t n
 	r = kw_saml_verify(d->v, data, len, now, &res, &detail);
 	if (r != KW_SAML_OK) {
 		set_reason(o, r, detail);
+		return;
+	}
+	if (!text_ok(res->name_id, &detail))
+		r = KW_SAML_NAMEID;
+	else if (!text_ok(res->login, &detail)) /* the NameID, or login_attribute's value */
+		r = d->sso->saml.login_attribute != NULL ? KW_SAML_ATTRIBUTE : KW_SAML_NAMEID;
+	if (r != KW_SAML_OK) {
+		set_reason(o, r, detail);
+		kw_saml_result_free(&res);
 		return;
 	}
 	role = kw_sso_map_role(d->sso, res->roles, res->n_roles);
@@ -138,6 +156,11 @@ void kw_ssod_logout(struct kw_ssod *d, const uint8_t *data, size_t len, int64_t 
 	r = kw_saml_verify_logout(d->v, data, len, now, &res, &detail);
 	if (r != KW_SAML_OK) {
 		set_reason(o, r, detail);
+		return;
+	}
+	if (!text_ok(res->name_id, &detail)) {
+		set_reason(o, KW_SAML_NAMEID, detail);
+		kw_saml_logout_free(&res);
 		return;
 	}
 	snprintf(o->login, sizeof(o->login), "%s", res->name_id);
