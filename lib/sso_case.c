@@ -413,21 +413,33 @@ int kw_sso_sweep(struct kw_store *store, const char *account, int64_t now, unsig
 
 /* ---- dismiss ---- */
 
-/* Who may dismiss: an enabled Administrator whose SSO access is not revoked. */
-static int check_dismisser(struct kw_store *store, const struct kw_user *actor,
-			   const char **error_r)
+/* The refusal of kw_sso_decide_dismisser() in words; 0 for KW_SSO_DISMISS_OK. */
+static int dismiss_refusal(struct kw_store *store, enum kw_sso_dismiss_verdict verdict,
+			   const struct kw_user *actor, int64_t case_id, const char **error_r)
 {
-	if (!actor->enabled)
+	switch (verdict) {
+	case KW_SSO_DISMISS_OK:
+		break;
+	case KW_SSO_DISMISS_DISABLED:
 		return kw_store_fail(store, -EPERM, error_r, "user '%s' is disabled", actor->login);
-	if (!kw_store_sso_is_admin(actor))
+	case KW_SSO_DISMISS_NOT_ADMIN:
 		return kw_store_fail(store, -EPERM, error_r,
 				     "only Administrators may dismiss a review case ('%s' is %s)",
 				     actor->login, actor->role.name);
-	if (actor->sso && strcmp(actor->sso_state, "revoked") == 0)
+	case KW_SSO_DISMISS_REVOKED:
 		return kw_store_fail(store, -EPERM, error_r,
 				     "SSO access of '%s' was revoked: another Administrator must "
 				     "dismiss the case",
 				     actor->login);
+	case KW_SSO_DISMISS_NOT_FOUND:
+		return kw_store_fail(store, -ENOENT, error_r, "no review case %lld in account '%s'",
+				     (long long)case_id, actor->account);
+	case KW_SSO_DISMISS_SELF:
+		return kw_store_fail(store, -EPERM, error_r,
+				     "'%s' may not dismiss review case %lld, which is about '%s' "
+				     "itself: another Administrator must dismiss it",
+				     actor->login, (long long)case_id, actor->login);
+	}
 	return 0;
 }
 
@@ -435,7 +447,8 @@ int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, cons
 		   int64_t now, const char **error_r)
 {
 	struct kw_sso_case_facts facts = { 0 };
-	struct kw_store_sso_case_ref c;
+	struct kw_sso_dismisser who = { 0 };
+	struct kw_store_sso_case_ref c = { 0 };
 	struct kw_user actor;
 	struct kw_sso_text js;
 	char *details;
@@ -445,25 +458,19 @@ int kw_sso_dismiss(struct kw_store *store, const char *as, int64_t case_id, cons
 		    0 ||
 	    (ret = kw_store_sso_begin(store, error_r)) < 0)
 		return ret;
-	if ((ret = kw_store_user_get(store, as, &actor, error_r)) < 0 ||
-	    (ret = check_dismisser(store, &actor, error_r)) < 0)
+	if ((ret = kw_store_user_get(store, as, &actor, error_r)) < 0)
 		goto out;
 	ret = kw_store_sso_case_get(store, case_id, &c, error_r);
-	if (ret == -ENOENT || (ret == 0 && c.account_id != actor.account_id)) {
-		/* cases of other accounts are "not found", like their tokens */
-		ret = kw_store_fail(store, -ENOENT, error_r, "no review case %lld in account '%s'",
-				    (long long)case_id, actor.account);
+	if (ret < 0 && ret != -ENOENT)
 		goto out;
-	}
-	if (ret < 0)
+	who.enabled = actor.enabled;
+	who.admin = kw_store_sso_is_admin(&actor);
+	who.sso_revoked = actor.sso && strcmp(actor.sso_state, "revoked") == 0;
+	who.same_account = ret == 0 && c.account_id == actor.account_id;
+	who.case_user = ret == 0 && c.user_id == actor.id;
+	if ((ret = dismiss_refusal(store, kw_sso_decide_dismisser(&who), &actor, case_id,
+				   error_r)) < 0)
 		goto out;
-	if (c.user_id == actor.id) {
-		ret = kw_store_fail(store, -EPERM, error_r,
-				    "'%s' may not dismiss review case %lld, which is about '%s' "
-				    "itself: another Administrator must dismiss it",
-				    as, (long long)case_id, as);
-		goto out;
-	}
 	facts.open = open_kind(&c);
 	if (kw_sso_decide_case(KW_SSO_CASE_EVENT_DISMISS, &facts) != KW_SSO_CASE_CLOSE) {
 		ret = kw_store_fail(store, -EALREADY, error_r, "review case %lld is already closed",

@@ -175,6 +175,21 @@ enum kw_sso_case_action kw_sso_decide_case(enum kw_sso_case_event event,
 	return KW_SSO_CASE_KEEP;
 }
 
+enum kw_sso_dismiss_verdict kw_sso_decide_dismisser(const struct kw_sso_dismisser *who)
+{
+	if (!who->enabled)
+		return KW_SSO_DISMISS_DISABLED;
+	if (!who->admin)
+		return KW_SSO_DISMISS_NOT_ADMIN;
+	if (who->sso_revoked)
+		return KW_SSO_DISMISS_REVOKED;
+	if (!who->same_account)
+		return KW_SSO_DISMISS_NOT_FOUND;
+	if (who->case_user)
+		return KW_SSO_DISMISS_SELF;
+	return KW_SSO_DISMISS_OK;
+}
+
 /* ---- the rule's words ---- */
 
 void kw_sso_delete_command(const char *admin, uint64_t token_id, char *buf, size_t size)

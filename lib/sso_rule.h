@@ -5,7 +5,7 @@
  * follows: the user created, updated, upgraded (also: access back after a revocation),
  * downgraded, revoked or left revoked, and whether the rule applies (a review case of which
  * kind). kw_sso_decide_case() says what an event does to the user's review case: opened,
- * updated, closed or left alone. No I/O and no store here: lib/sso_login.c and lib/sso_case.c
+ * updated, closed or left alone; kw_sso_decide_dismisser() who may dismiss one. No I/O and no store here: lib/sso_login.c and lib/sso_case.c
  * read the facts, ask, then write what was decided; tests/unit/test_sso_rule.c covers every
  * transition. Thread-safe (no state). */
 #ifndef KW_SSO_RULE_H
@@ -110,5 +110,28 @@ struct kw_sso_case_facts {
  * user brings them back). A dismissal closes an open case (KW_SSO_CASE_KEEP: it was closed). */
 enum kw_sso_case_action kw_sso_decide_case(enum kw_sso_case_event event,
 					   const struct kw_sso_case_facts *facts);
+
+/* Who may dismiss a review case, as the store knows them. */
+struct kw_sso_dismisser {
+	bool enabled;      /* enabled locally */
+	bool admin;        /* holds the Administrators role */
+	bool sso_revoked;  /* an SSO user whose SSO access is revoked */
+	bool same_account; /* the case exists and is of the dismisser's account */
+	bool case_user;    /* the case is about the dismisser itself */
+};
+
+enum kw_sso_dismiss_verdict {
+	KW_SSO_DISMISS_OK,
+	KW_SSO_DISMISS_DISABLED,
+	KW_SSO_DISMISS_NOT_ADMIN,
+	KW_SSO_DISMISS_REVOKED,
+	KW_SSO_DISMISS_NOT_FOUND, /* no such case in the dismisser's account (other accounts' cases
+				   * are "not found", like their tokens) */
+	KW_SSO_DISMISS_SELF,
+};
+
+/* An enabled Administrator whose SSO access is not revoked may dismiss the cases of its account,
+ * except the one about itself: another Administrator must. The first refusal in that order. */
+enum kw_sso_dismiss_verdict kw_sso_decide_dismisser(const struct kw_sso_dismisser *who);
 
 #endif

@@ -1,7 +1,7 @@
 /* test_sso_rule.c: the rule's decisions (lib/sso_rule.c), every transition: what an assertion
  * does to a user (by previous SSO state and role rank), what an admin's revocation does, what
- * each event does to the user's review case; and the words of the rule (names, the delete
- * command). Pure functions: no store, no I/O. */
+ * each event does to the user's review case, who may dismiss one; and the words of the rule
+ * (names, the delete command). Pure functions: no store, no I/O. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -393,6 +393,45 @@ static void test_case_dismiss(void **state)
 	}
 }
 
+/* Who may dismiss: every refusal, in the order the decision checks them. */
+static void test_dismisser(void **state)
+{
+	const struct kw_sso_dismisser admin = { .enabled = true,
+						.admin = true,
+						.same_account = true };
+	struct kw_sso_dismisser w;
+
+	(void)state;
+	assert_int_equal(kw_sso_decide_dismisser(&admin), KW_SSO_DISMISS_OK);
+	w = admin;
+	w.enabled = false;
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_DISABLED);
+	w = admin;
+	w.admin = false;
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_NOT_ADMIN);
+	w = admin;
+	w.sso_revoked = true;
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_REVOKED);
+	w = admin;
+	w.same_account = false; /* another account's case, or none */
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_NOT_FOUND);
+	w = admin;
+	w.case_user = true;
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_SELF);
+	/* the first refusal wins: who the actor is comes before which case */
+	w.enabled = false;
+	w.admin = false;
+	w.same_account = false;
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_DISABLED);
+	w.enabled = true;
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_NOT_ADMIN);
+	w.admin = true;
+	w.sso_revoked = true;
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_REVOKED);
+	w.sso_revoked = false;
+	assert_int_equal(kw_sso_decide_dismisser(&w), KW_SSO_DISMISS_NOT_FOUND);
+}
+
 /* The decisions agree with each other: every login outcome that applies the rule leaves a
  * state the next identical assertion keeps without a second rule event. */
 static void test_login_settles(void **state)
@@ -497,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_case_seen_again),
 		cmocka_unit_test(test_case_sweep),
 		cmocka_unit_test(test_case_dismiss),
+		cmocka_unit_test(test_dismisser),
 		cmocka_unit_test(test_login_settles),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_delete_command),
