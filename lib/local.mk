@@ -11,7 +11,9 @@ lib_libkwcore_la_SOURCES = \
 	lib/timeutil.c lib/timeutil.h \
 	lib/token.c lib/token.h \
 	lib/store_token.c lib/store_report.c lib/store_notify.c \
-	lib/sso.c lib/sso.h
+	lib/sso.h lib/sso_private.h lib/sso_rule.c lib/sso_rule.h \
+	lib/sso_login.c lib/sso_case.c lib/sso_review.c \
+	lib/store_sso.c lib/store_sso_case.c lib/store_sso.h
 nodist_lib_libkwcore_la_SOURCES = lib/schema.c
 lib_libkwcore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
 lib_libkwcore_la_LIBADD = $(SQLITE_LIBS) $(CRYPTO_LIBS) $(SYSTEMD_LIBS)

@@ -23,7 +23,12 @@
  *
  * Every function that changes the store runs its own IMMEDIATE transaction (do not call them
  * inside kw_store_begin()) and returns 0 or a negative errno-style code with error_r as in
- * store.h. Not thread-safe: one struct kw_store per thread. */
+ * store.h. Not thread-safe: one struct kw_store per thread.
+ *
+ * Where it lives, by lifecycle: sso_login.c (what the IdP writes: replay cache, login, logout),
+ * sso_case.c (the rule applied, revoke, sweep, dismiss), sso_review.c (the read-only review);
+ * sso_rule.h decides, without I/O, which outcome an event leads to; their SQL is the store's
+ * (store_sso.h). */
 #ifndef KW_SSO_H
 #define KW_SSO_H
 

@@ -136,6 +136,10 @@ unsigned kw_store_schema_version(void);
 int kw_store_begin(struct kw_store *store);
 int kw_store_commit(struct kw_store *store);
 void kw_store_rollback(struct kw_store *store);
+/* Sets the store's error text (valid until the next call on the store) and returns code; for
+ * the lib/ modules layered on the store (sso_*.c), which report through the same error_r. */
+int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,
 		      const char **error_r);

@@ -19,9 +19,6 @@ sqlite3 *kw_store_db(struct kw_store *store);
  * sql is compared by address: pass string literals (or other storage that outlives the
  * store), never a buffer that is rewritten. */
 sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql);
-/* Sets the store's error text; returns code. */
-int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 /* The error of the last database call, as -EBUSY or -EIO with "what: detail". */
 int kw_store_db_fail(struct kw_store *store, const char **error_r, const char *what);
 void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);

@@ -17,6 +17,12 @@ tests_unit_test_text_CFLAGS = $(KW_UNIT_CFLAGS)
 tests_unit_test_text_LDADD = $(KW_UNIT_LIBS)
 TESTS += tests/unit/test_token tests/unit/test_core tests/unit/test_text
 
+check_PROGRAMS += tests/unit/test_sso_rule
+tests_unit_test_sso_rule_SOURCES = tests/unit/test_sso_rule.c
+tests_unit_test_sso_rule_CFLAGS = $(KW_UNIT_CFLAGS)
+tests_unit_test_sso_rule_LDADD = $(KW_UNIT_LIBS)
+TESTS += tests/unit/test_sso_rule
+
 TESTS += tests/cli/rules.sh tests/cli/bad_input.sh tests/cli/no_secret_at_rest.sh \
 	tests/cli/text.sh
 EXTRA_DIST += tests/lib.sh tests/cli/rules.sh tests/cli/bad_input.sh \

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -67,10 +68,16 @@ with open(os.path.join(STATE, "keywarden.conf"), "w") as f:
 
 log = open(os.path.join(TMP, "validator.log"), "ab")
 v = subprocess.Popen([VALIDATOR, "--state-dir", STATE], stdout=log, stderr=subprocess.STDOUT)
-for _ in range(100):
-    if os.path.exists(SOCK) or v.poll() is not None:
+# Ready when it accepts a connection (the socket file exists a moment before listen()).
+for _ in range(400):
+    if v.poll() is not None:
         break
-    time.sleep(0.05)
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(SOCK)
+        break
+    except OSError:
+        time.sleep(0.05)
 try:
     rc, out, err = kw("token", "check", "-", stdin=t_story + "\n")
     want = ("status: ok\ntoken_id: %s\naccount: acme\nuser: alice\nrole: Engineers\n"

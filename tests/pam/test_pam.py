@@ -11,6 +11,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -155,10 +156,16 @@ class Validator:
         self.log = open(os.path.join(TMP, "validator.log"), "ab")
         self.p = subprocess.Popen([VALIDATOR, "--state-dir", STATE], stdout=self.log,
                                   stderr=subprocess.STDOUT)
-        for _ in range(100):
-            if os.path.exists(SOCK) or self.p.poll() is not None:
+        # Ready when it accepts a connection (the file exists a moment before listen()).
+        for _ in range(400):
+            if self.p.poll() is not None:
                 break
-            time.sleep(0.05)
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(SOCK)
+                break
+            except OSError:
+                time.sleep(0.05)
 
     def stop(self):
         if self.p.poll() is None:

@@ -1,5 +1,5 @@
 /* sso_driver.c: stands in for keywarden-ssod's SAML path in the SSO sync tests, until the HTTP
- * listener (issue 5) feeds lib/sso.c with real, verified Responses. It applies what an
+ * listener (issue 5) feeds lib/sso.h with real, verified Responses. It applies what an
  * accepted assertion or LogoutRequest would, through the very functions ssod will call:
  *
  *   sso_driver login ACCOUNT LOGIN ROLE|- IDP SESSION|- ASSERTION_ID [EMAIL]
