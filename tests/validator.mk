@@ -8,6 +8,11 @@ VALIDATOR_TESTS = \
 	tests/validator/clients.py \
 	tests/validator/spec.py \
 	tests/validator/systemd.py \
+	tests/validator/emfile.py \
+	tests/validator/slots.py \
+	tests/validator/replaced.py \
+	tests/validator/wipe.py \
+	tests/validator/debuglog.py \
 	tests/validator/fuzz.sh
 TESTS += $(VALIDATOR_TESTS)
 EXTRA_DIST += $(VALIDATOR_TESTS) tests/validator/vtest.py \
