@@ -43,3 +43,10 @@ check_PROGRAMS += tests/bench/bench_check
 tests_bench_bench_check_SOURCES = tests/bench/bench_check.c $(KW_CHECKER_SOURCES)
 tests_bench_bench_check_CFLAGS = $(KW_CORE_CFLAGS) -I$(top_srcdir)/validator
 tests_bench_bench_check_LDADD = $(KW_CORE_LIBS)
+
+# The count of connections per peer uid (max_connections_per_uid).
+check_PROGRAMS += tests/unit/test_peers
+tests_unit_test_peers_SOURCES = tests/unit/test_peers.c validator/daemon_peers.c validator/daemon.h
+tests_unit_test_peers_CFLAGS = $(KW_UNIT_CFLAGS) -I$(top_srcdir)/validator
+tests_unit_test_peers_LDADD = $(KW_UNIT_LIBS)
+TESTS += tests/unit/test_peers
