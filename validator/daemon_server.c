@@ -37,7 +37,13 @@
 #define OUT_ANSWER_MAX 1024  /* longest single answer line */
 #define MAX_EVENTS 256
 #define ACCEPT_BACKOFF_MS 250
-#define ACCEPT_WARN_MS 10000
+#define ACCEPT_WARN_MS 10000 /* at most one warning per this, for each kind of refusal */
+
+/* A warning that a peer can cause at will, logged at most once per ACCEPT_WARN_MS. */
+struct log_limit {
+	int64_t last;        /* when it was last logged; 0: never */
+	unsigned suppressed; /* since then */
+};
 
 struct conn {
 	int fd;
@@ -69,9 +75,8 @@ struct kw_server {
 	struct conn *graveyard;
 	struct kw_peers *peers;
 	size_t n_conns;
-	int64_t accept_resume;    /* listening socket out of the epoll set until then; 0: in it */
-	int64_t accept_warned;    /* when the last accept() failure was logged */
-	unsigned accept_failures; /* since then */
+	int64_t accept_resume; /* listening socket out of the epoll set until then; 0: in it */
+	struct log_limit accept_log, busy_log, busy_uid_log;
 	unsigned next_conn_id;
 	int64_t next_flush;
 	bool stop;
@@ -361,19 +366,30 @@ static void refuse(int fd, enum kw_proto_reason reason)
 	close(fd);
 }
 
+/* True when the warning may be logged now; *suppressed_r says how many were not since. */
+static bool log_limit_pass(struct log_limit *l, int64_t now, unsigned *suppressed_r)
+{
+	if (l->last != 0 && now - l->last < ACCEPT_WARN_MS) {
+		l->suppressed++;
+		return false;
+	}
+	*suppressed_r = l->suppressed;
+	l->last = now;
+	l->suppressed = 0;
+	return true;
+}
+
 /* accept() failed for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM...): the pending
  * connection stays queued and the socket readable, so stop watching it for a while rather than
  * spin, and say so once in a while rather than for every wakeup. */
 static void accept_failed(struct kw_server *s, int err, int64_t now)
 {
-	s->accept_failures++;
-	if (s->accept_warned == 0 || now - s->accept_warned >= ACCEPT_WARN_MS) {
-		kw_warning("accept: %s: not accepting for %d ms (%u failures since the last such "
-			   "message; %zu connections open)",
-			   strerror(err), ACCEPT_BACKOFF_MS, s->accept_failures, s->n_conns);
-		s->accept_warned = now;
-		s->accept_failures = 0;
-	}
+	unsigned more;
+
+	if (log_limit_pass(&s->accept_log, now, &more))
+		kw_warning("accept: %s: not accepting for %d ms (%u more failures since the last "
+			   "such message; %zu connections open)",
+			   strerror(err), ACCEPT_BACKOFF_MS, more, s->n_conns);
 	if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL) < 0)
 		kw_error("epoll_ctl: %s", strerror(errno));
 	s->accept_resume = now + ACCEPT_BACKOFF_MS;
@@ -400,6 +416,7 @@ static void accept_all(struct kw_server *s, int64_t now)
 		socklen_t clen = sizeof(cred);
 		struct epoll_event ev;
 		struct conn *c;
+		unsigned more;
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -415,15 +432,22 @@ static void accept_all(struct kw_server *s, int64_t now)
 			continue;
 		}
 		if (s->n_conns >= s->vc->max_connections) {
-			kw_warning("peer uid=%u pid=%d refused: %zu connections (max_connections)",
-				   (unsigned)cred.uid, (int)cred.pid, s->n_conns);
+			if (log_limit_pass(&s->busy_log, now, &more))
+				kw_warning("peer uid=%u pid=%d refused: %zu connections "
+					   "(max_connections; %u more refused since the last such "
+					   "message)",
+					   (unsigned)cred.uid, (int)cred.pid, s->n_conns, more);
 			refuse(fd, KW_PROTO_REASON_BUSY);
 			continue;
 		}
 		if (kw_peers_count(s->peers, cred.uid) >= s->vc->max_connections_uid) {
-			kw_warning("peer uid=%u pid=%d refused: uid holds %u connections "
-				   "(max_connections_per_uid)",
-				   (unsigned)cred.uid, (int)cred.pid, s->vc->max_connections_uid);
+			if (log_limit_pass(&s->busy_uid_log, now, &more))
+				kw_warning(
+					"peer uid=%u pid=%d refused: uid holds %u connections "
+					"(max_connections_per_uid; %u more refused since the last "
+					"such message)",
+					(unsigned)cred.uid, (int)cred.pid,
+					s->vc->max_connections_uid, more);
 			refuse(fd, KW_PROTO_REASON_BUSY);
 			continue;
 		}

@@ -31,6 +31,12 @@ try:
     t.eq(out, ["VERSION\t1\t0", "ERROR\treason=busy"], "the 11th connection of that uid: ERROR busy")
     cc.close()
     t.ok("max_connections_per_uid" in env.log(), "the refusal is logged, naming the setting")
+    for _ in range(200):
+        cc = Conn(env.sock, handshake=False)
+        cc.lines()
+        cc.close()
+    n = env.log().count("(max_connections_per_uid")
+    t.ok(n <= 2, "200 more refusals: at most one warning per 10 s, not one each", "%d warnings" % n)
 
     if os.getuid() == 0 and shutil.which("setpriv"):
         script = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n"
@@ -50,6 +56,7 @@ try:
     for h in held:
         h.close()
     held = []
+    wait_for(lambda: Conn(env.sock).check(1, good).startswith("OK"), timeout=5)
 
     # Line deadline: one byte every 0.2 s keeps the connection "active" but never ends a line.
     drip = Conn(env.sock, timeout=1)
