@@ -18,7 +18,8 @@ from vtest import Conn, Env, Tap, wait_for  # noqa: E402
 
 
 def writable_memory(pid):
-    """The bytes of every readable, writable mapping of pid (heap, stacks, anonymous)."""
+    """The bytes of every readable, writable mapping of pid (heap, stacks, anonymous), but
+    mappings over 1 GiB (AddressSanitizer's shadow)."""
     out = []
     with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
         for line in maps:
@@ -28,6 +29,8 @@ def writable_memory(pid):
             if line.rstrip().endswith(("[vvar]", "[vsyscall]", "[vvar_vclock]")):
                 continue
             start, end = int(m.group(1), 16), int(m.group(2), 16)
+            if end - start > 1 << 30:
+                continue  # a sanitizer's shadow memory (reserved, terabytes): no heap there
             try:
                 mem.seek(start)
                 out.append(mem.read(end - start))
