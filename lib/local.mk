@@ -8,6 +8,7 @@ lib_libkwcore_la_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/schema.h \
 	lib/store.c lib/store.h lib/store_private.h lib/store_sql.h \
+	lib/store_validator.c lib/store_validator.h \
 	lib/timeutil.c lib/timeutil.h \
 	lib/token.c lib/token.h \
 	lib/store_token.c lib/store_report.c lib/store_notify.c \

@@ -182,6 +182,10 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 	UINT_KEY("rate_limit_window", rate_limit_window, 10, 1, 86400);
 	UINT_KEY("rate_limit_block", rate_limit_block, 60, 1, 86400);
 	UINT_KEY("cache_size", cache_size, 65536, 16, 16777216);
+	UINT_KEY("line_timeout", line_timeout, 10, 1, 3600);
+	/* One uid may hold a quarter of the connections unless told otherwise. */
+	UINT_KEY("max_connections_per_uid", max_connections_uid,
+		 n.max_connections / 4 > 0 ? n.max_connections / 4 : 1, 1, 1000000);
 #undef UINT_KEY
 	if ((s = kw_config_get(cfg, "validator", "allow_uids")) != NULL &&
 	    (ret = parse_ids(s, false, &ids, &n.n_allow_uids, error_r)) == 0)
@@ -310,17 +314,35 @@ fail:
 	return ret;
 }
 
-static void raise_fd_limit(unsigned max_connections)
+/* File descriptors kept for other uses than connections: standard streams, the listening
+ * socket, epoll, signalfd, the database with its journal files (twice while a replaced one is
+ * reopened), the key file, the log. */
+#define FD_RESERVE 32
+
+/* Raises the open files limit toward what max_connections needs, and lowers
+ * max_connections to what the limit allows, so that accept() does not run out of files. */
+static void fit_fd_limit(struct kw_vconf *vc)
 {
 	struct rlimit rl;
+	rlim_t want = (rlim_t)vc->max_connections + FD_RESERVE;
+	unsigned fit;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	if (rl.rlim_cur < (rlim_t)max_connections + 64 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			kw_warning("cannot raise the open files limit: %s", strerror(errno));
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (rl.rlim_cur >= want || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	fit = rl.rlim_cur > FD_RESERVE + 1 ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 1;
+	kw_warning("max_connections %u does not fit the open files limit %llu: using %u",
+		   vc->max_connections, (unsigned long long)rl.rlim_cur, fit);
+	vc->max_connections = fit;
+	if (vc->max_connections_uid > fit)
+		vc->max_connections_uid = fit;
 }
 
 /* ---- reload ---- */
@@ -348,13 +370,13 @@ static void reload(struct kw_server *server, void *ctx)
 	    vc.socket_group != d->vc.socket_group)
 		kw_warning("SIGHUP: socket_mode and socket_group change only on restart");
 	kw_log_set_level(vc.log_level);
+	fit_fd_limit(&vc);
 	kw_checker_set_cache_size(d->checker, vc.cache_size);
 	kw_vconf_clear(&d->vc);
 	d->vc = vc;
 	kw_server_configure(server, &d->vc);
 	kw_config_free(&d->cfg);
 	d->cfg = cfg;
-	raise_fd_limit(d->vc.max_connections);
 	kw_info("configuration reloaded");
 	sd_notify(0, "READY=1");
 }
@@ -371,7 +393,6 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon d;
-	struct kw_store *store = NULL;
 	struct kw_digest_key *key = NULL;
 	struct kw_server *server = NULL;
 	struct kw_server_hooks hooks;
@@ -417,17 +438,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	kw_log_set_level(d.vc.log_level);
-	if (kw_store_open(kw_config_database(d.cfg), 0, &store, &error) < 0) {
-		kw_error("%s", error);
-		goto out;
-	}
-	/* The loop must never wait long for a lock: a busy last-use flush is retried later. */
-	sqlite3_busy_timeout(kw_store_db(store), 100);
 	if (kw_digest_key_load(kw_config_key_file(d.cfg), &key, &error) < 0) {
 		kw_error("%s: %s", kw_config_key_file(d.cfg), error);
 		goto out;
 	}
-	if (kw_checker_new(store, key, d.vc.cache_size, &d.checker, &error) < 0) {
+	if (kw_checker_new(kw_config_database(d.cfg), key, d.vc.cache_size, &d.checker, &error) <
+	    0) {
 		kw_error("%s", error);
 		goto out;
 	}
@@ -436,7 +452,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (ret == 0 && create_socket(&d, &fd) < 0)
 		goto out;
-	raise_fd_limit(d.vc.max_connections);
+	fit_fd_limit(&d.vc);
 	hooks.reload = reload;
 	hooks.ctx = &d;
 	if (kw_server_new(fd, d.checker, &d.vc, &hooks, &server) < 0)
@@ -454,7 +470,7 @@ int main(int argc, char **argv)
 	kw_server_free(&server);
 	if (kw_checker_pending(d.checker) > 0 && kw_checker_flush(d.checker) < 0) {
 		/* The lock may be held for a moment by the CLI: wait for it, once. */
-		sqlite3_busy_timeout(kw_store_db(store), 5000);
+		kw_checker_set_lock_wait(d.checker, 5000);
 		if (kw_checker_flush(d.checker) < 0) {
 			kw_error("%zu pending rows (last uses, failed-check event) could not be "
 				 "written",
@@ -472,7 +488,6 @@ out:
 	kw_server_free(&server);
 	kw_checker_free(&d.checker);
 	kw_digest_key_free(&key);
-	kw_store_free(&store);
 	kw_vconf_clear(&d.vc);
 	kw_config_free(&d.cfg);
 	if (exit_code == 0)

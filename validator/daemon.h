@@ -5,6 +5,7 @@
  *   daemon_check.c   answering a CHECK: token cache, staleness rule, last-use coalescing
  *   daemon_rate.c    failing checks: throttling peers (by uid) that send many, and counting
  *                    them all for the audit log
+ *   daemon_peers.c   connections per peer uid (max_connections_per_uid)
  *   proto.c          parsing request lines (no I/O; shared with the fuzz target)
  *
  * The daemon is single-threaded: nothing here is thread-safe, nothing needs to be. */
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "proto.h"
 #include "store.h"
+#include "store_validator.h"
 #include "token.h"
 
 /* Tunables of [validator] (and [log] level); re-read on SIGHUP. */
@@ -30,8 +32,10 @@ struct kw_vconf {
 	size_t n_allow_uids;
 	gid_t *allow_gids;
 	size_t n_allow_gids;
-	unsigned idle_timeout; /* seconds */
-	unsigned max_connections;
+	unsigned idle_timeout;        /* seconds */
+	unsigned max_connections;     /* as configured, lowered to fit RLIMIT_NOFILE */
+	unsigned max_connections_uid; /* per peer uid; at most max_connections */
+	unsigned line_timeout;        /* seconds from a line's first byte to its LF */
 	size_t max_line;              /* bytes, LF included */
 	unsigned last_use_flush;      /* seconds */
 	unsigned rate_limit_failures; /* 0: no rate limiting */
@@ -50,13 +54,17 @@ void kw_vconf_clear(struct kw_vconf *vc);
 /* ---- daemon_check.c ---- */
 struct kw_checker;
 
-/* The checker keeps store and key (owned by the caller, who frees them after the checker). */
-int kw_checker_new(struct kw_store *store, struct kw_digest_key *key, size_t cache_size,
+/* Opens the database at db_path (and owns it: it reopens it when the file is replaced); keeps
+ * key (owned by the caller, who frees it after the checker). */
+int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_size,
 		   struct kw_checker **checker_r, const char **error_r);
 void kw_checker_free(struct kw_checker **checker);
 void kw_checker_set_cache_size(struct kw_checker *checker, size_t cache_size);
+/* How long a database call may wait for another process's lock (default 100 ms). */
+void kw_checker_set_lock_wait(struct kw_checker *checker, unsigned ms);
 /* Called once per wakeup, after the requests to answer were read and before any is answered:
- * drops the cache if the database changed (PRAGMA data_version) and takes the time. */
+ * drops the cache if someone else changed the database, reopens a replaced database file, and
+ * takes the time. */
 void kw_checker_sync(struct kw_checker *checker);
 
 /* The checker's verdict on one CHECK (libkeywarden's struct kw_check_result is the client's). */
@@ -106,12 +114,28 @@ void kw_failures_free(struct kw_failures **failures);
 void kw_failures_add(struct kw_failures *failures, uid_t uid, uint64_t token_id,
 		     enum kw_proto_code code, int64_t now);
 bool kw_failures_pending(const struct kw_failures *failures);
-/* Appends one validator.failed_checks audit event covering the counts up to now; call inside
- * the caller's transaction, and kw_failures_committed() once it committed (the counts are kept
- * until then, so that a rolled-back write loses nothing). */
-int kw_failures_append(struct kw_failures *failures, struct kw_store *store, int64_t now);
+/* The validator.failed_checks audit event covering the counts up to now, for
+ * kw_store_token_uses_write(); false (and nothing filled) when nothing was counted. Call
+ * kw_failures_committed() once it was written (the counts are kept until then, so that a
+ * rolled-back write loses nothing), and kw_failures_event_clear() in any case. */
+struct kw_failures_event {
+	struct kw_store_event event; /* points into the fields below */
+	char target[64];
+	char *details;
+};
+bool kw_failures_event(struct kw_failures *failures, int64_t now, struct kw_failures_event *ev_r);
+void kw_failures_event_clear(struct kw_failures_event *ev);
 /* Logs the summary of the committed event and starts a new interval. */
 void kw_failures_committed(struct kw_failures *failures);
+
+/* ---- daemon_peers.c ---- */
+struct kw_peers;
+
+struct kw_peers *kw_peers_new(void);
+void kw_peers_free(struct kw_peers **peers);
+unsigned kw_peers_count(struct kw_peers *peers, uid_t uid);
+void kw_peers_add(struct kw_peers *peers, uid_t uid);
+void kw_peers_remove(struct kw_peers *peers, uid_t uid);
 
 /* ---- daemon_server.c ---- */
 struct kw_server;

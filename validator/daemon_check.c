@@ -1,18 +1,25 @@
 /* daemon_check.c: answering a CHECK (see daemon.h).
  *
  * Speed without stale answers: token rows (and "no such token" as negative entries) are kept
- * in a bounded cache keyed by token id; the whole cache is dropped whenever SQLite's
- * PRAGMA data_version on the daemon's own connection changes. kw_checker_sync() runs once per
- * wakeup after the requests of that wakeup were read from their sockets, so a commit that
- * returned to the CLI before a client sent its CHECK is always seen. The secret is checked by
- * the HMAC digest on every CHECK (a cached row holds only the digest), before the token's
- * status is told, so that nobody learns the status of a token whose secret they lack.
+ * in a bounded cache keyed by token id; the whole cache is dropped whenever the store says that
+ * someone else committed (kw_store_watch_poll()). kw_checker_sync() runs once per wakeup after
+ * the requests of that wakeup were read from their sockets, so a commit that returned to the
+ * CLI before a client sent its CHECK is always seen. When the database file was replaced (a
+ * restored backup), the checker closes it and opens the one now at the configured path; until
+ * that works every CHECK is answered temp_fail. The checker owns its store for that reason.
+ *
+ * The secret is checked by the HMAC digest on every CHECK (a cached row holds only the digest),
+ * before the token's status is told, so that nobody learns the status of a token whose secret
+ * they lack. An unknown id costs the same digest and constant-time compare, against a random
+ * decoy digest, so that the time of an answer does not tell a real token id from an unknown
+ * one (doc/protocol.md).
  *
  * Last use is recorded in memory, coalesced per token, and written by kw_checker_flush() in one
  * transaction (every [validator] last_use_flush seconds and at exit). Failed checks are counted
  * the same way (daemon_rate.c) and go out in that transaction as one audit event, so they cost
  * no write of their own, and an interval without any costs none at all. The daemon's own
- * writes do not change its own data_version, so flushing does not drop the cache. */
+ * writes need not count as a change (for SQLite they do not), so flushing does not drop the
+ * cache. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -20,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <openssl/crypto.h>
 
@@ -29,7 +37,8 @@
 
 #define NIL UINT32_MAX
 #define TOUCH_SLOTS 16384 /* pending last uses; flushed early at 3/4 */
-#define IP_MAX 46         /* INET6_ADDRSTRLEN */
+#define IP_MAX KW_STORE_IP_MAX
+#define LOCK_WAIT_MS 100 /* the loop must never wait long for a lock: a busy flush retries */
 
 struct centry {
 	uint64_t id;
@@ -41,17 +50,13 @@ struct centry {
 	size_t fields_len;
 };
 
-struct touch {
-	uint64_t id; /* 0: free slot */
-	int64_t when;
-	char ip[IP_MAX];
-};
-
 struct kw_checker {
-	struct kw_store *store;
+	char *db_path;
+	struct kw_store *store; /* NULL while a replaced database cannot be reopened */
+	struct kw_store_watch *watch;
+	unsigned lock_wait_ms;
 	struct kw_digest_key *key;
-	sqlite3_stmt *data_version_stmt;
-	int64_t data_version;
+	uint8_t decoy[KW_DIGEST_LEN]; /* what an unknown id's digest is compared with */
 	int64_t now;
 
 	struct centry *entries;
@@ -59,7 +64,7 @@ struct kw_checker {
 	uint32_t *buckets;
 	size_t bucket_mask;
 
-	struct touch *touches;
+	struct kw_token_use *touches; /* open addressing by token id; token_id 0: free */
 	size_t n_touches;
 
 	struct kw_failures *failures;
@@ -177,23 +182,48 @@ static void fill_entry(struct centry *e, const struct kw_token_check *row)
 	e->issuer_enabled = row->issuer_enabled;
 }
 
-int kw_checker_new(struct kw_store *store, struct kw_digest_key *key, size_t cache_size,
+/* Opens the database at c->db_path and starts watching it. */
+static int store_open(struct kw_checker *c, const char **error_r)
+{
+	int ret = kw_store_open(c->db_path, 0, &c->store, error_r);
+
+	if (ret < 0)
+		return ret;
+	kw_store_lock_wait(c->store, c->lock_wait_ms);
+	ret = kw_store_watch_new(c->store, &c->watch, error_r);
+	if (ret < 0)
+		kw_store_free(&c->store);
+	return ret;
+}
+
+static void store_close(struct kw_checker *c)
+{
+	kw_store_watch_free(&c->watch);
+	kw_store_free(&c->store);
+}
+
+int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_size,
 		   struct kw_checker **checker_r, const char **error_r)
 {
 	struct kw_checker *c = calloc(1, sizeof(*c));
+	int ret;
 
-	if (c == NULL)
+	if (c == NULL || (c->db_path = strdup(db_path)) == NULL)
 		abort();
-	c->store = store;
 	c->key = key;
-	if (sqlite3_prepare_v3(kw_store_db(store), "PRAGMA data_version", -1,
-			       SQLITE_PREPARE_PERSISTENT, &c->data_version_stmt,
-			       NULL) != SQLITE_OK) {
-		*error_r = "cannot prepare PRAGMA data_version";
+	c->lock_wait_ms = LOCK_WAIT_MS;
+	if (getrandom(c->decoy, sizeof(c->decoy), 0) != (ssize_t)sizeof(c->decoy)) {
+		*error_r = "cannot read random bytes";
+		free(c->db_path);
 		free(c);
 		return -EIO;
 	}
-	c->data_version = -1;
+	ret = store_open(c, error_r);
+	if (ret < 0) {
+		free(c->db_path);
+		free(c);
+		return ret;
+	}
 	cache_alloc(c, cache_size);
 	c->touches = calloc(TOUCH_SLOTS, sizeof(*c->touches));
 	if (c->touches == NULL)
@@ -209,7 +239,8 @@ void kw_checker_free(struct kw_checker **checkerp)
 
 	if (c == NULL)
 		return;
-	sqlite3_finalize(c->data_version_stmt);
+	store_close(c);
+	free(c->db_path);
 	cache_release(c);
 	free(c->touches);
 	kw_failures_free(&c->failures);
@@ -225,19 +256,48 @@ void kw_checker_set_cache_size(struct kw_checker *c, size_t cache_size)
 	cache_alloc(c, cache_size);
 }
 
+void kw_checker_set_lock_wait(struct kw_checker *c, unsigned ms)
+{
+	c->lock_wait_ms = ms;
+	if (c->store != NULL)
+		kw_store_lock_wait(c->store, ms);
+}
+
+/* The database file was replaced: close ours (before opening the new one, so that the two
+ * never share the lock files) and open what is at the path now. Pending last uses stay
+ * pending and go to the new database (a restored copy has the same token ids). */
+static void store_reopen(struct kw_checker *c)
+{
+	bool was_open = c->store != NULL;
+	const char *error = NULL;
+
+	store_close(c);
+	if (store_open(c, &error) < 0) {
+		if (was_open)
+			kw_error("database %s was replaced and cannot be reopened: %s; answering "
+				 "temp_fail until it can",
+				 c->db_path, error);
+		return;
+	}
+	kw_notice("database %s was replaced (another file at that path): reopened", c->db_path);
+}
+
 void kw_checker_sync(struct kw_checker *c)
 {
-	sqlite3_stmt *st = c->data_version_stmt;
-	int64_t v = -1;
+	enum kw_store_change change =
+		c->store != NULL ? kw_store_watch_poll(c->watch) : KW_STORE_REPLACED;
 
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (v < 0 || v != c->data_version) {
+	if (change == KW_STORE_REPLACED) {
+		store_reopen(c);
+		/* The first poll of a new watch answers CHANGED: take it now. */
+		if (c->store != NULL)
+			(void)kw_store_watch_poll(c->watch);
+		change = KW_STORE_CHANGED;
+	}
+	if (change == KW_STORE_CHANGED) {
 		if (c->count > 0)
 			kw_debug("database changed: token cache dropped (%zu rows)", c->count);
 		cache_reset(c);
-		c->data_version = v;
 	}
 	c->now = kw_now();
 }
@@ -257,12 +317,12 @@ static void record_use(struct kw_checker *c, uint64_t id, const char *ip, size_t
 			ipbuf[0] = '\0';
 	}
 	for (i = hash_id(id) & (TOUCH_SLOTS - 1);; i = (i + 1) & (TOUCH_SLOTS - 1)) {
-		struct touch *t = &c->touches[i];
-		if (t->id == id || t->id == 0) {
-			if (t->id == 0) {
+		struct kw_token_use *t = &c->touches[i];
+		if (t->token_id == id || t->token_id == 0) {
+			if (t->token_id == 0) {
 				if (c->n_touches >= TOUCH_SLOTS - 1)
 					return; /* the database refuses writes: drop, keep going */
-				t->id = id;
+				t->token_id = id;
 				t->ip[0] = '\0';
 				c->n_touches++;
 			}
@@ -289,33 +349,23 @@ void kw_checker_failed(struct kw_checker *c, uid_t uid, const struct kw_check_an
 
 int kw_checker_flush(struct kw_checker *c)
 {
-	bool failures = kw_failures_pending(c->failures);
-	int ret = 0;
+	struct kw_failures_event ev = { .details = NULL };
+	bool failures = kw_failures_event(c->failures, kw_now(), &ev);
+	const char *error = NULL;
+	int ret;
 
 	if (c->n_touches == 0 && !failures)
 		return 0;
-	if (kw_store_begin(c->store) < 0) {
-		kw_warning("last use: cannot start a transaction (%s); %zu last uses%s pending, "
-			   "will retry",
-			   sqlite3_errmsg(kw_store_db(c->store)), c->n_touches,
-			   failures ? " and failed checks" : "");
-		return -EBUSY;
+	if (c->store == NULL) {
+		kw_failures_event_clear(&ev);
+		return -EIO; /* a replaced database not reopened yet: keep everything */
 	}
-	for (size_t i = 0; i < TOUCH_SLOTS && ret == 0 && c->n_touches > 0; i++) {
-		const struct touch *t = &c->touches[i];
-		if (t->id != 0)
-			ret = kw_store_token_touch(c->store, t->id, t->when,
-						   t->ip[0] != '\0' ? t->ip : NULL);
-	}
-	if (ret == 0 && failures)
-		ret = kw_failures_append(c->failures, c->store, kw_now());
-	if (ret == 0 && kw_store_commit(c->store) < 0)
-		ret = -EIO;
+	ret = kw_store_token_uses_write(c->store, c->touches, c->n_touches > 0 ? TOUCH_SLOTS : 0,
+					failures ? &ev.event : NULL, &error);
+	kw_failures_event_clear(&ev);
 	if (ret < 0) {
 		kw_warning("last use: cannot write %zu rows%s (%s); will retry", c->n_touches,
-			   failures ? " and the failed-check event" : "",
-			   sqlite3_errmsg(kw_store_db(c->store)));
-		kw_store_rollback(c->store);
+			   failures ? " and the failed-check event" : "", error);
 		return ret;
 	}
 	kw_debug("last use: wrote %zu rows%s", c->n_touches,
@@ -335,8 +385,10 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 	struct kw_token_check row;
 	struct kw_secret secret;
 	uint8_t digest[KW_DIGEST_LEN];
+	const uint8_t *expected;
 	struct centry *e;
 	uint64_t id;
+	bool match;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
@@ -344,6 +396,10 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 	if (kw_token_parse(token, len, &id, &secret) < 0)
 		return;
 	res->token_id = id;
+	if (c->store == NULL) {
+		res->code = KW_PROTO_CODE_TEMP_FAIL; /* a replaced database not reopened yet */
+		goto out;
+	}
 	e = cache_find(c, id);
 	if (e == NULL) {
 		ret = kw_store_token_lookup(c->store, id, &row);
@@ -352,7 +408,7 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 			e->negative = true;
 		} else if (ret < 0) {
 			kw_warning("token %llu: database lookup failed: %s", (unsigned long long)id,
-				   sqlite3_errmsg(kw_store_db(c->store)));
+				   kw_store_db_error(c->store));
 			res->code = KW_PROTO_CODE_TEMP_FAIL;
 			goto out;
 		} else {
@@ -361,13 +417,14 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 			OPENSSL_cleanse(&row, sizeof(row));
 		}
 	}
-	if (e->negative)
-		goto out;
+	/* The same work for every id that parsed: an unknown one is compared with the decoy. */
+	expected = e->negative ? c->decoy : e->digest;
 	if (kw_token_digest(c->key, id, &secret, digest) < 0) {
 		res->code = KW_PROTO_CODE_TEMP_FAIL;
 		goto out;
 	}
-	if (!kw_digest_equal(digest, e->digest))
+	match = kw_digest_equal(digest, expected);
+	if (!match || e->negative)
 		goto out;
 	switch (kw_token_status_of(e->expires, e->deleted ? 1 : 0, e->issuer_enabled, c->now)) {
 	case KW_TOKEN_ACTIVE:
@@ -387,5 +444,6 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 		break;
 	}
 out:
+	OPENSSL_cleanse(digest, sizeof(digest));
 	kw_secret_wipe(&secret);
 }

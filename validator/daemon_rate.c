@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
 #include "daemon.h"
 #include "timeutil.h"
 
@@ -375,21 +374,29 @@ static char *details_json(struct kw_failures *f)
 	return text;
 }
 
-int kw_failures_append(struct kw_failures *f, struct kw_store *store, int64_t now)
+bool kw_failures_event(struct kw_failures *f, int64_t now, struct kw_failures_event *ev_r)
 {
-	char target[64], *details;
-	int ret;
-
 	if (f->total == 0)
-		return 0;
+		return false;
 	if (now < f->start)
 		now = f->start; /* the wall clock stepped back */
 	f->end = now;
-	snprintf(target, sizeof(target), "interval:%lld-%lld", (long long)f->start, (long long)now);
-	details = details_json(f);
-	ret = kw_audit_append(store, now, ACTOR, "validator.failed_checks", target, details);
-	free(details);
-	return ret;
+	memset(ev_r, 0, sizeof(*ev_r));
+	snprintf(ev_r->target, sizeof(ev_r->target), "interval:%lld-%lld", (long long)f->start,
+		 (long long)now);
+	ev_r->details = details_json(f);
+	ev_r->event.time = now;
+	ev_r->event.actor = ACTOR;
+	ev_r->event.action = "validator.failed_checks";
+	ev_r->event.target = ev_r->target;
+	ev_r->event.details = ev_r->details;
+	return true;
+}
+
+void kw_failures_event_clear(struct kw_failures_event *ev)
+{
+	free(ev->details);
+	memset(ev, 0, sizeof(*ev));
 }
 
 /* Appends to buf at *pos, truncating (with "...") rather than overflowing. */

@@ -9,7 +9,15 @@
  * Memory per connection is bounded: input by the line limit (a longer line is an error), output
  * by OUT_HIGH: above it the connection's input is left unread until its client reads its
  * answers; a client that makes no progress for the idle timeout is closed. Answers go out in
- * request order because requests are answered synchronously, in order. */
+ * request order because requests are answered synchronously, in order.
+ *
+ * Against peers that hold slots (doc/protocol.md, Timeouts and limits): one uid holds at most
+ * max_connections_per_uid connections, and a line must be complete (LF) within line_timeout
+ * of its first byte, however slowly its bytes trickle in. When accept() runs out of files the
+ * listening socket is left out of the epoll set for ACCEPT_BACKOFF_MS (it stays readable, and a
+ * level-triggered loop would spin) and the warning is logged at most once per
+ * ACCEPT_WARN_MS. Bytes that held a request are wiped as soon as they are consumed, including
+ * the copy that moving a partial line to the buffer's start leaves behind. */
 #include "config.h"
 
 #include <errno.h>
@@ -28,6 +36,14 @@
 #define OUT_HIGH (64 * 1024) /* stop answering a connection above this much pending output */
 #define OUT_ANSWER_MAX 1024  /* longest single answer line */
 #define MAX_EVENTS 256
+#define ACCEPT_BACKOFF_MS 250
+#define ACCEPT_WARN_MS 10000 /* at most one warning per this, for each kind of refusal */
+
+/* A warning that a peer can cause at will, logged at most once per ACCEPT_WARN_MS. */
+struct log_limit {
+	int64_t last;        /* when it was last logged; 0: never */
+	unsigned suppressed; /* since then */
+};
 
 struct conn {
 	int fd;
@@ -42,7 +58,9 @@ struct conn {
 	char *out;
 	size_t out_off, out_len, out_cap;
 	int64_t last_active;
-	struct conn *prev, *next; /* idle list, least recently active first */
+	int64_t line_start;         /* when the partial line in `in` began; 0: none */
+	struct conn *prev, *next;   /* idle list, least recently active first */
+	struct conn *lprev, *lnext; /* partial-line list, oldest line_start first */
 	struct conn *ready_next;
 };
 
@@ -53,8 +71,12 @@ struct kw_server {
 	const struct kw_vconf *vc;
 	struct kw_server_hooks hooks;
 	struct conn *idle_head, *idle_tail;
+	struct conn *line_head, *line_tail;
 	struct conn *graveyard;
+	struct kw_peers *peers;
 	size_t n_conns;
+	int64_t accept_resume; /* listening socket out of the epoll set until then; 0: in it */
+	struct log_limit accept_log, busy_log, busy_uid_log;
 	unsigned next_conn_id;
 	int64_t next_flush;
 	bool stop;
@@ -111,6 +133,46 @@ static void touch_conn(struct kw_server *s, struct conn *c, int64_t now)
 	}
 }
 
+/* ---- partial-line list: the line deadline ---- */
+
+static void line_unlink(struct kw_server *s, struct conn *c)
+{
+	if (c->line_start == 0)
+		return;
+	if (c->lprev != NULL)
+		c->lprev->lnext = c->lnext;
+	else
+		s->line_head = c->lnext;
+	if (c->lnext != NULL)
+		c->lnext->lprev = c->lprev;
+	else
+		s->line_tail = c->lprev;
+	c->lprev = c->lnext = NULL;
+	c->line_start = 0;
+}
+
+/* Starts the line deadline of c when its buffer holds a line begun but not ended, and stops it
+ * when not. A line's clock starts with its first byte and is not reset by later ones. */
+static void line_track(struct kw_server *s, struct conn *c, int64_t now)
+{
+	bool partial = c->in_len > 0 && memchr(c->in, '\n', c->in_len) == NULL;
+
+	if (!partial) {
+		line_unlink(s, c);
+		return;
+	}
+	if (c->line_start != 0)
+		return;
+	c->line_start = now > 0 ? now : 1;
+	c->lprev = s->line_tail;
+	c->lnext = NULL;
+	if (s->line_tail != NULL)
+		s->line_tail->lnext = c;
+	else
+		s->line_head = c;
+	s->line_tail = c;
+}
+
 /* ---- connections ---- */
 
 static void conn_close(struct kw_server *s, struct conn *c, const char *why)
@@ -124,6 +186,8 @@ static void conn_close(struct kw_server *s, struct conn *c, const char *why)
 	c->fd = -1;
 	c->dead = true;
 	idle_unlink(s, c);
+	line_unlink(s, c);
+	kw_peers_remove(s->peers, c->uid);
 	s->n_conns--;
 	/* Freed at the end of the wakeup: the ready list may still point to it. */
 	c->ready_next = s->graveyard;
@@ -308,6 +372,49 @@ static void refuse(int fd, enum kw_proto_reason reason)
 	close(fd);
 }
 
+/* True when the warning may be logged now; *suppressed_r says how many were not since. */
+static bool log_limit_pass(struct log_limit *l, int64_t now, unsigned *suppressed_r)
+{
+	if (l->last != 0 && now - l->last < ACCEPT_WARN_MS) {
+		l->suppressed++;
+		return false;
+	}
+	*suppressed_r = l->suppressed;
+	l->last = now;
+	l->suppressed = 0;
+	return true;
+}
+
+/* accept() failed for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM...): the pending
+ * connection stays queued and the socket readable, so stop watching it for a while rather than
+ * spin, and say so once in a while rather than for every wakeup. */
+static void accept_failed(struct kw_server *s, int err, int64_t now)
+{
+	unsigned more;
+
+	if (log_limit_pass(&s->accept_log, now, &more))
+		kw_warning("accept: %s: not accepting for %d ms (%u more failures since the last "
+			   "such message; %zu connections open)",
+			   strerror(err), ACCEPT_BACKOFF_MS, more, s->n_conns);
+	if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL) < 0)
+		kw_error("epoll_ctl: %s", strerror(errno));
+	s->accept_resume = now + ACCEPT_BACKOFF_MS;
+}
+
+static void accept_resume(struct kw_server *s, int64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->listen_fd };
+
+	if (s->accept_resume == 0 || now < s->accept_resume)
+		return;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0 && errno != EEXIST) {
+		kw_error("epoll_ctl: %s", strerror(errno));
+		s->accept_resume = now + ACCEPT_BACKOFF_MS;
+		return;
+	}
+	s->accept_resume = 0;
+}
+
 static void accept_all(struct kw_server *s, int64_t now)
 {
 	for (;;) {
@@ -315,13 +422,14 @@ static void accept_all(struct kw_server *s, int64_t now)
 		socklen_t clen = sizeof(cred);
 		struct epoll_event ev;
 		struct conn *c;
+		unsigned more;
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				kw_warning("accept: %s", strerror(errno));
+				accept_failed(s, errno, now);
 			return;
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
@@ -330,8 +438,22 @@ static void accept_all(struct kw_server *s, int64_t now)
 			continue;
 		}
 		if (s->n_conns >= s->vc->max_connections) {
-			kw_warning("peer uid=%u pid=%d refused: %zu connections (max_connections)",
-				   (unsigned)cred.uid, (int)cred.pid, s->n_conns);
+			if (log_limit_pass(&s->busy_log, now, &more))
+				kw_warning("peer uid=%u pid=%d refused: %zu connections "
+					   "(max_connections; %u more refused since the last such "
+					   "message)",
+					   (unsigned)cred.uid, (int)cred.pid, s->n_conns, more);
+			refuse(fd, KW_PROTO_REASON_BUSY);
+			continue;
+		}
+		if (kw_peers_count(s->peers, cred.uid) >= s->vc->max_connections_uid) {
+			if (log_limit_pass(&s->busy_uid_log, now, &more))
+				kw_warning(
+					"peer uid=%u pid=%d refused: uid holds %u connections "
+					"(max_connections_per_uid; %u more refused since the last "
+					"such message)",
+					(unsigned)cred.uid, (int)cred.pid,
+					s->vc->max_connections_uid, more);
 			refuse(fd, KW_PROTO_REASON_BUSY);
 			continue;
 		}
@@ -364,6 +486,7 @@ static void accept_all(struct kw_server *s, int64_t now)
 		}
 		c->events = EPOLLIN;
 		s->n_conns++;
+		kw_peers_add(s->peers, c->uid);
 		c->last_active = now;
 		idle_append(s, c);
 		kw_debug("connection %u: peer uid=%u gid=%u pid=%d", c->id, (unsigned)c->uid,
@@ -397,16 +520,46 @@ static bool conn_read(struct kw_server *s, struct conn *c, int64_t now)
 	return true;
 }
 
+/* A client's field for a key=value log line: printable ASCII but blank and backslash as they
+ * are, every other byte as \xHH, so that a value can neither end its field, forge another
+ * key, nor carry terminal controls. "-" when absent; cut at LOG_FIELD_MAX bytes ("..."). */
+#define LOG_FIELD_MAX 128
+static const char *log_field(const struct kw_proto_field *f, char buf[LOG_FIELD_MAX * 4 + 4])
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = buf;
+
+	if (f->s == NULL)
+		return "-";
+	for (size_t i = 0; i < f->len; i++) {
+		unsigned char ch = (unsigned char)f->s[i];
+		if (i == LOG_FIELD_MAX) {
+			memcpy(p, "...", 3);
+			p += 3;
+			break;
+		}
+		if (ch > ' ' && ch < 0x7f && ch != '\\') {
+			*p++ = (char)ch;
+		} else {
+			*p++ = '\\';
+			*p++ = 'x';
+			*p++ = hex[ch >> 4];
+			*p++ = hex[ch & 15];
+		}
+	}
+	*p = '\0';
+	return buf;
+}
+
 static void log_check(const struct conn *c, const struct kw_proto_request *req, const char *verdict,
 		      const struct kw_check_answer *res)
 {
-	kw_debug("peer uid=%u gid=%u pid=%d request %u: %s token_id=%llu service=%.*s "
-		 "remote_ip=%.*s",
+	char service[LOG_FIELD_MAX * 4 + 4], ip[LOG_FIELD_MAX * 4 + 4];
+
+	kw_debug("peer uid=%u gid=%u pid=%d request %u: %s token_id=%llu service=%s remote_ip=%s",
 		 (unsigned)c->uid, (unsigned)c->gid, (int)c->pid, req->id, verdict,
-		 (unsigned long long)res->token_id, (int)(req->service.s ? req->service.len : 1),
-		 req->service.s ? req->service.s : "-",
-		 (int)(req->remote_ip.s ? req->remote_ip.len : 1),
-		 req->remote_ip.s ? req->remote_ip.s : "-");
+		 (unsigned long long)res->token_id, log_field(&req->service, service),
+		 log_field(&req->remote_ip, ip));
 }
 
 static void handle_check(struct kw_server *s, struct conn *c, const struct kw_proto_request *req,
@@ -513,6 +666,8 @@ static void conn_process(struct kw_server *s, struct conn *c, int64_t now)
 	if (pos > 0) {
 		explicit_bzero(c->in, pos);
 		memmove(c->in, c->in + pos, c->in_len - pos);
+		/* The moved bytes' old place, beyond the new end, still holds them. */
+		explicit_bzero(c->in + (c->in_len - pos), pos);
 		c->in_len -= pos;
 	}
 	if (c->closing)
@@ -527,6 +682,7 @@ static void conn_process(struct kw_server *s, struct conn *c, int64_t now)
 	if (c->eof && c->in_len > 0 && memchr(c->in, '\n', c->in_len) == NULL) {
 		kw_debug("connection %u: peer closed in the middle of a line (%zu bytes dropped)",
 			 c->id, c->in_len);
+		explicit_bzero(c->in, c->in_len);
 		c->in_len = 0;
 	}
 }
@@ -569,6 +725,26 @@ static void expire_idle(struct kw_server *s, int64_t now)
 	}
 }
 
+/* Closes the connections whose partial line is older than line_timeout (reason idle: the
+ * client stopped short of a line's end). */
+static void expire_lines(struct kw_server *s, int64_t now)
+{
+	int64_t limit_ms = (int64_t)s->vc->line_timeout * 1000;
+
+	while (s->line_head != NULL && now - s->line_head->line_start >= limit_ms) {
+		struct conn *c = s->line_head;
+		char line[64];
+		int n = snprintf(line, sizeof(line), "ERROR\treason=%s\n",
+				 kw_proto_reason_name(KW_PROTO_REASON_IDLE));
+
+		kw_notice("connection %u (uid=%u pid=%d): line not complete within %u s: closed",
+			  c->id, (unsigned)c->uid, (int)c->pid, s->vc->line_timeout);
+		if (c->out_len == c->out_off)
+			(void)!send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		conn_close(s, c, "line timeout");
+	}
+}
+
 static int next_timeout(struct kw_server *s, int64_t now)
 {
 	int64_t deadline = s->next_flush;
@@ -578,6 +754,13 @@ static int next_timeout(struct kw_server *s, int64_t now)
 		if (d < deadline)
 			deadline = d;
 	}
+	if (s->line_head != NULL) {
+		int64_t d = s->line_head->line_start + (int64_t)s->vc->line_timeout * 1000;
+		if (d < deadline)
+			deadline = d;
+	}
+	if (s->accept_resume != 0 && s->accept_resume < deadline)
+		deadline = s->accept_resume;
 	if (deadline <= now)
 		return 0;
 	if (deadline - now > 60000)
@@ -646,6 +829,7 @@ int kw_server_run(struct kw_server *s)
 			if (c->dead)
 				continue;
 			conn_process(s, c, now);
+			line_track(s, c, now);
 			if (conn_write(s, c, now))
 				conn_update_events(s, c);
 		}
@@ -655,6 +839,8 @@ int kw_server_run(struct kw_server *s)
 			conn_free(c);
 		}
 		expire_idle(s, now);
+		expire_lines(s, now);
+		accept_resume(s, now);
 		while (s->graveyard != NULL) {
 			struct conn *c = s->graveyard;
 			s->graveyard = c->ready_next;
@@ -684,6 +870,7 @@ int kw_server_new(int listen_fd, struct kw_checker *checker, const struct kw_vco
 	s->hooks = *hooks;
 	s->sig_fd = -1;
 	s->rate = kw_rate_new();
+	s->peers = kw_peers_new();
 	kw_rate_configure(s->rate, vc->rate_limit_failures, vc->rate_limit_window,
 			  vc->rate_limit_block);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -743,6 +930,7 @@ void kw_server_free(struct kw_server **serverp)
 	if (s->epfd >= 0)
 		close(s->epfd);
 	kw_rate_free(&s->rate);
+	kw_peers_free(&s->peers);
 	free(s);
 	*serverp = NULL;
 }

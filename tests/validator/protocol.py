@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vtest import Conn, Env, Tap, fields, wait_for  # noqa: E402
 
 t = Tap()
-env = Env("[validator]\nidle_timeout = 2\nmax_connections = 40\nrate_limit_failures = 0\n")
+env = Env("[validator]\nidle_timeout = 2\nmax_connections = 40\nmax_connections_per_uid = 40\nrate_limit_failures = 0\n")
 try:
     env.setup_users()
     good = env.token("alice", "good")
