@@ -708,21 +708,24 @@ static void handle_signals(struct kw_server *s)
 	}
 }
 
+/* Says ERROR reason=idle (best effort: a client that stopped reading may not take it) and
+ * closes the connection. */
+static void close_idle(struct kw_server *s, struct conn *c, const char *why)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), ERROR_FMT, kw_proto_reason_name(KW_PROTO_REASON_IDLE));
+
+	if (c->out_len == c->out_off)
+		(void)!send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	conn_close(s, c, why);
+}
+
 static void expire_idle(struct kw_server *s, int64_t now)
 {
 	int64_t idle_ms = (int64_t)s->vc->idle_timeout * 1000;
 
-	while (s->idle_head != NULL && now - s->idle_head->last_active >= idle_ms) {
-		struct conn *c = s->idle_head;
-		char line[64];
-		int n = snprintf(line, sizeof(line), ERROR_FMT,
-				 kw_proto_reason_name(KW_PROTO_REASON_IDLE));
-
-		/* Best effort: a client that stopped reading may not take it. */
-		if (c->out_len == c->out_off)
-			(void)!send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		conn_close(s, c, "idle timeout");
-	}
+	while (s->idle_head != NULL && now - s->idle_head->last_active >= idle_ms)
+		close_idle(s, s->idle_head, "idle timeout");
 }
 
 /* Closes the connections whose partial line is older than line_timeout (reason idle: the
@@ -733,15 +736,10 @@ static void expire_lines(struct kw_server *s, int64_t now)
 
 	while (s->line_head != NULL && now - s->line_head->line_start >= limit_ms) {
 		struct conn *c = s->line_head;
-		char line[64];
-		int n = snprintf(line, sizeof(line), "ERROR\treason=%s\n",
-				 kw_proto_reason_name(KW_PROTO_REASON_IDLE));
 
 		kw_notice("connection %u (uid=%u pid=%d): line not complete within %u s: closed",
 			  c->id, (unsigned)c->uid, (int)c->pid, s->vc->line_timeout);
-		if (c->out_len == c->out_off)
-			(void)!send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		conn_close(s, c, "line timeout");
+		close_idle(s, c, "line timeout");
 	}
 }
 

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 	}
 	for (long r = -10; r < rounds; r++) { /* 10 warm-up rounds */
 		for (int p = 0; p < PATHS; p++) {
-			struct kw_check_result res;
+			struct kw_check_answer res;
 			size_t len = strlen(text[p]);
 			int64_t t0 = now_ns();
 			for (int i = 0; i < BATCH; i++)

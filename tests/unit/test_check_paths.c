@@ -115,7 +115,7 @@ static int teardown(void **state)
 static void check_once(struct fixture *f, const char *text, bool want_ok,
 		       enum kw_proto_code want_code)
 {
-	struct kw_check_result res;
+	struct kw_check_answer res;
 
 	n_digest = n_equal = 0;
 	last_digest_out = last_equal_a = last_equal_b = NULL;
@@ -171,7 +171,7 @@ static void test_decoy(void **state)
 static void test_malformed(void **state)
 {
 	struct fixture *f = *state;
-	struct kw_check_result res;
+	struct kw_check_answer res;
 
 	n_digest = n_equal = 0;
 	kw_checker_check(f->checker, "12$garbage", 10, NULL, 0, &res);
