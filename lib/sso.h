@@ -50,7 +50,9 @@
 #define KW_SSO_ACTOR "keywarden-ssod"
 #define KW_SSO_SWEEPER "keywarden"
 #define KW_SSO_DEFAULT_STALE_DAYS 30
+/* A reason is limited in characters (KW_SSO_REASON_MAX); KW_SSO_REASON_SIZE is its buffer. */
 #define KW_SSO_REASON_MAX 1000
+#define KW_SSO_REASON_SIZE (KW_SSO_REASON_MAX * 4 + 1)
 /* The placeholder of delete commands when the account has no usable Administrator. */
 #define KW_SSO_ADMIN_PLACEHOLDER "ADMIN"
 #define KW_SSO_COMMAND_MAX (KW_LOGIN_MAX * 4 + 64)
@@ -166,7 +168,7 @@ struct kw_sso_case {
 	char account[KW_ACCOUNT_MAX + 1];
 	char login[KW_LOGIN_MAX + 1];
 	char kind[16]; /* revoked | downgraded | stale | idp_revoked */
-	char reason[KW_SSO_REASON_MAX + 1];
+	char reason[KW_SSO_REASON_SIZE];
 	int64_t opened, updated;
 	unsigned events;
 	char role[KW_ROLE_MAX + 1]; /* the user's current role */

@@ -230,7 +230,7 @@ int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login, 
 {
 	struct kw_sso_result res = { 0 };
 	struct kw_sso_before before = { .exists = true, .same_account = true };
-	char case_reason[KW_SSO_REASON_MAX + 1];
+	char case_reason[KW_SSO_REASON_SIZE];
 	char *logline = NULL, *details;
 	struct kw_sso_decision d;
 	struct kw_sso_text js;
@@ -348,7 +348,7 @@ static int sweep_stale(struct kw_store *store, int64_t account_id, int64_t now, 
 			abort();
 	}
 	for (size_t i = 0; i < n; i++) {
-		char reason[KW_SSO_REASON_MAX + 1], seen[KW_TIME_TEXT_MAX];
+		char reason[KW_SSO_REASON_SIZE], seen[KW_TIME_TEXT_MAX];
 		struct kw_user u;
 		int64_t case_id;
 		unsigned n_tok;

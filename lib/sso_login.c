@@ -192,7 +192,7 @@ static int login_rule(struct kw_store *store, const struct login *l, struct kw_s
 		      char **log_r, const char **error_r)
 {
 	const struct kw_sso_assertion *a = l->a;
-	char reason[KW_SSO_REASON_MAX + 1];
+	char reason[KW_SSO_REASON_SIZE];
 	struct kw_user after;
 	struct kw_sso_rule_event ev = { .user = &after,
 					.kind = l->d.rule,

@@ -105,6 +105,17 @@ is "$(json_get "$T/review.json" '[(c["kind"], "left the company" in c["reason"],
 	"[('idp_revoked', True, $id)]" "sso review lists the case with the reason"
 is "$(sql "SELECT count(*) FROM audit WHERE action = 'sso.revoke' AND target = 'erin' AND actor LIKE 'unix:%'")" 1 \
 	"the revocation is audited with the operator"
+# A reason is limited in characters, so its buffers must hold 4 bytes a character.
+long=$(python3 -c 'print("\u00e9" * 890, end="")')
+login fay Users s1 f1
+kw token create --as fay --name cron --role Users
+kw sso revoke fay --reason "$long"
+is "$rc" 0 "a reason of 890 two-byte characters is accepted"
+review_json
+is "$(json_get "$T/review.json" '[c["reason"].count("\u00e9") for c in j["cases"] if c["user"] == "fay"]')" \
+	"[890]" "and stored whole, not cut inside a character"
+kw token delete --as root "$(token_id fay cron)"
+is "$rc" 0 "fay's token deleted: her case closes"
 expect 3 "sso revoke of a local user is refused" sso revoke bob --reason x
 expect 4 "sso revoke of an unknown user" sso revoke nobody --reason x
 expect 2 "sso revoke needs a reason" sso revoke erin
