@@ -59,19 +59,16 @@ struct kw_cli_opt {
 int kw_cli_parse(int argc, char **argv, const struct kw_cli_opt *opts, const char **pos,
 		 int max_pos, int *n_pos_r);
 
-/* Commands, by file. */
-int kw_cmd_init(struct kw_cli *cli, int argc, char **argv);
-int kw_cmd_account(struct kw_cli *cli, int argc, char **argv);
-int kw_cmd_user(struct kw_cli *cli, int argc, char **argv);
-int kw_cmd_token(struct kw_cli *cli, int argc, char **argv);
-/* sso revoke, review, dismiss (cli/cmd_sso.c). */
-int kw_cmd_sso(struct kw_cli *cli, int argc, char **argv);
-/* audit verify/export, notify run, report (cmd_audit.c, cmd_notify.c, cmd_report.c);
- * kw_cmd_report gets argv[0] == "report", having no verb. */
-int kw_cmd_audit(struct kw_cli *cli, int argc, char **argv);
-int kw_cmd_notify(struct kw_cli *cli, int argc, char **argv);
-int kw_cmd_report(struct kw_cli *cli, int argc, char **argv);
-/* token check (cli/cmd_check.c): through libkeywarden and the validator socket. */
-int kw_cmd_token_check(struct kw_cli *cli, int argc, char **argv);
+/* Commands, by file; each is named once, with its usage, in keywarden.c's cmd_table[]. A
+ * command gets argv[0] == its verb (or its group, for init and report). */
+kw_cli_cmd_fn kw_cmd_init, kw_cmd_account_add;                          /* cmd_admin.c */
+kw_cli_cmd_fn kw_cmd_user_add, kw_cmd_user_set, kw_cmd_user_list;       /* cmd_admin.c */
+kw_cli_cmd_fn kw_cmd_token_create, kw_cmd_token_list, kw_cmd_token_show; /* cmd_token.c */
+kw_cli_cmd_fn kw_cmd_token_delete;                                      /* cmd_token.c */
+kw_cli_cmd_fn kw_cmd_token_check; /* cmd_check.c: through libkeywarden and the socket */
+kw_cli_cmd_fn kw_cmd_sso_revoke, kw_cmd_sso_review, kw_cmd_sso_dismiss; /* cmd_sso.c */
+kw_cli_cmd_fn kw_cmd_audit_verify, kw_cmd_audit_export;                 /* cmd_audit.c */
+kw_cli_cmd_fn kw_cmd_notify_run; /* cmd_notify.c: runs keywarden-notify */
+kw_cli_cmd_fn kw_cmd_report;     /* cmd_report.c */
 
 #endif

@@ -80,7 +80,7 @@ int kw_cmd_init(struct kw_cli *cli, int argc, char **argv)
 	return KW_EXIT_OK;
 }
 
-int kw_cmd_account(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_account_add(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *limit_text = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
@@ -91,8 +91,6 @@ int kw_cmd_account(struct kw_cli *cli, int argc, char **argv)
 	long long limit = KW_DEFAULT_TOKEN_LIMIT;
 	int n_pos, ret, exit_code;
 
-	if (strcmp(argv[0], "add") != 0)
-		return kw_cli_usage("unknown command 'account %s'", argv[0]);
 	if ((ret = kw_cli_parse(argc, argv, opts, pos, 1, &n_pos)) != 0)
 		return ret;
 	if (n_pos != 1)
@@ -130,7 +128,7 @@ static int parse_on_off(const char *opt, const char *v, int *out)
 	return 0;
 }
 
-static int user_add(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_user_add(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *account = NULL, *role = NULL, *email = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
@@ -155,7 +153,7 @@ static int user_add(struct kw_cli *cli, int argc, char **argv)
 	return KW_EXIT_OK;
 }
 
-static int user_set(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_user_set(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *role = NULL, *email = NULL, *emails = NULL, *pos[1], *error = NULL;
 	bool disable = false, enable = false;
@@ -241,7 +239,7 @@ static int print_user(const struct kw_user *u, void *p)
 	return 0;
 }
 
-static int user_list(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_user_list(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *account = NULL, *pos[1], *error = NULL;
 	bool json = false;
@@ -274,15 +272,4 @@ static int user_list(struct kw_cli *cli, int argc, char **argv)
 	else if (ctx.n == 0)
 		fprintf(stderr, "keywarden: account '%s' has no users\n", account);
 	return KW_EXIT_OK;
-}
-
-int kw_cmd_user(struct kw_cli *cli, int argc, char **argv)
-{
-	if (strcmp(argv[0], "add") == 0)
-		return user_add(cli, argc, argv);
-	if (strcmp(argv[0], "set") == 0)
-		return user_set(cli, argc, argv);
-	if (strcmp(argv[0], "list") == 0)
-		return user_list(cli, argc, argv);
-	return kw_cli_usage("unknown command 'user %s'", argv[0]);
 }

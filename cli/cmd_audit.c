@@ -17,7 +17,6 @@
 #include "jsonw.h"
 #include "timeutil.h"
 
-int kw_cmd_audit(struct kw_cli *cli, int argc, char **argv);
 
 #define HASH_LEN KW_AUDIT_HASH_LEN
 
@@ -65,7 +64,7 @@ static int event_hash(struct kw_store *store, int64_t seq, char out[HASH_LEN * 2
 	return ret;
 }
 
-static int audit_verify(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_audit_verify(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *anchor_text = NULL, *pos[1], *error = NULL;
 	bool quiet = false;
@@ -299,7 +298,7 @@ static int export_event(const struct kw_audit_event *e, void *ctx)
 	return 0;
 }
 
-static int audit_export(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_audit_export(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *since_text = NULL, *format = "jsonl", *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
@@ -329,13 +328,4 @@ static int audit_export(struct kw_cli *cli, int argc, char **argv)
 	if ((ret = kw_audit_foreach(store, since, export_event, NULL, &error)) < 0)
 		return kw_cli_fail(ret, error);
 	return KW_EXIT_OK;
-}
-
-int kw_cmd_audit(struct kw_cli *cli, int argc, char **argv)
-{
-	if (strcmp(argv[0], "verify") == 0)
-		return audit_verify(cli, argc, argv);
-	if (strcmp(argv[0], "export") == 0)
-		return audit_export(cli, argc, argv);
-	return kw_cli_usage("unknown command 'audit %s'", argv[0]);
 }

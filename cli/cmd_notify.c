@@ -19,7 +19,7 @@
 #endif
 #define KW_NOTIFY_PROGRAM_ENV "KEYWARDEN_NOTIFY_PROGRAM"
 
-static int notify_run(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_notify_run(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *program = getenv(KW_NOTIFY_PROGRAM_ENV);
 	char **args = calloc((size_t)argc + 4, sizeof(*args));
@@ -47,11 +47,4 @@ static int notify_run(struct kw_cli *cli, int argc, char **argv)
 	fprintf(stderr, "keywarden: cannot run %s: %s\n", program, strerror(errno));
 	free(args);
 	return KW_EXIT_FAILURE;
-}
-
-int kw_cmd_notify(struct kw_cli *cli, int argc, char **argv)
-{
-	if (strcmp(argv[0], "run") == 0)
-		return notify_run(cli, argc, argv);
-	return kw_cli_usage("unknown command 'notify %s'", argv[0]);
 }

@@ -22,7 +22,6 @@
 #include "text.h"
 #include "timeutil.h"
 
-int kw_cmd_report(struct kw_cli *cli, int argc, char **argv);
 
 #define DAY 86400
 #define UNUSED_DAYS 90

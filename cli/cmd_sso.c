@@ -50,7 +50,7 @@ static void json_time_or_null(int64_t t)
 	printf("\"%s\"", buf);
 }
 
-static int sso_revoke(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_sso_revoke(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *reason = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
@@ -216,7 +216,7 @@ static void text_review(const struct kw_sso_review *r)
 	}
 }
 
-static int sso_review(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_sso_review(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *account = NULL, *pos[1], *error = NULL;
 	bool json = false;
@@ -252,7 +252,7 @@ static int sso_review(struct kw_cli *cli, int argc, char **argv)
 	return KW_EXIT_OK;
 }
 
-static int sso_dismiss(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_sso_dismiss(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *as = NULL, *reason = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
@@ -285,15 +285,4 @@ static int sso_dismiss(struct kw_cli *cli, int argc, char **argv)
 	fprintf(stderr, "keywarden: review case %lld dismissed; its tokens were not changed\n",
 		case_id);
 	return KW_EXIT_OK;
-}
-
-int kw_cmd_sso(struct kw_cli *cli, int argc, char **argv)
-{
-	if (strcmp(argv[0], "revoke") == 0)
-		return sso_revoke(cli, argc, argv);
-	if (strcmp(argv[0], "review") == 0)
-		return sso_review(cli, argc, argv);
-	if (strcmp(argv[0], "dismiss") == 0)
-		return sso_dismiss(cli, argc, argv);
-	return kw_cli_usage("unknown command 'sso %s'", argv[0]);
 }

@@ -49,7 +49,7 @@ static int parse_expires(const char *text, int64_t *expires_r)
 	return 0;
 }
 
-static int token_create(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_token_create(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *as = NULL, *name = NULL, *desc = "", *role = NULL, *expires_text = NULL;
 	const char *pos[1], *error = NULL;
@@ -223,7 +223,7 @@ static void print_table(const struct list_ctx *ctx)
 	}
 }
 
-static int token_list(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_token_list(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *as = NULL, *issued_by = NULL, *role = NULL, *status = NULL, *pos[1];
 	const char *error = NULL;
@@ -289,7 +289,7 @@ static int parse_id_arg(const char *text, uint64_t *id_r)
 	return 0;
 }
 
-static int token_show(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_token_show(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *as = NULL, *pos[1], *error = NULL;
 	bool json = false;
@@ -343,7 +343,7 @@ static int token_show(struct kw_cli *cli, int argc, char **argv)
 	return KW_EXIT_OK;
 }
 
-static int token_delete(struct kw_cli *cli, int argc, char **argv)
+int kw_cmd_token_delete(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *as = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
@@ -368,19 +368,4 @@ static int token_delete(struct kw_cli *cli, int argc, char **argv)
 	fprintf(stderr, "keywarden: token %llu deleted; it no longer validates\n",
 		(unsigned long long)id);
 	return KW_EXIT_OK;
-}
-
-int kw_cmd_token(struct kw_cli *cli, int argc, char **argv)
-{
-	if (strcmp(argv[0], "create") == 0)
-		return token_create(cli, argc, argv);
-	if (strcmp(argv[0], "list") == 0)
-		return token_list(cli, argc, argv);
-	if (strcmp(argv[0], "show") == 0)
-		return token_show(cli, argc, argv);
-	if (strcmp(argv[0], "delete") == 0)
-		return token_delete(cli, argc, argv);
-	if (strcmp(argv[0], "check") == 0)
-		return kw_cmd_token_check(cli, argc, argv);
-	return kw_cli_usage("unknown command 'token %s'", argv[0]);
 }

@@ -13,32 +13,74 @@
 #include "log.h"
 #include "text.h"
 
-static const char usage_text[] =
-	"usage: keywarden [--state-dir DIR | -c FILE] COMMAND ...\n"
-	"\n"
-	"  init\n"
-	"  account add NAME [--token-limit N]\n"
-	"  user add --account NAME LOGIN --role ROLE [--email ADDR]\n"
-	"  user set LOGIN [--role ROLE] [--email ADDR] [--disable | --enable]\n"
-	"                 [--expiry-emails on|off]\n"
-	"  user list --account NAME [--json]\n"
-	"  token create --as LOGIN --name NAME [--description TEXT] --role ROLE\n"
-	"               [--expires never|YYYY-MM-DD|RFC3339-TIME]\n"
-	"  token list --as LOGIN [--issued-by LOGIN] [--role ROLE]\n"
-	"             [--status active|expired|deleted|disabled] [--json]\n"
-	"  token show --as LOGIN ID [--json]\n"
-	"  token delete --as LOGIN ID\n"
-	"  token check TOKEN|- [--json]\n"
-	"  audit verify [--anchor SEQ:HASH] [--quiet]\n"
-	"  audit export [--since TIME] [--format jsonl]\n"
-	"  notify run [--dry-run] [--account NAME]\n"
-	"  report [--account NAME] [--json]\n"
-	"  sso revoke LOGIN --reason TEXT\n"
-	"  sso review [--account NAME] [--json]\n"
-	"  sso dismiss CASE_ID --as ADMIN --reason TEXT\n"
-	"\n"
-	"The state folder (--state-dir, or $KEYWARDEN_STATE_DIR) holds the database, the key,\n"
-	"the validator socket and an optional keywarden.conf. See keywarden(1).\n";
+/* Every command, once: its group, its verb (NULL for a command without one), the rest of its
+ * synopsis for the usage text, and the function that runs it. */
+struct cmd {
+	const char *group, *verb, *synopsis;
+	kw_cli_cmd_fn *fn;
+};
+
+static const struct cmd cmd_table[] = {
+	{"init", NULL, "", kw_cmd_init},
+	{"account", "add", "NAME [--token-limit N]", kw_cmd_account_add},
+	{"user", "add", "--account NAME LOGIN --role ROLE [--email ADDR]", kw_cmd_user_add},
+	{"user", "set",
+	 "LOGIN [--role ROLE] [--email ADDR] [--disable | --enable]\n"
+	 "                 [--expiry-emails on|off]",
+	 kw_cmd_user_set},
+	{"user", "list", "--account NAME [--json]", kw_cmd_user_list},
+	{"token", "create",
+	 "--as LOGIN --name NAME [--description TEXT] --role ROLE\n"
+	 "               [--expires never|YYYY-MM-DD|RFC3339-TIME]",
+	 kw_cmd_token_create},
+	{"token", "list",
+	 "--as LOGIN [--issued-by LOGIN] [--role ROLE]\n"
+	 "             [--status active|expired|deleted|disabled] [--json]",
+	 kw_cmd_token_list},
+	{"token", "show", "--as LOGIN ID [--json]", kw_cmd_token_show},
+	{"token", "delete", "--as LOGIN ID", kw_cmd_token_delete},
+	{"token", "check", "TOKEN|- [--json]", kw_cmd_token_check},
+	{"audit", "verify", "[--anchor SEQ:HASH] [--quiet]", kw_cmd_audit_verify},
+	{"audit", "export", "[--since TIME] [--format jsonl]", kw_cmd_audit_export},
+	{"notify", "run", "[--dry-run] [--account NAME]", kw_cmd_notify_run},
+	{"report", NULL, "[--account NAME] [--json]", kw_cmd_report},
+	{"sso", "revoke", "LOGIN --reason TEXT", kw_cmd_sso_revoke},
+	{"sso", "review", "[--account NAME] [--json]", kw_cmd_sso_review},
+	{"sso", "dismiss", "CASE_ID --as ADMIN --reason TEXT", kw_cmd_sso_dismiss},
+};
+#define N_CMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
+
+static void usage(FILE *f)
+{
+	fputs("usage: keywarden [--state-dir DIR | -c FILE] COMMAND ...\n\n", f);
+	for (size_t i = 0; i < N_CMDS; i++) {
+		const struct cmd *c = &cmd_table[i];
+
+		fprintf(f, "  %s%s%s%s%s\n", c->group, c->verb != NULL ? " " : "",
+			c->verb != NULL ? c->verb : "", c->synopsis[0] != '\0' ? " " : "",
+			c->synopsis);
+	}
+	fputs("\nThe state folder (--state-dir, or $KEYWARDEN_STATE_DIR) holds the database, the "
+	      "key,\nthe validator socket and an optional keywarden.conf. See keywarden(1).\n",
+	      f);
+}
+
+/* The command that argv names: *group_r is set when the group exists (so that an unknown verb
+ * can be told from an unknown command). */
+static const struct cmd *cmd_find(int argc, char **argv, bool *group_r)
+{
+	*group_r = false;
+	for (size_t i = 0; i < N_CMDS; i++) {
+		const struct cmd *c = &cmd_table[i];
+
+		if (strcmp(c->group, argv[0]) != 0)
+			continue;
+		*group_r = true;
+		if (c->verb == NULL || (argc > 1 && strcmp(c->verb, argv[1]) == 0))
+			return c;
+	}
+	return NULL;
+}
 
 int kw_cli_exit_for(int code)
 {
@@ -160,13 +202,15 @@ int main(int argc, char **argv)
 	};
 	struct kw_cli cli = {0};
 	const char *error = NULL;
+	const struct cmd *c;
+	bool known_group;
 	const char *cmd;
-	int c, ret;
+	int opt, ret;
 
 	kw_log_init("keywarden", KW_LOG_WARNING, false);
 	/* '+': stop at the command, whose own options follow it. */
-	while ((c = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
-		switch (c) {
+	while ((opt = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
+		switch (opt) {
 		case 's':
 			cli.opts.state_dir = optarg;
 			break;
@@ -174,56 +218,42 @@ int main(int argc, char **argv)
 			cli.opts.config_file = optarg;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			usage(stdout);
 			return KW_EXIT_OK;
 		case 'V':
 			printf("keywarden %s\n", PACKAGE_VERSION);
 			return KW_EXIT_OK;
 		default:
-			fputs(usage_text, stderr);
+			usage(stderr);
 			return KW_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		fputs(usage_text, stderr);
+		usage(stderr);
 		return KW_EXIT_USAGE;
 	}
 	cmd = argv[optind];
 	if (strcmp(cmd, "help") == 0) {
-		fputs(usage_text, stdout);
+		usage(stdout);
 		return KW_EXIT_OK;
 	}
-	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "account") != 0 &&
-	    strcmp(cmd, "user") != 0 && strcmp(cmd, "token") != 0 && strcmp(cmd, "audit") != 0 &&
-	    strcmp(cmd, "notify") != 0 && strcmp(cmd, "report") != 0 &&
-	    strcmp(cmd, "sso") != 0)
+	argc -= optind;
+	argv += optind;
+	c = cmd_find(argc, argv, &known_group);
+	if (c == NULL && !known_group)
 		return kw_cli_usage("unknown command '%s'", cmd);
-	cli.opts.create_state_dir = strcmp(cmd, "init") == 0;
+	if (c == NULL && argc < 2)
+		return kw_cli_usage("'%s' needs a subcommand", cmd);
+	if (c == NULL)
+		return kw_cli_usage("unknown command '%s %s'", cmd, argv[1]);
+	cli.opts.create_state_dir = c->fn == kw_cmd_init;
 	ret = kw_config_load(&cli.opts, &cli.cfg, &error);
 	if (ret < 0) {
 		fprintf(stderr, "keywarden: %s\n", error);
 		return KW_EXIT_STATE;
 	}
-	argc -= optind;
-	argv += optind;
-	if (strcmp(cmd, "init") == 0)
-		ret = kw_cmd_init(&cli, argc, argv);
-	else if (strcmp(cmd, "report") == 0)
-		ret = kw_cmd_report(&cli, argc, argv);
-	else if (argc < 2)
-		ret = kw_cli_usage("'%s' needs a subcommand", cmd);
-	else if (strcmp(cmd, "account") == 0)
-		ret = kw_cmd_account(&cli, argc - 1, argv + 1);
-	else if (strcmp(cmd, "user") == 0)
-		ret = kw_cmd_user(&cli, argc - 1, argv + 1);
-	else if (strcmp(cmd, "audit") == 0)
-		ret = kw_cmd_audit(&cli, argc - 1, argv + 1);
-	else if (strcmp(cmd, "notify") == 0)
-		ret = kw_cmd_notify(&cli, argc - 1, argv + 1);
-	else if (strcmp(cmd, "sso") == 0)
-		ret = kw_cmd_sso(&cli, argc - 1, argv + 1);
-	else
-		ret = kw_cmd_token(&cli, argc - 1, argv + 1);
+	/* A command gets argv[0] == its verb, or its group when it has none. */
+	ret = c->verb != NULL ? c->fn(&cli, argc - 1, argv + 1) : c->fn(&cli, argc, argv);
 	kw_store_free(&cli.store);
 	kw_config_free(&cli.cfg);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -101,4 +101,25 @@ printf '[validator]\nidel_timeout = 5\n' >"$STATE/keywarden.conf"
 expect 8 "unknown config key" token list --as alice
 err_has "unknown key 'idel_timeout' in [validator]"
 rm "$STATE/keywarden.conf"
+
+# Every command that --help lists is dispatched (its own option parser answers), and the
+# unknowns are told apart.
+kw --help
+grep '^  [a-z]' "$T/out" | awk '{ if ($2 ~ /^[a-z]+$/) print $1, $2; else print $1 }' >"$T/cmds"
+is "$(wc -l <"$T/cmds")" 18 "--help lists the 18 commands"
+while read -r group verb; do
+	# shellcheck disable=SC2086
+	KEYWARDEN_NOTIFY_PROGRAM="$top_builddir/keywarden-notify" kw $group $verb --no-such-option
+	if [ "$rc" -eq 2 ] && ! grep -q "unknown command\|needs a subcommand" "$T/err"; then
+		ok "'$group${verb:+ $verb}' is dispatched to its own parser"
+	else
+		not_ok "'$group${verb:+ $verb}' is not dispatched" "$rc $(cat "$T/err")"
+	fi
+done <"$T/cmds"
+expect 2 "an unknown command" frob
+err_has "unknown command 'frob'"
+expect 2 "an unknown subcommand" token frob
+err_has "unknown command 'token frob'"
+expect 2 "a group without its subcommand" user
+err_has "'user' needs a subcommand"
 done_testing
