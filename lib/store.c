@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "audit.h"
 #include "jsonw.h"
+#include "keywarden_protocol.h"
 #include "schema.h"
 #include "store.h"
 #include "store_private.h"
@@ -267,10 +269,23 @@ void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 
 /* ---- roles ---- */
 
+static const char *const role_list[] = { KW_PROTO_ROLE_NAMES };
+static char role_names[256];
+static pthread_once_t role_names_once = PTHREAD_ONCE_INIT;
+
+static void role_names_join(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(role_list) / sizeof(role_list[0]); i++)
+		n += (size_t)snprintf(role_names + n, sizeof(role_names) - n, "%s%s",
+				      i > 0 ? ", " : "", role_list[i]);
+}
+
 const char *kw_store_role_names(void)
 {
-	return "Administrators, Engineers, Purge and Prefetch only (API+Web), "
-	       "Purge and Prefetch only (API), Users";
+	pthread_once(&role_names_once, role_names_join);
+	return role_names;
 }
 
 int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,

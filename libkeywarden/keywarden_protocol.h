@@ -57,6 +57,12 @@
 /* The expires value of a token that never expires (otherwise an RFC 3339 UTC instant). */
 #define KW_PROTO_EXPIRES_NEVER "never"
 
+/* The roles that role= names, highest first, as an initializer list (the store seeds the same
+ * ranks in schema/001_init.sql; tests/unit/test_core checks that they agree). */
+#define KW_PROTO_ROLE_NAMES                                                                        \
+	"Administrators", "Engineers", "Purge and Prefetch only (API+Web)",                        \
+		"Purge and Prefetch only (API)", "Users"
+
 /* FAIL codes (the value of code=). */
 #define KW_PROTO_FAIL_CODE_INVALID "invalid"
 #define KW_PROTO_FAIL_CODE_EXPIRED "expired"

@@ -33,14 +33,8 @@
 #define KW_PAM_PROMPT "API token: "
 #define KW_PAM_TIMEOUT_MS 5000
 
-/* Role ranks, highest first (DESIGN.md); min_role names one of them. */
-static const char *const role_ranks[] = {
-    "Administrators",
-    "Engineers",
-    "Purge and Prefetch only (API+Web)",
-    "Purge and Prefetch only (API)",
-    "Users",
-};
+/* Role ranks, highest first; min_role names one of them. */
+static const char *const role_ranks[] = { KW_PROTO_ROLE_NAMES };
 #define N_ROLES ((int)(sizeof(role_ranks) / sizeof(role_ranks[0])))
 
 struct cfg {

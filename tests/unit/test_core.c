@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "keywarden_protocol.h"
 #include "store.h"
 #include "store_private.h" /* test set-up only: SQL straight to the database */
 #include "timeutil.h"
@@ -48,6 +49,11 @@ static void test_role_ranks(void **state)
 	struct kw_role prev, r;
 	const char *error = NULL;
 
+	const char *header[] = { KW_PROTO_ROLE_NAMES }; /* what the PAM module and messages use */
+
+	assert_int_equal(sizeof(header) / sizeof(header[0]), 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(header[i], order[i]);
 	assert_int_equal(kw_store_role_get(store, order[0], &prev, &error), 0);
 	for (size_t i = 1; i < 5; i++) {
 		assert_int_equal(kw_store_role_get(store, order[i], &r, &error), 0);
@@ -58,6 +64,8 @@ static void test_role_ranks(void **state)
 	assert_string_equal(r.name, "Users");
 	assert_int_equal(kw_store_role_get(store, "Root", &r, &error), -ENOENT);
 	assert_non_null(strstr(error, "unknown role"));
+	assert_non_null(strstr(error, "(roles: Administrators, Engineers, Purge and Prefetch only "
+				      "(API+Web), Purge and Prefetch only (API), Users)"));
 	kw_store_free(&store);
 	assert_null(store);
 }
