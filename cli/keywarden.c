@@ -4,13 +4,17 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "log.h"
+#include "secret.h"
 
 static const char usage_text[] =
 	"usage: keywarden [--state-dir DIR | -c FILE] COMMAND ...\n"
@@ -59,6 +63,8 @@ int kw_cli_exit_for(int code)
 		return KW_EXIT_CONFLICT;
 	case -EPROTO:
 	case -ENOTDIR:
+	case -ENOSPC:       /* the disk of the database is full */
+	case -EKEYREJECTED: /* the key is not the database's */
 		return KW_EXIT_STATE;
 	default:
 		return KW_EXIT_FAILURE;
@@ -90,14 +96,28 @@ struct kw_store *kw_cli_store(struct kw_cli *cli, int *exit_r)
 
 	if (cli->store != NULL)
 		return cli->store;
-	ret = kw_store_open(kw_config_database(cli->cfg), 0, &cli->store, &error);
+	/* A missing or unusable state is its own kind of failure. */
+	*exit_r = KW_EXIT_STATE;
+	if (kw_cli_check_state_dir(cli) < 0)
+		return NULL;
+	ret = kw_store_open(kw_config_database(cli->cfg), cli->store_flags, &cli->store, &error);
 	if (ret < 0) {
 		fprintf(stderr, "keywarden: %s\n", error);
-		/* A missing or unusable state is its own kind of failure. */
-		*exit_r = KW_EXIT_STATE;
 		return NULL;
 	}
 	return cli->store;
+}
+
+int kw_cli_check_state_dir(struct kw_cli *cli)
+{
+	const char *dir = kw_config_state_dir(cli->cfg), *why = NULL;
+
+	/* The key and the database live there: nobody else may list, replace or read them. */
+	if (kw_secret_dir_check(dir, &why) < 0) {
+		fprintf(stderr, "keywarden: state folder %s %s\n", dir, why);
+		return -EPERM;
+	}
+	return 0;
 }
 
 int kw_cli_parse(int argc, char **argv, const struct kw_cli_opt *opts, const char **pos,
@@ -202,6 +222,9 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	/* Every event this command appends names the Unix user who ran it. */
+	struct passwd *pw = getpwuid(getuid());
+	kw_audit_set_origin(getuid(), pw != NULL ? pw->pw_name : NULL);
 	if (strcmp(cmd, "init") == 0)
 		ret = kw_cmd_init(&cli, argc, argv);
 	else if (strcmp(cmd, "report") == 0)

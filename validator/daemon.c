@@ -426,6 +426,10 @@ int main(int argc, char **argv)
 		kw_error("%s: %s", kw_config_key_file(d.cfg), error);
 		goto out;
 	}
+	if (kw_store_key_check(store, key, &error) < 0) {
+		kw_error("%s: %s", kw_config_key_file(d.cfg), error);
+		goto out;
+	}
 	if (kw_checker_new(store, key, d.vc.cache_size, &d.checker, &error) < 0) {
 		kw_error("%s", error);
 		goto out;

@@ -293,7 +293,9 @@ int kw_checker_flush(struct kw_checker *c)
 
 	if (c->n_touches == 0 && !failures)
 		return 0;
-	if (kw_store_begin(c->store) < 0) {
+	/* Last uses alone need not wait for the disk; a failed-check event must (its journal
+	 * copy must never outlive it). */
+	if ((failures ? kw_store_begin(c->store) : kw_store_begin_batch(c->store)) < 0) {
 		kw_warning("last use: cannot start a transaction (%s); %zu last uses%s pending, "
 			   "will retry",
 			   sqlite3_errmsg(kw_store_db(c->store)), c->n_touches,
