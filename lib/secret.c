@@ -19,9 +19,10 @@ static int check_owner_mode(const struct stat *st, const char **error_r)
 		return -EPERM;
 	}
 	if ((st->st_mode & 0077) != 0) {
-		*error_r = S_ISDIR(st->st_mode)
-				   ? "is open to other users (want mode 0700: chmod 700)"
-				   : "is readable or writable by others (want mode 0600)";
+		*error_r =
+			S_ISDIR(st->st_mode)
+				? "is open to other users (want mode 0700: chmod 700)"
+				: "is readable or writable by others (want mode 0600: chmod 600)";
 		return -EPERM;
 	}
 	return 0;

@@ -72,7 +72,8 @@ static void test_refuses_open_modes(void **state)
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		write_file(path, "x", modes[i]);
 		assert_int_equal(kw_secret_file_read(path, buf, sizeof(buf), &len, &error), -EPERM);
-		assert_string_equal(error, "is readable or writable by others (want mode 0600)");
+		assert_string_equal(
+			error, "is readable or writable by others (want mode 0600: chmod 600)");
 		assert_int_equal(kw_secret_file_check(path, NULL, &error), -EPERM);
 	}
 }
