@@ -111,9 +111,13 @@ struct kw_store *kw_cli_store(struct kw_cli *cli, int *exit_r)
 int kw_cli_check_state_dir(struct kw_cli *cli)
 {
 	const char *dir = kw_config_state_dir(cli->cfg), *why = NULL;
+	int ret;
 
-	/* The key and the database live there: nobody else may list, replace or read them. */
-	if (kw_secret_dir_check(dir, &why) < 0) {
+	/* The key and the database live there: nobody else may list, replace or read them.
+	 * A missing folder (-c with paths elsewhere) is left to the key's and the store's own
+	 * checks. */
+	ret = kw_secret_dir_check(dir, &why);
+	if (ret < 0 && ret != -ENOENT) {
 		fprintf(stderr, "keywarden: state folder %s %s\n", dir, why);
 		return -EPERM;
 	}
