@@ -34,12 +34,16 @@ struct kw_cli {
 	struct kw_config_options opts;
 	struct kw_config *cfg;   /* loaded before any command but "help" */
 	struct kw_store *store;  /* opened on first use by kw_cli_store() */
+	unsigned store_flags;   /* for kw_store_open(): KW_STORE_REVOKE for revocations */
 };
 
 /* One command: `keywarden GROUP VERB args...`; argv[0] is the VERB. Returns an enum kw_exit. */
 typedef int kw_cli_cmd_fn(struct kw_cli *cli, int argc, char **argv);
 
-/* Opens (once) the store; prints the error and returns NULL on failure. */
+/* Refuses (printing why) a state folder open to other users: 0 or -EPERM. */
+int kw_cli_check_state_dir(struct kw_cli *cli);
+/* Opens (once) the store, after kw_cli_check_state_dir(); prints the error and returns NULL
+ * on failure. */
 struct kw_store *kw_cli_store(struct kw_cli *cli, int *exit_r);
 /* Prints "keywarden: MESSAGE" on stderr and returns the exit code for a store error code. */
 int kw_cli_fail(int code, const char *error);

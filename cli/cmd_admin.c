@@ -33,12 +33,15 @@ int kw_cmd_init(struct kw_cli *cli, int argc, char **argv)
 	const char *key_file = kw_config_key_file(cli->cfg);
 	const char *db_file = kw_config_database(cli->cfg);
 	struct kw_store *store = NULL;
+	struct kw_digest_key *key = NULL;
 	const char *error = NULL;
 	bool have_key, have_db;
 	int ret;
 
 	if (argc > 1)
 		return kw_cli_usage("'init' takes no arguments");
+	if (kw_cli_check_state_dir(cli) < 0)
+		return KW_EXIT_STATE;
 	have_key = access(key_file, F_OK) == 0;
 	have_db = access(db_file, F_OK) == 0;
 	if (have_db && !have_key) {
@@ -55,18 +58,25 @@ int kw_cmd_init(struct kw_cli *cli, int argc, char **argv)
 			fprintf(stderr, "keywarden: %s: %s\n", key_file, error);
 			return KW_EXIT_STATE;
 		}
-	} else {
-		struct kw_digest_key *key = NULL;
-		ret = kw_digest_key_load(key_file, &key, &error);
-		kw_digest_key_free(&key);
-		if (ret < 0) {
-			fprintf(stderr, "keywarden: %s: %s\n", key_file, error);
-			return KW_EXIT_STATE;
-		}
+	}
+	ret = kw_digest_key_load(key_file, &key, &error);
+	if (ret < 0) {
+		fprintf(stderr, "keywarden: %s: %s\n", key_file, error);
+		return KW_EXIT_STATE;
 	}
 	ret = kw_store_open(db_file, KW_STORE_CREATE, &store, &error);
 	if (ret < 0) {
+		kw_digest_key_free(&key);
 		fprintf(stderr, "keywarden: %s\n", error);
+		return KW_EXIT_STATE;
+	}
+	/* Records the key's fingerprint in a new database; refuses a key that is not an
+	 * existing database's. */
+	ret = kw_store_key_check(store, key, &error);
+	kw_digest_key_free(&key);
+	if (ret < 0) {
+		fprintf(stderr, "keywarden: %s\n", error);
+		kw_store_free(&store);
 		return KW_EXIT_STATE;
 	}
 	kw_store_free(&store);
@@ -99,8 +109,9 @@ int kw_cmd_account_add(struct kw_cli *cli, int argc, char **argv)
 		char *end;
 		errno = 0;
 		limit = strtoll(limit_text, &end, 10);
-		if (limit_text[0] == '\0' || *end != '\0' || errno != 0 || limit < 0 ||
-		    limit > 100000) {
+		/* Digits only: strtoll() would also take leading blanks and a sign. */
+		if (limit_text[0] < '0' || limit_text[0] > '9' || *end != '\0' || errno != 0 ||
+		    limit < 0 || limit > 100000) {
 			fprintf(stderr, "keywarden: --token-limit must be a number from 0 to "
 					"100000\n");
 			return KW_EXIT_INVALID;
@@ -184,9 +195,20 @@ int kw_cmd_user_set(struct kw_cli *cli, int argc, char **argv)
 	if (emails != NULL && (ret = parse_on_off("--expiry-emails", emails,
 						  &change.expiry_emails)) != 0)
 		return ret;
+	if (change.enabled == 0)
+		cli->store_flags |= KW_STORE_REVOKE;
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
 	ret = kw_store_user_set(store, operator_name(), pos[0], &change, &error);
+	/* Disabling is a revocation: a full disk must not keep the user's tokens valid. */
+	while (ret == -ENOSPC && change.enabled == 0 && kw_store_reserve_release(store) == 0)
+		ret = kw_store_user_set(store, operator_name(), pos[0], &change, &error);
+	if (ret == -ENOSPC && change.enabled == 0) {
+		fprintf(stderr, "keywarden: %s; the reserve is spent: the tokens of '%s' STILL "
+				"VALIDATE until you free space and disable the user again\n",
+			error, pos[0]);
+		return KW_EXIT_STATE;
+	}
 	if (ret < 0)
 		return kw_cli_fail(ret, error);
 	fprintf(stderr, "keywarden: user '%s' changed\n", pos[0]);

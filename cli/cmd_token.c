@@ -24,6 +24,10 @@ static int load_key(struct kw_cli *cli, struct kw_digest_key **key_r)
 		fprintf(stderr, "keywarden: %s: %s\n", kw_config_key_file(cli->cfg), error);
 		return KW_EXIT_STATE;
 	}
+	if ((ret = kw_store_key_check(cli->store, *key_r, &error)) < 0) {
+		kw_digest_key_free(key_r);
+		return kw_cli_fail(ret, error);
+	}
 	return 0;
 }
 
@@ -360,9 +364,19 @@ int kw_cmd_token_delete(struct kw_cli *cli, int argc, char **argv)
 		return kw_cli_usage("'token delete' needs --as LOGIN and the token ID");
 	if ((ret = parse_id_arg(pos[0], &id)) != 0)
 		return ret;
+	cli->store_flags |= KW_STORE_REVOKE;
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
 	ret = kw_store_token_delete(store, as, id, &error);
+	/* A full disk must not keep the token valid: the store's reserve makes room. */
+	while (ret == -ENOSPC && kw_store_reserve_release(store) == 0)
+		ret = kw_store_token_delete(store, as, id, &error);
+	if (ret == -ENOSPC) {
+		fprintf(stderr, "keywarden: %s; the reserve is spent: token %llu STILL VALIDATES "
+				"until you free space and delete it again\n",
+			error, (unsigned long long)id);
+		return KW_EXIT_STATE;
+	}
 	if (ret < 0)
 		return kw_cli_fail(ret, error);
 	fprintf(stderr, "keywarden: token %llu deleted; it no longer validates\n",

@@ -4,14 +4,18 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "log.h"
 #include "text.h"
+#include "secret.h"
 
 /* Every command, once: its group, its verb (NULL for a command without one), the rest of its
  * synopsis for the usage text, and the function that runs it. */
@@ -102,6 +106,8 @@ int kw_cli_exit_for(int code)
 		return KW_EXIT_CONFLICT;
 	case -EPROTO:
 	case -ENOTDIR:
+	case -ENOSPC:       /* the disk of the database is full */
+	case -EKEYREJECTED: /* the key is not the database's */
 		return KW_EXIT_STATE;
 	default:
 		return KW_EXIT_FAILURE;
@@ -136,14 +142,32 @@ struct kw_store *kw_cli_store(struct kw_cli *cli, int *exit_r)
 
 	if (cli->store != NULL)
 		return cli->store;
-	ret = kw_store_open(kw_config_database(cli->cfg), 0, &cli->store, &error);
+	/* A missing or unusable state is its own kind of failure. */
+	*exit_r = KW_EXIT_STATE;
+	if (kw_cli_check_state_dir(cli) < 0)
+		return NULL;
+	ret = kw_store_open(kw_config_database(cli->cfg), cli->store_flags, &cli->store, &error);
 	if (ret < 0) {
 		fprintf(stderr, "keywarden: %s\n", error);
-		/* A missing or unusable state is its own kind of failure. */
-		*exit_r = KW_EXIT_STATE;
 		return NULL;
 	}
 	return cli->store;
+}
+
+int kw_cli_check_state_dir(struct kw_cli *cli)
+{
+	const char *dir = kw_config_state_dir(cli->cfg), *why = NULL;
+	int ret;
+
+	/* The key and the database live there: nobody else may list, replace or read them.
+	 * A missing folder (-c with paths elsewhere) is left to the key's and the store's own
+	 * checks. */
+	ret = kw_secret_dir_check(dir, &why);
+	if (ret < 0 && ret != -ENOENT) {
+		fprintf(stderr, "keywarden: state folder %s %s\n", dir, why);
+		return -EPERM;
+	}
+	return 0;
 }
 
 int kw_cli_parse(int argc, char **argv, const struct kw_cli_opt *opts, const char **pos,
@@ -203,6 +227,7 @@ int main(int argc, char **argv)
 	struct kw_cli cli = {0};
 	const char *error = NULL;
 	const struct cmd *c;
+	struct passwd *pw;
 	bool known_group;
 	const char *cmd;
 	int opt, ret;
@@ -252,6 +277,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "keywarden: %s\n", error);
 		return KW_EXIT_STATE;
 	}
+	/* Every event this command appends names the Unix user who ran it. */
+	pw = getpwuid(getuid());
+	kw_audit_set_origin(getuid(), pw != NULL ? pw->pw_name : NULL);
 	/* A command gets argv[0] == its verb, or its group when it has none. */
 	ret = c->verb != NULL ? c->fn(&cli, argc - 1, argv + 1) : c->fn(&cli, argc, argv);
 	kw_store_free(&cli.store);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "store.h"
 
@@ -28,6 +29,10 @@ typedef int kw_audit_event_cb(const struct kw_audit_event *event, void *ctx);
 
 int kw_audit_append(struct kw_store *store, int64_t time, const char *actor, const char *action,
 		    const char *target, const char *details);
+/* Adds "unix_uid" and "unix_user" (the Unix user who ran the program) to the details of every
+ * event this process appends from now on. The CLI sets it; the daemons, whose user is fixed,
+ * do not. */
+void kw_audit_set_origin(uid_t uid, const char *user);
 
 /* Walks the chain. Returns 0 when intact (count_r events), -EBADMSG when broken (bad_seq_r is
  * the sequence number of the first bad event, and error_r says what is wrong), -EIO. */

@@ -7,8 +7,10 @@ lib_libkwcore_la_SOURCES = \
 	lib/text.c lib/text.h \
 	lib/log.c lib/log.h \
 	lib/schema.h \
+	lib/secret.c lib/secret.h \
 	lib/store.c lib/store.h lib/store_private.h lib/store_sql.h \
 	lib/store_validator.c lib/store_validator.h \
+	lib/store_key.c lib/store_reserve.c \
 	lib/timeutil.c lib/timeutil.h \
 	lib/token.c lib/token.h \
 	lib/store_token.c lib/store_report.c lib/store_notify.c \
@@ -23,7 +25,8 @@ KW_MIGRATIONS = \
 	$(top_srcdir)/schema/001_init.sql \
 	$(top_srcdir)/schema/002_sso_review.sql \
 	$(top_srcdir)/schema/003_replay_without_rowid.sql \
-	$(top_srcdir)/schema/004_notify_attempts.sql
+	$(top_srcdir)/schema/004_notify_attempts.sql \
+	$(top_srcdir)/schema/005_meta.sql
 EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
 BUILT_SOURCES += lib/schema.c
 CLEANFILES += lib/schema.c

@@ -17,6 +17,7 @@
 #include "jsonw.h"
 #include "keywarden_protocol.h"
 #include "schema.h"
+#include "secret.h"
 #include "store.h"
 #include "store_private.h"
 #include "text.h"
@@ -31,6 +32,8 @@ struct kw_store {
 	sqlite3 *db;
 	struct stmt_slot *stmts; /* grows; a program uses a few dozen statements */
 	size_t n_stmts, cap_stmts;
+	char *path; /* the database file, for the reserve (store_reserve.c) */
+	bool batch; /* in a kw_store_begin_batch() transaction: synchronous is NORMAL */
 	char error[512];
 };
 
@@ -57,6 +60,10 @@ int kw_store_db_fail(struct kw_store *store, const char **error_r, const char *w
 
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		return kw_store_fail(store, -EBUSY, error_r, "%s: the database is busy", what);
+	if (rc == SQLITE_FULL)
+		return kw_store_fail(store, -ENOSPC, error_r,
+				     "%s: the disk of the database is full (nothing was changed)",
+				     what);
 	return kw_store_fail(store, -EIO, error_r, "%s: %s", what, sqlite3_errmsg(store->db));
 }
 
@@ -70,15 +77,48 @@ int kw_store_begin(struct kw_store *store)
 	return exec(store, "BEGIN IMMEDIATE");
 }
 
+static void end_batch(struct kw_store *store)
+{
+	if (store->batch && sqlite3_get_autocommit(store->db)) {
+		(void)exec(store, "PRAGMA synchronous = FULL");
+		store->batch = false;
+	}
+}
+
+/* Every commit waits for the disk (synchronous = FULL, set by kw_store_open()), except these:
+ * in WAL mode, NORMAL leaves the sync to the next checkpoint, and a crash of the OS may take
+ * the last such commits back. Fine for rows nobody was told about; the next FULL commit
+ * makes them durable too. */
+int kw_store_begin_batch(struct kw_store *store)
+{
+	if (exec(store, "PRAGMA synchronous = NORMAL") < 0)
+		return -EIO;
+	store->batch = true;
+	if (kw_store_begin(store) < 0) {
+		end_batch(store);
+		return -EIO;
+	}
+	return 0;
+}
+
 int kw_store_commit(struct kw_store *store)
 {
-	return exec(store, "COMMIT");
+	int ret = exec(store, "COMMIT");
+
+	end_batch(store);
+	return ret;
 }
 
 void kw_store_rollback(struct kw_store *store)
 {
 	if (!sqlite3_get_autocommit(store->db))
 		(void)exec(store, "ROLLBACK");
+	end_batch(store);
+}
+
+const char *kw_store_path(const struct kw_store *store)
+{
+	return store->path;
 }
 
 sqlite3 *kw_store_db(struct kw_store *store)
@@ -115,7 +155,7 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql)
 	return s->stmt;
 }
 
-static int migrate(struct kw_store *store, bool readonly, const char **error_r)
+static int migrate(struct kw_store *store, bool readonly, bool create, const char **error_r)
 {
 	sqlite3_stmt *st = NULL;
 	int version = -1, ret;
@@ -153,6 +193,15 @@ static int migrate(struct kw_store *store, bool readonly, const char **error_r)
 		ret = 0;
 		goto out;
 	}
+	if (version == 0 && !create) {
+		/* An empty or truncated file, or one that a restore left without its content:
+		 * making it new would lose every token and audit event without a word. */
+		ret = kw_store_fail(store, -EPROTO, error_r,
+				    "the database holds no keywarden data (a truncated or badly "
+				    "restored file?): restore it from a backup; only 'keywarden "
+				    "init' makes a new database");
+		goto out;
+	}
 	if (readonly) {
 		ret = kw_store_fail(store, -EPROTO, error_r,
 				    "the database has schema version %d and needs migrating", version);
@@ -183,33 +232,91 @@ out:
 	return ret;
 }
 
-int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
-		  const char **error_r)
+/* The checks before SQLite opens the file: the database's folder is private, the file is a
+ * regular file of ours with mode 0600 (secret.h), and not empty. create: make it first (0600
+ * from its first byte). */
+static int check_file(const char *path, bool create, char *error, size_t size)
 {
-	static char open_error[512];
-	bool readonly = (flags & KW_STORE_READONLY) != 0;
-	struct kw_store *store;
-	int oflags, ret;
+	const char *why = NULL;
+	char *dir = strdup(path), *slash;
+	struct stat st;
+	int ret;
 
-	if ((flags & KW_STORE_CREATE) == 0 && access(path, F_OK) < 0) {
-		snprintf(open_error, sizeof(open_error),
-			 "database %s does not exist (run 'keywarden init')", path);
-		*error_r = open_error;
-		return -ENOENT;
+	if (dir == NULL)
+		abort();
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	ret = kw_secret_dir_check(slash != NULL ? dir : ".", &why);
+	if (ret < 0) {
+		snprintf(error, size, "the folder of database %s %s", path, why);
+		free(dir);
+		return ret == -ENOTDIR || ret == -EPERM ? -EPROTO : ret;
 	}
-	if ((flags & KW_STORE_CREATE) != 0) {
-		/* Create the file ourselves so that it is 0600 from its first byte. */
-		int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	free(dir);
+	if (create) {
+		int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 		if (fd < 0) {
-			snprintf(open_error, sizeof(open_error), "cannot create database %s: %s",
-				 path, strerror(errno));
-			*error_r = open_error;
-			return -errno;
+			ret = -errno;
+			snprintf(error, size, "cannot create database %s: %s", path,
+				 strerror(errno));
+			return ret;
 		}
 		close(fd);
 	}
+	ret = kw_secret_file_check(path, &st, &why);
+	if (ret == -ENOENT) {
+		snprintf(error, size, "database %s does not exist (run 'keywarden init')", path);
+		return ret;
+	}
+	if (ret < 0) {
+		snprintf(error, size, "database %s %s", path, why);
+		return ret == -EACCES ? ret : -EPROTO;
+	}
+	if (st.st_size == 0 && !create) {
+		snprintf(error, size,
+			 "database %s is empty (0 bytes): restore it from a backup; only "
+			 "'keywarden init' makes a new database",
+			 path);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int open_once(const char *path, unsigned flags, struct kw_store **store_r,
+		     const char **error_r, bool *retry_r);
+
+int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
+		  const char **error_r)
+{
+	bool retry;
+	int ret;
+
+	do {
+		retry = false;
+		ret = open_once(path, flags, store_r, error_r, &retry);
+	} while (ret < 0 && retry);
+	return ret;
+}
+
+static int open_once(const char *path, unsigned flags, struct kw_store **store_r,
+		     const char **error_r, bool *retry_r)
+{
+	static char open_error[512];
+	bool readonly = (flags & KW_STORE_READONLY) != 0;
+	bool create = (flags & KW_STORE_CREATE) != 0;
+	struct kw_store *store;
+	int oflags, ret;
+
+	ret = check_file(path, create, open_error, sizeof(open_error));
+	if (ret < 0) {
+		*error_r = open_error;
+		return ret;
+	}
 	store = calloc(1, sizeof(*store));
-	if (store == NULL)
+	if (store == NULL || (store->path = strdup(path)) == NULL)
 		abort();
 	oflags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
 	if (sqlite3_open_v2(path, &store->db, oflags | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
@@ -222,23 +329,36 @@ int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
 	}
 	sqlite3_busy_timeout(store->db, 5000);
 	sqlite3_extended_result_codes(store->db, 0);
+	/* synchronous = FULL: in WAL mode, NORMAL may lose the last commits to an OS crash or a
+	 * power cut, and a token that 'delete' reported gone would come back. Every change a
+	 * user is told about waits for the disk; kw_store_begin_batch() is the exception. */
 	if (exec(store, "PRAGMA foreign_keys = ON") < 0 ||
 	    (!readonly && exec(store, "PRAGMA journal_mode = WAL") < 0) ||
-	    exec(store, "PRAGMA synchronous = NORMAL") < 0) {
+	    exec(store, "PRAGMA synchronous = FULL") < 0) {
 		ret = kw_store_db_fail(store, NULL, "cannot set up the database");
 		if (sqlite3_errcode(store->db) == SQLITE_NOTADB)
 			ret = kw_store_fail(store, -EPROTO, NULL, "%s is not a keywarden database",
 					    path);
 		goto fail;
 	}
-	ret = migrate(store, readonly, NULL);
+	ret = migrate(store, readonly, create, NULL);
 	if (ret < 0)
 		goto fail;
+	/* A revocation does not take room back for the reserve: it may need that room. */
+	if (!readonly && (flags & KW_STORE_REVOKE) == 0)
+		kw_store_reserve_ensure(store);
 	*store_r = store;
 	return 0;
 fail:
 	snprintf(open_error, sizeof(open_error), "%s: %s", path, store->error);
 	*error_r = open_error;
+	/* No room for the WAL index when no other program has the database open: a
+	 * revocation may use the reserve for that too. */
+	if ((flags & KW_STORE_REVOKE) != 0 &&
+	    (sqlite3_errcode(store->db) == SQLITE_FULL ||
+	     sqlite3_errcode(store->db) == SQLITE_IOERR) &&
+	    kw_store_reserve_release(store) == 0)
+		*retry_r = true;
 	kw_store_free(&store);
 	return ret;
 }
@@ -253,6 +373,7 @@ void kw_store_free(struct kw_store **storep)
 		sqlite3_finalize(store->stmts[i].stmt);
 	free(store->stmts);
 	sqlite3_close(store->db);
+	free(store->path);
 	free(store);
 	*storep = NULL;
 }

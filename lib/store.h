@@ -7,7 +7,8 @@
  * written once, in store_sql.h.
  *
  * kw_store_open() applies the migrations of schema/ atomically, turns on WAL and foreign keys,
- * and refuses a database newer than the program. Every change below runs in one IMMEDIATE
+ * and refuses a database newer than the program. Commits wait for the disk (synchronous =
+ * FULL) unless begun with kw_store_begin_batch(). Every change below runs in one IMMEDIATE
  * transaction together with its audit event (audit.h), so that a change and its event are both
  * present or both absent whatever the moment a process dies.
  *
@@ -22,8 +23,11 @@
  *   -EEXIST  already exists
  *   -EPERM   the acting user may not do this (role rules, disabled user)
  *   -EDQUOT  the account's token limit is reached
- *   -EPROTO  the database is newer than this program, or not a keywarden database
+ *   -EPROTO  the database is newer than this program, not a keywarden database, empty
+ *            (only KW_STORE_CREATE makes one), or not private (folder 0700, file 0600)
  *   -EBUSY   the database stayed locked by another process (retry later)
+ *   -ENOSPC  the disk of the database is full (see kw_store_reserve_release())
+ *   -EKEYREJECTED  the digest key is not the database's (kw_store_key_check())
  *   -EIO     any other database failure
  * Not thread-safe: one struct kw_store per thread. */
 #ifndef KW_STORE_H
@@ -50,6 +54,9 @@
 enum kw_store_flags {
 	KW_STORE_CREATE = 1 << 0,   /* create the file (mode 0600) when missing */
 	KW_STORE_READONLY = 1 << 1, /* reports and listings */
+	/* opened to revoke: when the disk is too full even to open the database (no room for
+	 * its shared-memory file), release slices of the reserve (kw_store_reserve_release()) */
+	KW_STORE_REVOKE = 1 << 2,
 };
 
 struct kw_store;
@@ -136,6 +143,29 @@ unsigned kw_store_schema_version(void);
 int kw_store_begin(struct kw_store *store);
 int kw_store_commit(struct kw_store *store);
 void kw_store_rollback(struct kw_store *store);
+/* As kw_store_begin(), for writes that nobody is told about and that append no audit event
+ * (the validator's last uses): the commit does not wait for the disk, so an OS crash may take
+ * it back. Ends with kw_store_commit() or kw_store_rollback(). */
+int kw_store_begin_batch(struct kw_store *store);
+
+/* The revocation reserve (store_reserve.c): a file of KW_STORE_RESERVE_SIZE bytes beside the
+ * database ("<database>-reserve"), made by kw_store_open() for writing whenever it is missing
+ * or short and the disk has room. When a revocation fails with -ENOSPC, the caller releases a
+ * slice of it and tries again, so that a full disk cannot keep a token valid:
+ *     while ((ret = revoke(...)) == -ENOSPC && kw_store_reserve_release(store) == 0)
+ *             ;
+ * Returns 0 when a slice was released (and warns through the log), -ENOENT when the reserve is
+ * spent. Only for revocations: other changes may fail on a full disk. */
+#define KW_STORE_RESERVE_SIZE (2 * 1024 * 1024)
+#define KW_STORE_RESERVE_SLICE (256 * 1024)
+int kw_store_reserve_release(struct kw_store *store);
+
+/* The digest key (store_key.c): the database records the fingerprint of its key
+ * (kw_digest_key_fingerprint()). Returns 0 when key is that key, or records it when the
+ * database has none yet (made before the fingerprint existed; a read-only store records
+ * nothing); -EKEYREJECTED, with an error naming both fingerprints, for any other key. */
+int kw_store_key_check(struct kw_store *store, const struct kw_digest_key *key,
+		       const char **error_r);
 /* Sets the store's error text (valid until the next call on the store) and returns code; for
  * the lib/ modules layered on the store (sso_*.c), which report through the same error_r. */
 int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)

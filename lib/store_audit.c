@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "jsonw.h"
 #include "store_private.h"
 
 #define HASH_LEN KW_AUDIT_HASH_LEN
@@ -194,8 +195,46 @@ static int chain_hash(const uint8_t prev[HASH_LEN], int64_t seq, int64_t time, c
 	return ok ? 0 : -EIO;
 }
 
+/* "\"unix_uid\":0,\"unix_user\":\"root\"" when set: who ran the program (see audit.h). */
+static char *origin;
+
+void kw_audit_set_origin(uid_t uid, const char *user)
+{
+	char juser[6 * 64 + 3], buf[sizeof(juser) + 48];
+
+	if (user == NULL)
+		snprintf(juser, sizeof(juser), "null");
+	else
+		kw_json_string_buf(juser, sizeof(juser), user);
+	snprintf(buf, sizeof(buf), "\"unix_uid\":%u,\"unix_user\":%s", (unsigned)uid, juser);
+	free(origin);
+	origin = strdup(buf);
+}
+
+static int append(struct kw_store *store, int64_t time, const char *actor, const char *action,
+		  const char *target, const char *details);
+
 int kw_audit_append(struct kw_store *store, int64_t time, const char *actor, const char *action,
 		    const char *target, const char *details)
+{
+	size_t len = strlen(details);
+	char *merged;
+	int ret;
+
+	if (origin == NULL || len < 2 || details[0] != '{' || details[len - 1] != '}')
+		return append(store, time, actor, action, target, details);
+	merged = malloc(len + strlen(origin) + 2);
+	if (merged == NULL)
+		return -ENOMEM;
+	memcpy(merged, details, len - 1);
+	sprintf(merged + len - 1, "%s%s}", len > 2 ? "," : "", origin);
+	ret = append(store, time, actor, action, target, merged);
+	free(merged);
+	return ret;
+}
+
+static int append(struct kw_store *store, int64_t time, const char *actor, const char *action,
+		  const char *target, const char *details)
 {
 	uint8_t prev[HASH_LEN] = {0}, hash[HASH_LEN];
 	sqlite3_stmt *st;

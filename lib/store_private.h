@@ -31,6 +31,11 @@ int kw_store_check_text(struct kw_store *store, const char *what, const char *s,
  * key=value log lines). */
 int kw_store_check_name(struct kw_store *store, const char *what, const char *s, size_t max,
 			const char **error_r);
+/* The database file's path (the reserve lives beside it). */
+const char *kw_store_path(const struct kw_store *store);
+/* store_reserve.c: creates or completes the reserve beside a database opened for writing;
+ * warns when the disk has no room for it. */
+void kw_store_reserve_ensure(struct kw_store *store);
 /* The plausibility rule for email addresses: text as for a name, at most KW_EMAIL_MAX bytes,
  * one '@' with text on both sides, nothing that would break a mail header. */
 bool kw_store_email_ok(const char *email);

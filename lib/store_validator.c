@@ -115,7 +115,9 @@ int kw_store_token_uses_write(struct kw_store *store, const struct kw_token_use 
 {
 	int ret = 0;
 
-	if (kw_store_begin(store) < 0)
+	/* Last uses alone need not wait for the disk; a failed-check event must (its journal copy
+	 * must never outlive it). */
+	if ((event != NULL ? kw_store_begin(store) : kw_store_begin_batch(store)) < 0)
 		return kw_store_db_fail(store, error_r, "cannot start a transaction");
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		if (uses[i].token_id != 0)

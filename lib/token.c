@@ -1,4 +1,5 @@
-/* token.c: token text, checksum, pepper key and HMAC digests (see token.h). */
+/* token.c: token text, checksum, pepper key and HMAC digests (see token.h). The key file is
+ * read through secret.h. */
 #include "config.h"
 
 #include <errno.h>
@@ -16,10 +17,12 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "secret.h"
 #include "token.h"
 
 struct kw_digest_key {
 	EVP_MAC_CTX *keyed; /* HMAC context with the key set; duplicated per digest */
+	char fingerprint[2 * KW_KEY_FINGERPRINT_LEN + 1];
 };
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -227,34 +230,29 @@ out:
 
 int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const char **error_r)
 {
-	uint8_t key[KW_KEY_LEN + 1];
+	static const char fp_label[] = "keywarden key fingerprint v1";
+	static char error_buf[128];
+	uint8_t key[KW_KEY_LEN], fp[KW_DIGEST_LEN];
 	struct kw_digest_key *dk = NULL;
 	OSSL_PARAM params[2];
-	struct stat st;
 	EVP_MAC *mac = NULL;
-	ssize_t n;
-	int fd, ret = -EIO;
+	const char *why = NULL;
+	size_t len = 0, fplen = 0;
+	int ret;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		*error_r = errno == ENOENT ? "key file is missing (run 'keywarden init')"
-					   : "cannot open key file";
-		return -errno;
+	ret = kw_secret_file_read(path, key, sizeof(key), &len, &why);
+	if (ret == -ENOENT)
+		why = "is missing (run 'keywarden init')";
+	if (ret == 0 && len != KW_KEY_LEN) {
+		why = "has the wrong size";
+		ret = -EINVAL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		*error_r = "key file is not a regular file";
+	if (ret < 0) {
+		snprintf(error_buf, sizeof(error_buf), "key file %s", why);
+		*error_r = error_buf;
 		goto out;
 	}
-	if ((st.st_mode & 0077) != 0) {
-		*error_r = "key file is readable or writable by others (want mode 0600)";
-		ret = -EPERM;
-		goto out;
-	}
-	n = read(fd, key, sizeof(key));
-	if (n != KW_KEY_LEN) {
-		*error_r = "key file has the wrong size";
-		goto out;
-	}
+	ret = -EIO;
 	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	dk = calloc(1, sizeof(*dk));
 	if (mac == NULL || dk == NULL || (dk->keyed = EVP_MAC_CTX_new(mac)) == NULL) {
@@ -263,10 +261,14 @@ int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const cha
 	}
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if (!EVP_MAC_init(dk->keyed, key, KW_KEY_LEN, params)) {
+	if (!EVP_MAC_init(dk->keyed, key, KW_KEY_LEN, params) ||
+	    !EVP_MAC_update(dk->keyed, (const uint8_t *)fp_label, sizeof(fp_label) - 1) ||
+	    !EVP_MAC_final(dk->keyed, fp, &fplen, sizeof(fp)) || fplen != sizeof(fp)) {
 		*error_r = "cannot set up HMAC";
 		goto out;
 	}
+	for (size_t i = 0; i < KW_KEY_FINGERPRINT_LEN; i++)
+		snprintf(dk->fingerprint + 2 * i, 3, "%02x", fp[i]);
 	*key_r = dk;
 	dk = NULL;
 	ret = 0;
@@ -274,8 +276,12 @@ out:
 	OPENSSL_cleanse(key, sizeof(key));
 	EVP_MAC_free(mac);
 	kw_digest_key_free(&dk);
-	close(fd);
 	return ret;
+}
+
+const char *kw_digest_key_fingerprint(const struct kw_digest_key *key)
+{
+	return key->fingerprint;
 }
 
 void kw_digest_key_free(struct kw_digest_key **key)

@@ -46,10 +46,17 @@ int kw_token_parse(const char *text, size_t len, uint64_t *id_r, struct kw_secre
 int kw_token_id_parse(const char *text, uint64_t *id_r);
 
 /* The pepper key: kw_digest_key_create() writes a new random key file (mode 0600, fails if it
- * exists); kw_digest_key_load() reads one and refuses a file that others can read or write.
- * The returned key is owned by the caller: kw_digest_key_free(). */
+ * exists); kw_digest_key_load() reads one through kw_secret_file_read() (secret.h: no FIFO,
+ * no symbolic link, owned by this user or root, mode 0600) and refuses any other size. The
+ * returned key is owned by the caller: kw_digest_key_free(). error_r: a constant, or a buffer
+ * of this module valid until the next load. */
 int kw_digest_key_create(const char *path, const char **error_r);
 int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const char **error_r);
+/* The key's public name: the first KW_KEY_FINGERPRINT_LEN bytes of
+ * HMAC-SHA-256(key, "keywarden key fingerprint v1") in lowercase hex. It tells keys apart and
+ * reveals nothing of them; the database records it (kw_store_key_check(), store.h). */
+#define KW_KEY_FINGERPRINT_LEN 16
+const char *kw_digest_key_fingerprint(const struct kw_digest_key *key);
 void kw_digest_key_free(struct kw_digest_key **key);
 
 /* digest = HMAC-SHA-256(key, "kw1" || id as 8 bytes big-endian || random). Uses the key's

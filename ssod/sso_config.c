@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "secret.h"
 #include "sso_config.h"
 
 static char error_buf[512];
@@ -179,6 +180,15 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		goto fail;
 	sso->timeout = (unsigned)num;
 	sso->sp_key = dup_or_null(kw_config_get(cfg, "sso", "sp_key"));
+	if (sso->sp_key != NULL) {
+		/* A private key: the rules of every secret file (secret.h); xmlsec opens it
+		 * by name afterwards. */
+		const char *why = NULL;
+		if (kw_secret_file_check(sso->sp_key, NULL, &why) < 0) {
+			ret = bad(error_r, "[sso] sp_key %s %s", sso->sp_key, why);
+			goto fail;
+		}
+	}
 	sso->sp_cert = dup_or_null(kw_config_get(cfg, "sso", "sp_cert"));
 	if (sso->sp_cert != NULL && (ret = check_cert_file(sso->sp_cert, error_r)) < 0)
 		goto fail;

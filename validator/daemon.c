@@ -26,7 +26,7 @@
 
 #include "conf.h"
 #include "daemon.h"
-#include "store_private.h"
+#include "store.h"
 
 #define PROGRAM "keywarden-validator"
 

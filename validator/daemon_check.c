@@ -32,7 +32,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
-#include "store_private.h"
+#include "store.h"
 #include "timeutil.h"
 
 #define NIL UINT32_MAX
@@ -190,7 +190,10 @@ static int store_open(struct kw_checker *c, const char **error_r)
 	if (ret < 0)
 		return ret;
 	kw_store_lock_wait(c->store, c->lock_wait_ms);
-	ret = kw_store_watch_new(c->store, &c->watch, error_r);
+	/* The database must be the key's (at start, and after a replacement too). */
+	ret = kw_store_key_check(c->store, c->key, error_r);
+	if (ret == 0)
+		ret = kw_store_watch_new(c->store, &c->watch, error_r);
 	if (ret < 0)
 		kw_store_free(&c->store);
 	return ret;

@@ -9,7 +9,7 @@ rc=$?
 [ "$rc" -eq 8 ] && ok "missing state folder: exit 8" || not_ok "missing state folder: exit $rc"
 err_has "state folder"
 [ ! -e "$T/nowhere" ] && ok "missing state folder is not created" || not_ok "state folder was created"
-mkdir "$T/empty"
+mkdir -m 0700 "$T/empty"
 "$KEYWARDEN" --state-dir "$T/empty" token list --as alice >"$T/out" 2>"$T/err"
 rc=$?
 [ "$rc" -eq 8 ] && ok "uninitialised state folder: exit 8" || not_ok "uninitialised: exit $rc"

@@ -70,7 +70,12 @@ def make_state(idp_entity_id, certs, sp_entity_id, acs_url, sp_key=None, extra=N
         "idp_metadata": meta,
     }
     if sp_key:
-        conf["sp_key"] = sp_key
+        # A private key must be private (mode 0600): the corpus's copies are read-only for all.
+        own = os.path.join(d, "sp_key.pem")
+        with open(sp_key, "rb") as src, open(os.open(own, os.O_WRONLY | os.O_CREAT, 0o600),
+                                             "wb") as dst:
+            dst.write(src.read())
+        conf["sp_key"] = own
     conf.update(extra or {})
     with open(os.path.join(d, "keywarden.conf"), "w") as f:
         f.write("[sso]\n")
