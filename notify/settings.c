@@ -2,15 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "mail.h"
+#include "secret.h"
 #include "settings.h"
 
 static char error_text[512];
@@ -31,30 +29,20 @@ static int fail(const char **error_r, int code, const char *fmt, ...)
 
 int kw_notify_password_read(const char *path, char *out, size_t size, const char **error_r)
 {
-	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	const char *why = NULL;
+	size_t n = 0;
+	int ret = kw_secret_file_read(path, out, size - 1, &n, &why);
 
-	if (fd < 0)
-		return fail(error_r, -errno, "[notify] password_file %s: %s", path,
-			    strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(error_r, -EINVAL, "[notify] password_file %s is not a regular file",
-			    path);
-	}
-	if ((st.st_mode & 077) != 0 || (st.st_uid != geteuid() && st.st_uid != 0)) {
-		close(fd);
-		return fail(error_r, -EINVAL,
-			    "[notify] password_file %s must belong to this user (or root) and be "
-			    "readable by it only (chmod 600)",
-			    path);
-	}
-	n = read(fd, out, size - 1);
-	close(fd);
-	if (n < 0)
-		return fail(error_r, -errno, "[notify] password_file %s: %s", path,
-			    strerror(errno));
+	if (ret == -EFBIG)
+		return fail(error_r, ret, "[notify] password_file %s: longer than %zu bytes", path,
+			    size - 2);
+	if (ret == -EPERM)
+		return fail(error_r, ret,
+			    "[notify] password_file %s %s: it must belong to this user (or root) "
+			    "and be readable by it only (chmod 600)",
+			    path, why);
+	if (ret < 0)
+		return fail(error_r, ret, "[notify] password_file %s %s", path, why);
 	out[n] = '\0';
 	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
 		out[--n] = '\0';

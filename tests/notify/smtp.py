@@ -424,6 +424,18 @@ try:
     s3.write_conf("[notify]\nstarttls = yes\nusername = kw\npassword_file = %s\n" % pw3)
     p = s3.run("keywarden-notify", "--dry-run", check=False)
     t.eq(p.returncode, 0, "--dry-run with password_file, starttls and no smtp_url works")
+    # A FIFO in place of the password file is refused at once, not waited on.
+    fifo = os.path.join(s3.dir, "smtp.fifo")
+    os.mkfifo(fifo, 0o600)
+    s3.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
+                  "starttls = yes\nusername = kw\npassword_file = %s\n" % (port, fifo))
+    try:
+        p = s3.run("keywarden-notify", check=False, timeout=30)
+        t.ok(p.returncode == 8 and "is not a regular file" in p.stderr,
+             "a FIFO as password_file is refused (exit 8) without hanging",
+             "exit %d\n%s" % (p.returncode, p.stderr))
+    except subprocess.TimeoutExpired:
+        t.ok(False, "a FIFO as password_file is refused (exit 8) without hanging", "hung")
     s3.write_conf("[notify]\nsmtp_url = smtp://127.0.0.1:%d\nfrom = k@example.org\n"
                   "starttls = yes\nusername = kw\n" % port)
     p = s3.run("keywarden-notify", check=False)
