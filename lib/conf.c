@@ -2,10 +2,10 @@
 #include "config.h"
 
 #include "conf.h"
+#include "error.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,19 +45,6 @@ static const char *const known_keys[] = {
 	"notify.password_file", "notify.timeout",
 	NULL,
 };
-
-static char error_buf[512];
-
-static const char *set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *set_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
-	va_end(ap);
-	return error_buf;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -113,11 +100,11 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 
 	f = fopen(path, "re");
 	if (f == NULL) {
-		*error_r = set_error("cannot read config file %s: %s", path, strerror(errno));
+		*error_r = kw_error_format("cannot read config file %s: %s", path, strerror(errno));
 		return -errno;
 	}
 	if (fstat(fileno(f), &st) == 0 && st.st_size > CONFIG_MAX_BYTES) {
-		*error_r = set_error("%s: config file larger than %d bytes", path,
+		*error_r = kw_error_format("%s: config file larger than %d bytes", path,
 				     CONFIG_MAX_BYTES);
 		ret = -EFBIG;
 		goto out;
@@ -129,7 +116,7 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 		lineno++;
 		total += len;
 		if (len > CONFIG_MAX_LINE || total > CONFIG_MAX_BYTES) {
-			*error_r = set_error("%s:%u: line too long", path, lineno);
+			*error_r = kw_error_format("%s:%u: line too long", path, lineno);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -140,7 +127,7 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 			char *e = strchr(s, ']');
 			if (e == NULL || e[1] != '\0' || e - s - 1 <= 0 ||
 			    (size_t)(e - s - 1) >= sizeof(section)) {
-				*error_r = set_error("%s:%u: malformed section header", path,
+				*error_r = kw_error_format("%s:%u: malformed section header", path,
 						     lineno);
 				ret = -EINVAL;
 				goto out;
@@ -151,7 +138,7 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 		}
 		eq = strchr(s, '=');
 		if (eq == NULL) {
-			*error_r = set_error("%s:%u: expected 'key = value'", path, lineno);
+			*error_r = kw_error_format("%s:%u: expected 'key = value'", path, lineno);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -159,19 +146,19 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 		key = trim(s);
 		value = trim(eq + 1);
 		if (section[0] == '\0') {
-			*error_r = set_error("%s:%u: key '%s' outside of a [section]", path, lineno,
+			*error_r = kw_error_format("%s:%u: key '%s' outside of a [section]", path, lineno,
 					     key);
 			ret = -EINVAL;
 			goto out;
 		}
 		if (!is_known(section, key)) {
-			*error_r = set_error("%s:%u: unknown key '%s' in [%s]", path, lineno, key,
+			*error_r = kw_error_format("%s:%u: unknown key '%s' in [%s]", path, lineno, key,
 					     section);
 			ret = -EINVAL;
 			goto out;
 		}
 		if (kw_config_get(cfg, section, key) != NULL) {
-			*error_r = set_error("%s:%u: [%s] %s is set twice", path, lineno, section,
+			*error_r = kw_error_format("%s:%u: [%s] %s is set twice", path, lineno, section,
 					     key);
 			ret = -EINVAL;
 			goto out;
@@ -186,7 +173,7 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 		cfg->n_entries++;
 	}
 	if (ferror(f)) {
-		*error_r = set_error("cannot read config file %s", path);
+		*error_r = kw_error_format("cannot read config file %s", path);
 		ret = -EIO;
 	}
 out:
@@ -203,15 +190,15 @@ static int check_dir(const char *dir, bool create, const char **error_r)
 			if (mkdir(dir, 0700) == 0)
 				return 0;
 		}
-		*error_r = set_error("state folder %s: %s", dir, strerror(errno));
+		*error_r = kw_error_format("state folder %s: %s", dir, strerror(errno));
 		return -errno;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		*error_r = set_error("state folder %s is not a directory", dir);
+		*error_r = kw_error_format("state folder %s is not a directory", dir);
 		return -ENOTDIR;
 	}
 	if (access(dir, R_OK | X_OK) < 0) {
-		*error_r = set_error("state folder %s: %s", dir, strerror(errno));
+		*error_r = kw_error_format("state folder %s: %s", dir, strerror(errno));
 		return -errno;
 	}
 	return 0;
@@ -229,7 +216,7 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 	if (state_dir == NULL)
 		state_dir = getenv(KW_STATE_DIR_ENV);
 	if (state_dir != NULL && state_dir[0] == '\0') {
-		*error_r = set_error("the state folder name is empty");
+		*error_r = kw_error_format("the state folder name is empty");
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -325,7 +312,7 @@ int kw_config_get_uint(const struct kw_config *cfg, const char *section, const c
 	errno = 0;
 	n = strtoull(v, &end, 0);
 	if (v[0] == '\0' || v[0] == '-' || *end != '\0' || errno != 0 || n < min || n > max) {
-		*error_r = set_error("[%s] %s: '%s' is not a number between %llu and %llu",
+		*error_r = kw_error_format("[%s] %s: '%s' is not a number between %llu and %llu",
 				     section, key, v, (unsigned long long)min,
 				     (unsigned long long)max);
 		return -EINVAL;
@@ -348,7 +335,7 @@ int kw_config_get_bool(const struct kw_config *cfg, const char *section, const c
 		   strcmp(v, "0") == 0) {
 		*v_r = false;
 	} else {
-		*error_r = set_error("[%s] %s: '%s' is not yes or no", section, key, v);
+		*error_r = kw_error_format("[%s] %s: '%s' is not yes or no", section, key, v);
 		return -EINVAL;
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "error.h"
 #include "jsonw.h"
 #include "keywarden_protocol.h"
 #include "schema.h"
@@ -304,15 +305,15 @@ int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
 static int open_once(const char *path, unsigned flags, struct kw_store **store_r,
 		     const char **error_r, bool *retry_r)
 {
-	static char open_error[512];
+	char why[512];
 	bool readonly = (flags & KW_STORE_READONLY) != 0;
 	bool create = (flags & KW_STORE_CREATE) != 0;
 	struct kw_store *store;
 	int oflags, ret;
 
-	ret = check_file(path, create, open_error, sizeof(open_error));
+	ret = check_file(path, create, why, sizeof(why));
 	if (ret < 0) {
-		*error_r = open_error;
+		*error_r = kw_error_format("%s", why);
 		return ret;
 	}
 	store = calloc(1, sizeof(*store));
@@ -322,8 +323,7 @@ static int open_once(const char *path, unsigned flags, struct kw_store **store_r
 	if (sqlite3_open_v2(path, &store->db, oflags | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		ret = kw_store_fail(store, -EIO, NULL, "cannot open database %s: %s", path,
 				    store->db != NULL ? sqlite3_errmsg(store->db) : "out of memory");
-		snprintf(open_error, sizeof(open_error), "%s", store->error);
-		*error_r = open_error;
+		*error_r = kw_error_format("%s", store->error);
 		kw_store_free(&store);
 		return ret;
 	}
@@ -350,8 +350,7 @@ static int open_once(const char *path, unsigned flags, struct kw_store **store_r
 	*store_r = store;
 	return 0;
 fail:
-	snprintf(open_error, sizeof(open_error), "%s: %s", path, store->error);
-	*error_r = open_error;
+	*error_r = kw_error_format("%s: %s", path, store->error);
 	/* No room for the WAL index when no other program has the database open: a
 	 * revocation may use the reserve for that too. */
 	if ((flags & KW_STORE_REVOKE) != 0 &&

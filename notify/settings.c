@@ -2,30 +2,14 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "error.h"
 #include "mail.h"
 #include "secret.h"
 #include "settings.h"
-
-static char error_text[512];
-
-static int fail(const char **error_r, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(const char **error_r, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error_text, sizeof(error_text), fmt, ap);
-	va_end(ap);
-	*error_r = error_text;
-	return code;
-}
 
 int kw_notify_password_read(const char *path, char *out, size_t size, const char **error_r)
 {
@@ -34,15 +18,15 @@ int kw_notify_password_read(const char *path, char *out, size_t size, const char
 	int ret = kw_secret_file_read(path, out, size - 1, &n, &why);
 
 	if (ret == -EFBIG)
-		return fail(error_r, ret, "[notify] password_file %s: longer than %zu bytes", path,
+		return kw_error_fail(error_r, ret, "[notify] password_file %s: longer than %zu bytes", path,
 			    size - 2);
 	if (ret == -EPERM)
-		return fail(error_r, ret,
+		return kw_error_fail(error_r, ret,
 			    "[notify] password_file %s %s: it must belong to this user (or root) "
 			    "and be readable by it only (chmod 600)",
 			    path, why);
 	if (ret < 0)
-		return fail(error_r, ret, "[notify] password_file %s %s", path, why);
+		return kw_error_fail(error_r, ret, "[notify] password_file %s %s", path, why);
 	out[n] = '\0';
 	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
 		out[--n] = '\0';
@@ -57,15 +41,15 @@ static int parse_from(struct kw_notify_settings *s, const char *from, const char
 	size_t len;
 
 	if (lt != NULL && (gt == NULL || gt[1] != '\0'))
-		return fail(error_r, -EINVAL, "[notify] from: '%s' is not an address", from);
+		return kw_error_fail(error_r, -EINVAL, "[notify] from: '%s' is not an address", from);
 	len = lt != NULL ? (size_t)(gt - lt - 1) : strlen(from);
 	if (len > KW_EMAIL_MAX)
-		return fail(error_r, -EINVAL, "[notify] from is too long");
+		return kw_error_fail(error_r, -EINVAL, "[notify] from is too long");
 	snprintf(s->from_addr, sizeof(s->from_addr), "<%.*s>", (int)len,
 		 lt != NULL ? lt + 1 : from);
 	snprintf(bare, sizeof(bare), "%.*s", (int)len, lt != NULL ? lt + 1 : from);
 	if (!kw_mail_plain_address(bare) || strpbrk(from, "\r\n") != NULL)
-		return fail(error_r, -EINVAL, "[notify] from: '%s' is not an address", from);
+		return kw_error_fail(error_r, -EINVAL, "[notify] from: '%s' is not an address", from);
 	at = strchr(bare, '@');
 	snprintf(s->domain, sizeof(s->domain), "%s", at + 1);
 	s->from_header = from;
@@ -86,7 +70,7 @@ int kw_notify_settings_load(const struct kw_config *cfg, bool dry_run, struct kw
 	s->password_file = kw_config_get(cfg, "notify", "password_file");
 	if (kw_config_get_bool(cfg, "notify", "starttls", false, &s->starttls, &error) < 0 ||
 	    kw_config_get_uint(cfg, "notify", "timeout", 30, 1, 600, &timeout, &error) < 0)
-		return fail(error_r, -EINVAL, "%s", error);
+		return kw_error_fail(error_r, -EINVAL, "%s", error);
 	s->timeout = (long)timeout;
 	/* The final reply after the end of DATA gets a wait of its own, at least a minute: a
 	 * server that is slow to answer it has probably taken the mail already, and every
@@ -96,12 +80,12 @@ int kw_notify_settings_load(const struct kw_config *cfg, bool dry_run, struct kw
 	if (dry_run && from == NULL)
 		from = "keywarden@localhost";
 	if (!dry_run && (s->url == NULL || from == NULL))
-		return fail(error_r, -EINVAL,
+		return kw_error_fail(error_r, -EINVAL,
 			    "notify needs [notify] smtp_url and [notify] from in keywarden.conf "
 			    "(see keywarden.conf(5))");
 	if (s->url != NULL && strncasecmp(s->url, "smtp://", 7) != 0 &&
 	    strncasecmp(s->url, "smtps://", 8) != 0)
-		return fail(error_r, -EINVAL,
+		return kw_error_fail(error_r, -EINVAL,
 			    "[notify] smtp_url must start with smtp:// or smtps://");
 	if ((ret = parse_from(s, from, error_r)) < 0)
 		return ret;
@@ -110,13 +94,13 @@ int kw_notify_settings_load(const struct kw_config *cfg, bool dry_run, struct kw
 	 * only starttls = yes satisfies the rule). */
 	if ((s->username != NULL || s->password_file != NULL) && !s->starttls &&
 	    (s->url == NULL || strncasecmp(s->url, "smtps://", 8) != 0))
-		return fail(error_r, -EINVAL,
+		return kw_error_fail(error_r, -EINVAL,
 			    "[notify] %s needs TLS: an smtps:// smtp_url or starttls = yes",
 			    s->password_file != NULL ? "password_file" : "username");
 	if (s->username != NULL && s->password_file == NULL)
-		return fail(error_r, -EINVAL, "[notify] username needs [notify] password_file");
+		return kw_error_fail(error_r, -EINVAL, "[notify] username needs [notify] password_file");
 	if (s->password_file != NULL && s->username == NULL)
-		return fail(error_r, -EINVAL, "[notify] password_file needs [notify] username");
+		return kw_error_fail(error_r, -EINVAL, "[notify] password_file needs [notify] username");
 	if (s->password_file != NULL && !dry_run)
 		return kw_notify_password_read(s->password_file, s->password, sizeof(s->password),
 					       error_r);

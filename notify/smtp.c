@@ -11,20 +11,13 @@
 #include <curl/curl.h>
 
 #include "smtp.h"
+#include "timeutil.h"
 
 struct kw_smtp {
 	CURL *curl;
 	const struct kw_notify_settings *settings;
 	char errbuf[CURL_ERROR_SIZE + 1];
 };
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct upload {
 	const char *data;
@@ -57,7 +50,7 @@ static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	if (u->pos < u->len && monotonic_ms() > u->deadline) {
+	if (u->pos < u->len && kw_monotonic_ms() > u->deadline) {
 		u->too_slow = true;
 		return 1;
 	}
@@ -71,7 +64,7 @@ enum kw_smtp_outcome kw_smtp_send(struct kw_smtp *smtp, const char *rcpt, const 
 	CURL *curl = smtp->curl;
 	char *errbuf = smtp->errbuf;
 	struct curl_slist *rcpts = NULL;
-	struct upload u = { mail, len, 0, monotonic_ms() + c->timeout * 1000, false };
+	struct upload u = { mail, len, 0, kw_monotonic_ms() + c->timeout * 1000, false };
 	char to[KW_EMAIL_MAX + 3];
 	CURLcode rc;
 

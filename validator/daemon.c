@@ -25,6 +25,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "conf.h"
+#include "error.h"
 #include "daemon.h"
 #include "store.h"
 
@@ -39,7 +40,6 @@ struct daemon {
 	char *socket_path; /* set when we created (and must remove) the socket */
 };
 
-static char conf_error[256];
 
 static void usage(FILE *f)
 {
@@ -92,9 +92,8 @@ static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r, c
 		ids[n++] = (uint32_t)v;
 		continue;
 	bad:
-		snprintf(conf_error, sizeof(conf_error), "[validator] %s: unknown %s '%s'",
+		*error_r = kw_error_format("[validator] %s: unknown %s '%s'",
 			 groups ? "allow_gids" : "allow_uids", groups ? "group" : "user", tok);
-		*error_r = conf_error;
 		ret = -EINVAL;
 		free(ids);
 		ids = NULL;
@@ -104,10 +103,8 @@ static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r, c
 	free(copy);
 	if (ret == 0 && n == 0) {
 		/* An empty list would read as "no list": everyone allowed. Say so instead. */
-		snprintf(conf_error, sizeof(conf_error),
-			 "[validator] %s: empty; leave the key out to allow every peer",
+		*error_r = kw_error_format("[validator] %s: empty; leave the key out to allow every peer",
 			 groups ? "allow_gids" : "allow_uids");
-		*error_r = conf_error;
 		ret = -EINVAL;
 	}
 	*ids_r = ids;
@@ -135,9 +132,7 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 	n.log_level = KW_LOG_INFO;
 	if ((s = kw_config_get(cfg, "log", "level")) != NULL &&
 	    kw_log_parse_level(s, &n.log_level) < 0) {
-		snprintf(conf_error, sizeof(conf_error),
-			 "[log] level: '%s' is not one of error, warning, notice, info, debug", s);
-		*error_r = conf_error;
+		*error_r = kw_error_format("[log] level: '%s' is not one of error, warning, notice, info, debug", s);
 		return -EINVAL;
 	}
 	if (debug)
@@ -147,9 +142,7 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 		char *end;
 		unsigned long m = strtoul(s, &end, 8);
 		if (s[0] == '\0' || *end != '\0' || m > 0777) {
-			snprintf(conf_error, sizeof(conf_error),
-				 "[validator] socket_mode: '%s' is not an octal mode like 0660", s);
-			*error_r = conf_error;
+			*error_r = kw_error_format("[validator] socket_mode: '%s' is not an octal mode like 0660", s);
 			return -EINVAL;
 		}
 		n.socket_mode = (unsigned)m;

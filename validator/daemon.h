@@ -155,6 +155,4 @@ void kw_server_configure(struct kw_server *server, const struct kw_vconf *vc);
 int kw_server_run(struct kw_server *server);
 void kw_server_free(struct kw_server **server);
 
-int64_t kw_monotonic_ms(void);
-
 #endif

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "timeutil.h"
 
 #define OUT_HIGH (64 * 1024) /* stop answering a connection above this much pending output */
 #define OUT_ANSWER_MAX 1024  /* longest single answer line */
@@ -89,14 +90,6 @@ static const char version_line[] = KW_PROTO_HELLO;
 #define FAIL_TAB KW_PROTO_REPLY_FAIL "\t"
 #define CODE_KEY "\t" KW_PROTO_FIELD_CODE "="
 #define LIT_LEN(s) (sizeof(s) - 1)
-
-int64_t kw_monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- idle list ---- */
 
