@@ -20,6 +20,6 @@
 /* Listens on d->sso->listen, tells systemd READY=1, serves until SIGTERM or SIGINT
  * (STOPPING=1), then closes. Returns 0, or a negative errno-style code with error_r when it
  * cannot start. */
-int kw_ssod_serve(struct kw_ssod *d, const char **error_r);
+int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r);
 
 #endif
