@@ -1,11 +1,13 @@
-/* http.c: keywarden-ssod's HTTP listener on libmicrohttpd, one thread (see http.h).
+/* http.c: keywarden-ssod's HTTP listener on libmicrohttpd, one thread, and its SAML workers
+ * (see http.h).
  *
  * Status codes, decided here and in sso_apply.c only: 200 accepted; 400 malformed request,
  * form encoding or message (xml, dtd, limit, structure; a missing field); 403 a message not
  * trusted or not for us (signature, wrapping, issuer, audience, time, ...; a login held by a
  * local user or an SSO user of another account); 404 unknown path, or a LogoutRequest for an
  * unknown user; 405 wrong method (with Allow); 408 a request not complete by its deadline;
- * 409 replay; 413 body over [sso] max_body; 415 not a urlencoded form; 500/503 store errors.
+ * 409 replay; 413 body over [sso] max_body; 415 not a urlencoded form; 500/503 store errors;
+ * 503 (with Retry-After, written by refuse()) a connection over [sso] max_connections.
  *
  * The deadline: libmicrohttpd's connection timeout only cuts a connection that goes idle, so a
  * client that sends one byte a second would hold its connection slot for ever. Each request

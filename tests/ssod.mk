@@ -1,9 +1,10 @@
 # tests/ssod.mk: keywarden-ssod over HTTP (issue 5): a real IdP (Debian's python3-lasso) posting
 # signed Responses and LogoutRequests to the daemon, the rule "SSO revocation does not revoke
-# API tokens" end to end through HTTP and the real validator, and the listener's hardening.
-TESTS += tests/ssod/idp.py tests/ssod/rule.py tests/ssod/hardening.py
+# API tokens" end to end through HTTP and the real validator, the listener's hardening, and
+# floods of cheap requests meant to stall it (issue 10).
+TESTS += tests/ssod/idp.py tests/ssod/rule.py tests/ssod/hardening.py tests/ssod/flood.py
 EXTRA_DIST += tests/ssod/ssodtest.py tests/ssod/idp.py tests/ssod/rule.py \
-	tests/ssod/hardening.py
+	tests/ssod/hardening.py tests/ssod/flood.py
 
 # The HTTP benchmark: built by make check, never run by it (not a timed test); run
 #   $(PYTHON3) $(top_srcdir)/tests/bench/bench_acs.py   (see doc/benchmarks.md)
