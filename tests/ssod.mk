@@ -12,3 +12,10 @@ check_PROGRAMS += tests/bench/bench_acs
 tests_bench_bench_acs_SOURCES = tests/bench/bench_acs.c
 EXTRA_DIST += tests/bench/bench_acs.py
 tests_bench_bench_acs_LDADD = -lpthread
+
+# The scan of raw XML before libxml2 parses it (ssod/xml_prescan.h), in C.
+check_PROGRAMS += tests/unit/test_xml_prescan
+TESTS += tests/unit/test_xml_prescan
+tests_unit_test_xml_prescan_SOURCES = tests/unit/test_xml_prescan.c
+tests_unit_test_xml_prescan_CFLAGS = $(KW_SAML_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_xml_prescan_LDADD = $(KW_SAML_LIBS) $(CMOCKA_LIBS)
