@@ -11,6 +11,9 @@ EXTRA_DIST += tests/ssod/ssodtest.py tests/ssod/idp.py tests/ssod/rule.py \
 check_PROGRAMS += tests/bench/bench_acs
 tests_bench_bench_acs_SOURCES = tests/bench/bench_acs.c
 EXTRA_DIST += tests/bench/bench_acs.py
+# and, likewise never run by make check, the hostile-XML figures (issue 10):
+#   $(PYTHON3) $(top_srcdir)/tests/bench/bench_hostile.py
+EXTRA_DIST += tests/bench/bench_hostile.py
 tests_bench_bench_acs_LDADD = -lpthread
 
 # The scan of raw XML before libxml2 parses it (ssod/xml_prescan.h), in C.
