@@ -71,11 +71,27 @@ static int open_checked(const char *path, struct stat *st, const char **error_r)
 int kw_secret_file_check(const char *path, struct stat *st_r, const char **error_r)
 {
 	struct stat st;
-	int fd = open_checked(path, &st, error_r);
+	int ret;
 
-	if (fd < 0)
-		return fd;
-	close(fd);
+	/* lstat(), never open(): closing any descriptor of a file drops every POSIX lock that
+	 * this process holds on it, and the database's other connections in this process (ssod's
+	 * workers) would lose the locks that SQLite relies on. Nothing is read here, so nothing
+	 * can block or be fed either. */
+	if (lstat(path, &st) < 0) {
+		ret = -errno;
+		*error_r = open_error(errno);
+		return ret;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		*error_r = open_error(ELOOP);
+		return -ELOOP;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*error_r = "is not a regular file";
+		return -EINVAL;
+	}
+	if ((ret = check_owner_mode(&st, error_r)) < 0)
+		return ret;
 	if (st_r != NULL)
 		*st_r = st;
 	return 0;

@@ -28,9 +28,11 @@
 int kw_secret_file_read(const char *path, void *buf, size_t size, size_t *len_r,
 			const char **error_r);
 
-/* Opens and checks the file as kw_secret_file_read() does, without reading it; its status
- * goes to *st_r (may be NULL). For files that another library opens by name ([sso] sp_key)
- * and for the database. */
+/* Checks the file as kw_secret_file_read() does, by lstat() and without opening it (closing
+ * a descriptor would drop this process's POSIX locks on the file: SQLite's, for the
+ * database); its status goes to *st_r (may be NULL). For files that another library opens by
+ * name ([sso] sp_key, with its own open) and for the database (which SQLite opens with
+ * O_NOFOLLOW). */
 int kw_secret_file_check(const char *path, struct stat *st_r, const char **error_r);
 
 /* Checks that path is a folder fit to hold secrets and the database (a symbolic link to one

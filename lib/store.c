@@ -258,6 +258,8 @@ static int check_file(const char *path, bool create, char *error, size_t size)
 	}
 	free(dir);
 	if (create) {
+		/* Only 'keywarden init' creates, holding no other connection whose POSIX locks
+		 * this close() could drop (see kw_secret_file_check()). */
 		int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			ret = -errno;

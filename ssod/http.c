@@ -1,11 +1,13 @@
-/* http.c: keywarden-ssod's HTTP listener on libmicrohttpd, one thread (see http.h).
+/* http.c: keywarden-ssod's HTTP listener on libmicrohttpd, one thread, and its SAML workers
+ * (see http.h).
  *
  * Status codes, decided here and in sso_apply.c only: 200 accepted; 400 malformed request,
  * form encoding or message (xml, dtd, limit, structure; a missing field); 403 a message not
  * trusted or not for us (signature, wrapping, issuer, audience, time, ...; a login held by a
  * local user or an SSO user of another account); 404 unknown path, or a LogoutRequest for an
  * unknown user; 405 wrong method (with Allow); 408 a request not complete by its deadline;
- * 409 replay; 413 body over [sso] max_body; 415 not a urlencoded form; 500/503 store errors.
+ * 409 replay; 413 body over [sso] max_body; 415 not a urlencoded form; 500/503 store errors;
+ * 503 (with Retry-After, written by refuse()) a connection over [sso] max_connections.
  *
  * The deadline: libmicrohttpd's connection timeout only cuts a connection that goes idle, so a
  * client that sends one byte a second would hold its connection slot for ever. Each request
@@ -21,6 +23,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,10 +49,17 @@
 
 /* A request must be complete within this many times [sso] timeout. */
 #define DEADLINE_FACTOR 3
+/* Threads that verify and apply SAML messages, each with its own verifier and store. */
+#define WORKERS 4
+/* Connections over max_connections being answered 503 at a time; more are closed at once. */
+#define REFUSED_SLOTS 32
+#define REFUSED_LINGER_MS 1000
 
 enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ };
 
 struct request;
+struct work;
+struct pool;
 
 /* One connection, from its accept to its close (MHD_OPTION_NOTIFY_CONNECTION). */
 struct conn {
@@ -59,13 +70,26 @@ struct conn {
 	bool cut;           /* past its deadline: 408 sent (when nothing was), shut down */
 };
 
+/* A connection refused at max_connections: answered 503, its writing side shut down, and
+ * read (and dropped) for a moment so that closing it does not reset the answer away. */
+struct refused {
+	int fd; /* -1: a free slot */
+	int64_t until_ms;
+};
+
 struct server {
 	struct kw_ssod *d;
+	struct pool *pool;
 	char *metadata;
 	size_t metadata_len;
 	unsigned long long next_id;
 	struct conn *conns;
+	unsigned n_conns;    /* served now (MHD_OPTION_NOTIFY_CONNECTION) */
+	unsigned suspended;  /* connections whose message a worker has */
 	int64_t deadline_ms; /* DEADLINE_FACTOR x [sso] timeout */
+	struct refused refused[REFUSED_SLOTS];
+	unsigned long long n_refused; /* since the last log line about them */
+	int64_t refused_logged_ms;
 };
 
 /* One request's state, from its headers to the completion callback. */
@@ -80,8 +104,35 @@ struct request {
 	size_t discarded; /* bytes dropped after too_big */
 	int status;       /* 0 until answered */
 	char outcome[KW_LOGIN_MAX + KW_ROLE_MAX + 160];
-	const char *detail;
 	struct conn *conn; /* NULL when libmicrohttpd gave none */
+	struct work *work; /* while a worker has its message, and until it is answered */
+};
+
+/* One SAML message handed to a worker: the main thread fills it and suspends the connection;
+ * the worker fills the outcome and hands it back (struct pool's done list); the main thread
+ * resumes the connection and answers from it. Neither touches it while the other has it. */
+struct work {
+	struct work *next;
+	struct MHD_Connection *c;
+	struct request *rq;
+	enum endpoint ep;
+	char *message; /* decoded form field; freed by the worker */
+	size_t message_len;
+	bool done;
+	struct kw_ssod_outcome o; /* o.detail is not used past the worker: see rq->outcome */
+};
+
+/* The workers. The queue and the done list are guarded by lock; each worker's struct kw_ssod
+ * (its verifier and its store connection) is its own, because neither is thread-safe. */
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct work *todo, *todo_tail, *done;
+	bool stop;
+	int efd; /* eventfd: the main thread is woken when something is done */
+	unsigned n;
+	pthread_t threads[WORKERS];
+	struct kw_ssod ctx[WORKERS];
 };
 
 static char error_buf[512];
@@ -121,8 +172,9 @@ static void peer_text(struct MHD_Connection *c, char *buf, size_t size)
 								      : sizeof(struct sockaddr_in);
 		if (getnameinfo(ci->client_addr, sl, host, sizeof(host), serv, sizeof(serv),
 				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			snprintf(buf, size, ci->client_addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-				 host, serv);
+			snprintf(buf, size,
+				 ci->client_addr->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+				 serv);
 	}
 }
 
@@ -142,11 +194,13 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 		if (srv->conns != NULL)
 			srv->conns->prev = cn;
 		srv->conns = cn;
+		srv->n_conns++;
 		*socket_context = cn;
 		return;
 	}
 	if (cn == NULL)
 		return;
+	srv->n_conns--;
 	if (cn->prev != NULL)
 		cn->prev->next = cn->next;
 	else
@@ -218,7 +272,8 @@ static int cut_overdue(struct server *srv)
 	for (struct conn *cn = srv->conns; cn != NULL; cn = cn->next) {
 		int64_t left = cn->start_ms + srv->deadline_ms - now;
 
-		if (cn->cut)
+		/* a message a worker has came in complete: the client is not the slow one */
+		if (cn->cut || (cn->rq != NULL && cn->rq->work != NULL))
 			continue;
 		if (left <= 0)
 			cut(srv, cn);
@@ -513,13 +568,230 @@ static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, 
 	return MHD_YES; /* the body follows */
 }
 
+/* Says in rq->outcome what became of the message (the worker's text, copied: o->detail lives
+ * until that worker's next message only). Runs in the worker. */
+static void describe_outcome(struct request *rq, enum endpoint ep, const struct kw_ssod_outcome *o)
+{
+	if (o->status == 200 && ep == EP_ACS)
+		snprintf(rq->outcome, sizeof(rq->outcome), "accepted login %s role %s (%s)",
+			 o->login, o->role[0] != '\0' ? o->role : "-", kw_sso_outcome_name(o->sso));
+	else if (o->status == 200)
+		snprintf(rq->outcome, sizeof(rq->outcome),
+			 "logout of NameID %s recorded, %u session(s) ended", o->login,
+			 o->sessions_ended);
+	else
+		snprintf(rq->outcome, sizeof(rq->outcome), "rejected %s%s%s", o->reason,
+			 o->login[0] != '\0' ? " login " : "", o->login);
+	if (o->detail != NULL && o->detail[0] != '\0' && o->status != 200) {
+		size_t n = strlen(rq->outcome);
+		snprintf(rq->outcome + n, sizeof(rq->outcome) - n, ": %s", o->detail);
+	}
+}
+
+/* ---- the workers ---- */
+
+/* Verifies and applies one message with the worker's own verifier and store. */
+static void work_run(struct kw_ssod *d, struct work *w)
+{
+	if (w->ep == EP_ACS)
+		kw_ssod_login(d, (const uint8_t *)w->message, w->message_len, kw_now(), &w->o);
+	else
+		kw_ssod_logout(d, (const uint8_t *)w->message, w->message_len, kw_now(), &w->o);
+	free(w->message);
+	w->message = NULL;
+	describe_outcome(w->rq, w->ep, &w->o);
+	w->o.detail = NULL;
+}
+
+struct worker_arg {
+	struct pool *pool;
+	unsigned index;
+};
+
+static void *worker_main(void *arg)
+{
+	struct pool *pool = ((struct worker_arg *)arg)->pool;
+	struct kw_ssod *d = &pool->ctx[((struct worker_arg *)arg)->index];
+	uint64_t one = 1;
+
+	free(arg);
+	for (;;) {
+		struct work *w;
+		ssize_t n;
+
+		pthread_mutex_lock(&pool->lock);
+		while (pool->todo == NULL && !pool->stop)
+			pthread_cond_wait(&pool->wake, &pool->lock);
+		w = pool->todo;
+		if (w == NULL) {
+			pthread_mutex_unlock(&pool->lock);
+			return NULL;
+		}
+		pool->todo = w->next;
+		if (pool->todo == NULL)
+			pool->todo_tail = NULL;
+		pthread_mutex_unlock(&pool->lock);
+
+		work_run(d, w);
+
+		pthread_mutex_lock(&pool->lock);
+		w->next = pool->done;
+		pool->done = w;
+		pthread_mutex_unlock(&pool->lock);
+		n = write(pool->efd, &one, sizeof(one));
+		(void)n; /* an eventfd only fails when its counter is full: it is awake then */
+	}
+}
+
+static void pool_free(struct pool **pp)
+{
+	struct pool *pool = *pp;
+
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = true;
+	pthread_cond_broadcast(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	for (unsigned i = 0; i < pool->n; i++)
+		pthread_join(pool->threads[i], NULL);
+	for (unsigned i = 0; i < WORKERS; i++) {
+		kw_saml_verifier_free(&pool->ctx[i].v);
+		kw_store_free(&pool->ctx[i].store);
+	}
+	if (pool->efd >= 0)
+		close(pool->efd);
+	pthread_cond_destroy(&pool->wake);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+	*pp = NULL;
+}
+
+/* Starts WORKERS threads, each with a verifier and a store connection of its own (opened on
+ * database, as the main thread's). The caller frees the pool with pool_free(). */
+static int pool_new(const struct kw_ssod *d, const char *database, struct pool **pool_r,
+		    const char **error_r)
+{
+	struct pool *pool = calloc(1, sizeof(*pool));
+	const char *error;
+	int ret = 0;
+
+	if (pool == NULL)
+		abort();
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->wake, NULL);
+	pool->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pool->efd < 0) {
+		ret = serve_fail(error_r, -errno, "eventfd: %s", strerror(errno));
+		goto out;
+	}
+	for (unsigned i = 0; i < WORKERS; i++) {
+		struct kw_ssod *ctx = &pool->ctx[i];
+
+		ctx->sso = d->sso;
+		ret = kw_store_open(database, 0, &ctx->store, &error);
+		if (ret < 0) {
+			ret = serve_fail(error_r, ret, "%s: %s", database, error);
+			goto out;
+		}
+		ret = kw_saml_verifier_new(&d->sso->saml, d->sso->idp_metadata, d->sso->sp_key,
+					   &ctx->v, &error);
+		if (ret < 0) {
+			ret = serve_fail(error_r, ret, "[sso] idp_metadata/sp_key: %s", error);
+			goto out;
+		}
+	}
+	for (unsigned i = 0; i < WORKERS; i++) {
+		struct worker_arg *arg = malloc(sizeof(*arg));
+		int e;
+
+		if (arg == NULL)
+			abort();
+		arg->pool = pool;
+		arg->index = i;
+		e = pthread_create(&pool->threads[i], NULL, worker_main, arg);
+		if (e != 0) {
+			free(arg);
+			ret = serve_fail(error_r, -e, "cannot start a worker: %s", strerror(e));
+			goto out;
+		}
+		pool->n++;
+	}
+out:
+	if (ret < 0)
+		pool_free(&pool);
+	else
+		*pool_r = pool;
+	return ret;
+}
+
+/* Main thread: hands a message to the workers and suspends its connection until done. */
+static void pool_submit(struct server *srv, struct MHD_Connection *c, struct request *rq,
+			struct form *f)
+{
+	struct pool *pool = srv->pool;
+	struct work *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		abort();
+	w->c = c;
+	w->rq = rq;
+	w->ep = rq->ep;
+	w->message = f->message;
+	w->message_len = f->message_len;
+	f->message = NULL;
+	rq->work = w;
+	MHD_suspend_connection(c);
+	srv->suspended++;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->todo_tail != NULL)
+		pool->todo_tail->next = w;
+	else
+		pool->todo = w;
+	pool->todo_tail = w;
+	pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Main thread: resumes the connections whose message is done; the handler answers them. */
+static void pool_collect(struct server *srv)
+{
+	struct pool *pool = srv->pool;
+	struct work *done;
+	uint64_t count;
+
+	if (read(pool->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		kw_warning("eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&pool->lock);
+	done = pool->done;
+	pool->done = NULL;
+	pthread_mutex_unlock(&pool->lock);
+	for (struct work *w = done, *next; w != NULL; w = next) {
+		next = w->next;
+		w->next = NULL;
+		w->done = true;
+		srv->suspended--;
+		MHD_resume_connection(w->c);
+	}
+}
+
 static enum MHD_Result process(struct server *srv, struct MHD_Connection *c, struct request *rq)
 {
 	const char *field = rq->ep == EP_ACS ? "SAMLResponse" : "SAMLRequest", *why = NULL;
-	struct kw_ssod_outcome o;
 	struct form f;
 	int ret;
 
+	if (rq->work != NULL) {
+		/* resumed: a worker has verified and applied the message */
+		enum MHD_Result r;
+
+		if (!rq->work->done)
+			return MHD_YES; /* cannot happen: suspended until done */
+		r = saml_answer(c, rq, &rq->work->o);
+		free(rq->work);
+		rq->work = NULL;
+		return r;
+	}
 	if (rq->too_big)
 		return plain(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "body too large", NULL);
 	ret = form_parse(rq->body != NULL ? rq->body : "", rq->len, field, &f, &why);
@@ -533,27 +805,12 @@ static enum MHD_Result process(struct server *srv, struct MHD_Connection *c, str
 		snprintf(text, sizeof(text), "malformed form: %s", why);
 		return plain(c, rq, MHD_HTTP_BAD_REQUEST, text, NULL);
 	}
-	if (rq->ep == EP_ACS)
-		kw_ssod_login(srv->d, (const uint8_t *)f.message, f.message_len, kw_now(), &o);
-	else
-		kw_ssod_logout(srv->d, (const uint8_t *)f.message, f.message_len, kw_now(), &o);
-	free(f.message);
-	if (o.status == 200 && rq->ep == EP_ACS)
-		snprintf(rq->outcome, sizeof(rq->outcome), "accepted login %s role %s (%s)",
-			 o.login, o.role[0] != '\0' ? o.role : "-", kw_sso_outcome_name(o.sso));
-	else if (o.status == 200)
-		snprintf(rq->outcome, sizeof(rq->outcome),
-			 "logout of NameID %s recorded, %u session(s) ended", o.login,
-			 o.sessions_ended);
-	else
-		snprintf(rq->outcome, sizeof(rq->outcome), "rejected %s%s%s", o.reason,
-			 o.login[0] != '\0' ? " login " : "", o.login);
-	/* the verifier's or the store's text, copied: it lives until the next message only */
-	if (o.detail != NULL && o.detail[0] != '\0' && o.status != 200) {
-		size_t n = strlen(rq->outcome);
-		snprintf(rq->outcome + n, sizeof(rq->outcome) - n, ": %s", o.detail);
-	}
-	return saml_answer(c, rq, &o);
+	/* the body is not needed any more: the worker has the decoded field */
+	free(rq->body);
+	rq->body = NULL;
+	rq->len = 0;
+	pool_submit(srv, c, rq, &f);
+	return MHD_YES;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -656,6 +913,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		kw_notice("peer %s req %llu: \"%s\" %d %s", rq->peer, rq->id, rq->line, rq->status,
 			  rq->outcome);
 	free(rq->body);
+	if (rq->work != NULL && rq->work->done)
+		free(rq->work); /* (a work not done is the worker's: never so while suspended) */
 	free(rq);
 	*con_cls = NULL;
 }
@@ -751,9 +1010,87 @@ static int listen_tcp(const char *spec, char *where, size_t wsize, const char **
 	return fd;
 }
 
+/* ---- connections over max_connections ---- */
+
+/* Answers a connection over max_connections 503 at once (best effort: the socket is
+ * non-blocking and new, so the answer fits), shuts its writing side and keeps it for a moment
+ * to read what the client sent, so that the close does not reset the answer away; the log says
+ * how many once a second at most. */
+static void refuse(struct server *srv, int fd, int64_t now)
+{
+	static const char answer[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+				     "Retry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+				     "Content-Length: 29\r\n\r\n503 too many connections now\n";
+	ssize_t n = send(fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)n;
+	shutdown(fd, SHUT_WR);
+	srv->n_refused++;
+	if (now - srv->refused_logged_ms >= 1000) {
+		kw_notice("%llu connection(s) over max_connections (%u): 503, connection closed",
+			  srv->n_refused, srv->d->sso->max_connections);
+		srv->n_refused = 0;
+		srv->refused_logged_ms = now;
+	}
+	for (unsigned i = 0; i < REFUSED_SLOTS; i++) {
+		if (srv->refused[i].fd < 0) {
+			srv->refused[i].fd = fd;
+			srv->refused[i].until_ms = now + REFUSED_LINGER_MS;
+			return;
+		}
+	}
+	close(fd); /* every slot busy: closed at once */
+}
+
+/* Reads and drops what refused connections send; closes them at its end, or at their time. */
+static void refused_drain(struct server *srv, int64_t now)
+{
+	char scratch[4096];
+
+	for (unsigned i = 0; i < REFUSED_SLOTS; i++) {
+		struct refused *r = &srv->refused[i];
+		ssize_t n;
+
+		if (r->fd < 0)
+			continue;
+		while ((n = recv(r->fd, scratch, sizeof(scratch), MSG_DONTWAIT)) > 0)
+			;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || now >= r->until_ms) {
+			close(r->fd);
+			r->fd = -1;
+		}
+	}
+}
+
+/* Takes every pending connection off the listening socket: to libmicrohttpd while fewer than
+ * max_connections are served, refused with a 503 otherwise. None is left in the kernel's
+ * backlog, where its client would only wait and time out. */
+static void accept_all(struct server *srv, struct MHD_Daemon *mhd, int lfd)
+{
+	for (unsigned k = 0; k < 256; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				kw_warning("accept: %s", strerror(errno));
+			return;
+		}
+		if (srv->n_conns >= srv->d->sso->max_connections) {
+			refuse(srv, fd, mono_ms());
+			continue;
+		}
+		/* libmicrohttpd closes fd itself when it cannot take it */
+		if (MHD_add_connection(mhd, fd, (const struct sockaddr *)&ss, sl) != MHD_YES)
+			kw_warning("cannot take a connection: %s", strerror(errno));
+	}
+}
+
 /* ---- the loop ---- */
 
-int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
+int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r)
 {
 	struct server srv = { .d = d,
 			      .deadline_ms = (int64_t)DEADLINE_FACTOR * d->sso->timeout * 1000 };
@@ -763,15 +1100,19 @@ int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
 	struct signalfd_siginfo si;
 	char where[300];
 	sigset_t mask;
+	bool stopping = false;
 	int lfd = -1, sfd = -1, epfd, ret = 0;
 
+	for (unsigned i = 0; i < REFUSED_SLOTS; i++)
+		srv.refused[i].fd = -1;
 	ret = kw_ssod_metadata(d->sso, &srv.metadata, &srv.metadata_len, error_r);
 	if (ret < 0)
 		return ret;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	/* blocked for good: a second SIGTERM during the shutdown must not cut it short */
+	/* blocked for good: a second SIGTERM during the shutdown must not cut it short (and
+	 * blocked before the workers start, so that they inherit the mask) */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -790,12 +1131,17 @@ int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
 		unix_path = NULL;
 		goto out;
 	}
-	mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handler, &srv,
-			       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
-			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->sso->max_connections,
-			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)d->sso->timeout,
-			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-			       MHD_OPTION_NOTIFY_COMPLETED, completed, &srv,
+	ret = pool_new(d, database, &srv.pool, error_r);
+	if (ret < 0)
+		goto out;
+	/* We accept ourselves (accept_all), so that connections over max_connections are
+	 * answered rather than left in the backlog; libmicrohttpd's own limit is a safety net. */
+	mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
+				       MHD_ALLOW_SUSPEND_RESUME,
+			       0, NULL, NULL, handler, &srv, MHD_OPTION_CONNECTION_LIMIT,
+			       (unsigned)d->sso->max_connections + 1, MHD_OPTION_CONNECTION_TIMEOUT,
+			       (unsigned)d->sso->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			       (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, completed, &srv,
 			       MHD_OPTION_NOTIFY_CONNECTION, notify_connection, &srv,
 			       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (mhd == NULL) {
@@ -809,17 +1155,27 @@ int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
 	}
 	epfd = info->epoll_fd;
 	kw_notice("listening on %s (max_body %zu, max_connections %u, timeout %u s, request "
-		  "deadline %u s)",
+		  "deadline %u s, %u workers)",
 		  where, d->sso->max_body, d->sso->max_connections, d->sso->timeout,
-		  DEADLINE_FACTOR * d->sso->timeout);
+		  DEADLINE_FACTOR * d->sso->timeout, WORKERS);
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", where);
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = epfd, .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN } };
+		struct pollfd p[4 + REFUSED_SLOTS] = {
+			{ .fd = epfd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = srv.pool->efd, .events = POLLIN },
+			{ .fd = stopping ? -1 : lfd, .events = POLLIN },
+		};
 		MHD_UNSIGNED_LONG_LONG to;
+		int64_t now;
 		int tmo, n, next_deadline;
+		nfds_t np = 4;
 
+		if (stopping && srv.suspended == 0) {
+			MHD_run(mhd); /* every message a worker had is answered: send it */
+			break;
+		}
 		/* before polling: a cut connection's end of stream is then ready at once */
 		next_deadline = cut_overdue(&srv);
 		if (MHD_get_timeout(mhd, &to) == MHD_YES)
@@ -828,26 +1184,44 @@ int kw_ssod_serve(struct kw_ssod *d, const char **error_r)
 			tmo = 1000; /* a safety net: never sleep on an event that might not come */
 		if (next_deadline >= 0 && next_deadline < tmo)
 			tmo = next_deadline;
-		n = poll(p, 2, tmo);
+		now = mono_ms();
+		for (unsigned i = 0; i < REFUSED_SLOTS; i++) {
+			if (srv.refused[i].fd < 0)
+				continue;
+			p[np].fd = srv.refused[i].fd;
+			p[np++].events = POLLIN;
+			if (srv.refused[i].until_ms - now < tmo)
+				tmo = srv.refused[i].until_ms - now > 0
+					      ? (int)(srv.refused[i].until_ms - now)
+					      : 0;
+		}
+		n = poll(p, np, tmo);
 		if (n < 0 && errno != EINTR) {
 			ret = serve_fail(error_r, -errno, "poll: %s", strerror(errno));
 			break;
 		}
 		if (n > 0 && (p[1].revents & POLLIN) != 0 &&
-		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		    read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !stopping) {
 			kw_notice("signal %u: stopping", si.ssi_signo);
 			sd_notify(0, "STOPPING=1");
-			break;
+			stopping = true;
 		}
-		MHD_run(mhd);
-		/* libmicrohttpd frees closed connections at the end of a run but decides at its
-		 * start whether the listening socket (left out at max_connections) is polled
-		 * again: a second, non-blocking run takes it back at once. */
+		if (n > 0 && (p[2].revents & POLLIN) != 0)
+			pool_collect(&srv);
+		if (n > 0 && (p[3].revents & POLLIN) != 0)
+			accept_all(&srv, mhd, lfd);
+		refused_drain(&srv, mono_ms());
 		MHD_run(mhd);
 	}
 out:
+	/* the workers are idle here (nothing is suspended): join them before the daemon goes */
+	pool_free(&srv.pool);
 	if (mhd != NULL)
 		MHD_stop_daemon(mhd);
+	for (unsigned i = 0; i < REFUSED_SLOTS; i++) {
+		if (srv.refused[i].fd >= 0)
+			close(srv.refused[i].fd);
+	}
 	if (lfd >= 0)
 		close(lfd);
 	if (unix_path != NULL)

@@ -5,13 +5,17 @@
  *   GET  /saml/metadata  the SP EntityDescriptor
  *   GET  /healthz        "ok"
  *
- * One thread does everything: libmicrohttpd runs in external-select mode on its epoll
- * descriptor, polled with a signalfd by kw_ssod_serve(), so that the store and the verifier
- * (neither thread-safe) are only ever used from that thread and a slow client never blocks
+ * One thread serves HTTP: libmicrohttpd runs in external-select mode on its epoll
+ * descriptor, polled with a signalfd by kw_ssod_serve(), so that a slow client never blocks
  * another (sockets are non-blocking; each connection is cut after [sso] timeout seconds of
  * inactivity, and each request must be complete within 3 x [sso] timeout, so that clients
- * that trickle a byte now and then cannot hold the connection slots). Bodies are bounded by
- * [sso] max_body, connections by [sso] max_connections. */
+ * that trickle a byte now and then cannot hold the connection slots). That thread accepts
+ * the connections itself: over [sso] max_connections they are answered 503 at once, never
+ * left in the kernel's backlog. Bodies are bounded by [sso] max_body.
+ *
+ * A complete SAML message goes to one of a few worker threads (its connection suspended
+ * meanwhile), each with its own verifier and store connection (neither is thread-safe), so
+ * that a slow verification or a locked database never holds /healthz or other sign-ins. */
 #ifndef KW_SSO_HTTP_H
 #define KW_SSO_HTTP_H
 
@@ -20,6 +24,6 @@
 /* Listens on d->sso->listen, tells systemd READY=1, serves until SIGTERM or SIGINT
  * (STOPPING=1), then closes. Returns 0, or a negative errno-style code with error_r when it
  * cannot start. */
-int kw_ssod_serve(struct kw_ssod *d, const char **error_r);
+int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r);
 
 #endif

@@ -4,6 +4,7 @@
 noinst_LTLIBRARIES += ssod/libkwsaml.la
 ssod_libkwsaml_la_SOURCES = \
 	ssod/saml_verify.c ssod/saml_verify.h \
+	ssod/xml_prescan.c ssod/xml_prescan.h \
 	ssod/sso_config.c ssod/sso_config.h \
 	ssod/sso_apply.c ssod/sso_apply.h
 ssod_libkwsaml_la_CFLAGS = $(KW_CORE_CFLAGS) $(XML_CFLAGS) $(XMLSEC_CFLAGS)

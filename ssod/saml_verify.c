@@ -1,6 +1,7 @@
 /* saml_verify.c: strict verification of one SAML 2.0 Response with libxml2 and xmlsec1.
  *
- * The order of work: decode and parse with a hardened parser; walk the whole tree once
+ * The order of work: decode; scan the raw XML for what would make its parse expensive
+ * (xml_prescan.h); parse with a hardened parser; walk the whole tree once
  * (limits, DTD leftovers, where Assertions and Signatures may sit, IDs); register the IDs of
  * the Response and of the Assertion only; verify the Response signature (over the ciphertext
  * when the Assertion is encrypted); decrypt; verify the Assertion signature; then read every
@@ -35,6 +36,7 @@
 #include "log.h"
 #include "saml_verify.h"
 #include "timeutil.h"
+#include "xml_prescan.h"
 
 #define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
 #define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -166,6 +168,10 @@ int kw_saml_global_init(const char **error_r)
 	xmlSetExternalEntityLoader(no_entity_loader);
 	xmlSetGenericErrorFunc(NULL, quiet_generic);
 	xmlSetStructuredErrorFunc(NULL, quiet_structured);
+	/* the same for threads started later (keywarden-ssod's workers): libxml2 keeps these
+	 * per thread */
+	xmlThrDefSetGenericErrorFunc(NULL, quiet_generic);
+	xmlThrDefSetStructuredErrorFunc(NULL, quiet_structured);
 	if (xmlSecInit() < 0 || xmlSecCheckVersion() != 1) {
 		*error_r = "cannot initialise xmlsec1";
 		return -EIO;
@@ -395,6 +401,35 @@ static xmlDocPtr parse_hardened(const char *buf, size_t len, enum kw_saml_reason
 	*why_r = saw_dtd ? KW_SAML_DTD : KW_SAML_XML;
 	xmlFreeParserCtxt(ctxt);
 	return doc;
+}
+
+/* The linear scan of raw XML before libxml2 parses it (the document, or a decrypted
+ * Assertion or NameID: anyone can encrypt to sp_cert, so that plaintext is no less hostile). */
+static enum kw_saml_reason prescan(struct job *j, const uint8_t *xml, size_t len, bool fragment,
+				   const char *what)
+{
+	static const struct kw_xml_prescan_limits limits = {
+		.max_depth = KW_SAML_MAX_DEPTH,
+		.max_elements = KW_SAML_MAX_NODES,
+		.max_attributes = KW_SAML_MAX_ATTRIBUTES,
+		.max_attributes_all = KW_SAML_MAX_ATTRIBUTES_ALL,
+	};
+	const char *why;
+
+	switch (kw_xml_prescan(xml, len, fragment, &limits, &why)) {
+	case 0:
+		return KW_SAML_OK;
+	case -E2BIG:
+		return fail(j, KW_SAML_LIMIT,
+			    "%s: %s (at most %d attributes on an element, %d in all, %d elements, "
+			    "depth %d; refused before parsing)",
+			    what, why, KW_SAML_MAX_ATTRIBUTES, KW_SAML_MAX_ATTRIBUTES_ALL,
+			    KW_SAML_MAX_NODES, KW_SAML_MAX_DEPTH);
+	case -EPROTO:
+		return fail(j, KW_SAML_DTD, "%s: %s", what, why);
+	default:
+		return fail(j, KW_SAML_XML, "%s: %s", what, why);
+	}
 }
 
 /* ---- the tree walk ---- */
@@ -792,6 +827,10 @@ static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const 
 		r = fail(j, KW_SAML_DECRYPTION, "cannot decrypt %s", enc->name);
 		goto out;
 	}
+	r = prescan(j, xmlSecBufferGetData(buf), xmlSecBufferGetSize(buf), true,
+		    "decrypted content not parsed");
+	if (r != KW_SAML_OK)
+		goto out;
 	if (xmlParseInNodeContext(
 		enc->parent, (const char *)xmlSecBufferGetData(buf), (int)xmlSecBufferGetSize(buf),
 		XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING, &list) != XML_ERR_OK) {
@@ -1226,6 +1265,11 @@ static enum kw_saml_reason load_document(struct job *j, const uint8_t *data, siz
 		if (b64_decode(data + i, len - i, &decoded, &xml_len) < 0)
 			return fail(j, KW_SAML_XML, "neither XML nor base64");
 		xml = decoded;
+	}
+	r = prescan(j, xml, xml_len, false, "not parsed");
+	if (r != KW_SAML_OK) {
+		free(decoded);
+		return r;
 	}
 	j->doc = parse_hardened((const char *)xml, xml_len, &r);
 	free(decoded);

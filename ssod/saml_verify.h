@@ -6,8 +6,9 @@
  * replay cache and the user sync are the caller's (lib/sso.h), so that the ingest
  * command, the HTTP part and the benchmark share this code.
  *
- * What is checked (see keywarden-ssod(8)): a hardened parse (no DTD, no entities, no network,
- * limits on size, depth and nodes); exactly one Assertion or EncryptedAssertion, as a child of
+ * What is checked (see keywarden-ssod(8)): a linear scan of the raw XML before it is parsed
+ * (xml_prescan.h: attributes per element and in all, elements, depth, no DTD); a hardened
+ * parse (no DTD, no entities, no network, limits on size, depth and nodes); exactly one Assertion or EncryptedAssertion, as a child of
  * the Response; a signature on the Response or on the Assertion, verified with a key pinned
  * from the IdP metadata only, never one carried in the message; exactly one Reference, to the
  * signed element's own ID; only enveloped and exclusive-c14n transforms; RSA-SHA-256/384/512
@@ -28,6 +29,11 @@
 #define KW_SAML_MAX_INPUT (256 * 1024) /* bytes of a Response (XML or base64) */
 #define KW_SAML_MAX_DEPTH 48
 #define KW_SAML_MAX_NODES 20000
+/* Checked on the raw XML before libxml2 parses it (xml_prescan.h), with the depth above and
+ * KW_SAML_MAX_NODES elements: attributes of one element (namespace declarations included) and
+ * of the whole document (or of a decrypted Assertion). */
+#define KW_SAML_MAX_ATTRIBUTES 64
+#define KW_SAML_MAX_ATTRIBUTES_ALL 10000
 #define KW_SAML_MAX_KEYS 8 /* pinned IdP certificates (rollover) */
 /* A LogoutRequest is accepted this long after its IssueInstant (plus the clock skew). */
 #define KW_SAML_LOGOUT_MAX_AGE 300

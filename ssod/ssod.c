@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 	d.v = v;
 	d.store = store;
 	if (!ingest) {
-		ret = kw_ssod_serve(&d, &error);
+		ret = kw_ssod_serve(&d, kw_config_database(cfg), &error);
 		if (ret < 0) {
 			kw_error("%s", error);
 			status = EXIT_CONFIG;
