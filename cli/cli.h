@@ -35,6 +35,8 @@ struct kw_cli {
 	struct kw_config *cfg;   /* loaded before any command but "help" */
 	struct kw_store *store;  /* opened on first use by kw_cli_store() */
 	unsigned store_flags;   /* for kw_store_open(): KW_STORE_REVOKE for revocations */
+	char operator_name[96]; /* "unix:LOGIN" (or "unix:UID"): who runs the command, the actor
+				 * of the commands that take no --as */
 };
 
 /* One command: `keywarden GROUP VERB args...`; argv[0] is the VERB. Returns an enum kw_exit. */

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +15,6 @@
 #include "token.h"
 
 /* The audit actor of commands that act as the operator, not as a keywarden user. */
-static const char *operator_name(void)
-{
-	static char name[96];
-	struct passwd *pw = getpwuid(getuid());
-
-	if (pw != NULL)
-		snprintf(name, sizeof(name), "unix:%s", pw->pw_name);
-	else
-		snprintf(name, sizeof(name), "unix:%u", (unsigned)getuid());
-	return name;
-}
-
 int kw_cmd_init(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *key_file = kw_config_key_file(cli->cfg);
@@ -119,7 +106,7 @@ int kw_cmd_account_add(struct kw_cli *cli, int argc, char **argv)
 	}
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
-	ret = kw_store_account_add(store, operator_name(), pos[0], limit, &error);
+	ret = kw_store_account_add(store, cli->operator_name, pos[0], limit, &error);
 	if (ret < 0)
 		return kw_cli_fail(ret, error);
 	fprintf(stderr, "keywarden: account '%s' added (token limit %lld)\n", pos[0], limit);
@@ -157,7 +144,7 @@ int kw_cmd_user_add(struct kw_cli *cli, int argc, char **argv)
 		return kw_cli_usage("'user add' needs --account NAME, LOGIN and --role ROLE");
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
-	ret = kw_store_user_add(store, operator_name(), account, pos[0], role, email, &error);
+	ret = kw_store_user_add(store, cli->operator_name, account, pos[0], role, email, &error);
 	if (ret < 0)
 		return kw_cli_fail(ret, error);
 	fprintf(stderr, "keywarden: user '%s' added to account '%s'\n", pos[0], account);
@@ -199,10 +186,10 @@ int kw_cmd_user_set(struct kw_cli *cli, int argc, char **argv)
 		cli->store_flags |= KW_STORE_REVOKE;
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
-	ret = kw_store_user_set(store, operator_name(), pos[0], &change, &error);
+	ret = kw_store_user_set(store, cli->operator_name, pos[0], &change, &error);
 	/* Disabling is a revocation: a full disk must not keep the user's tokens valid. */
 	while (ret == -ENOSPC && change.enabled == 0 && kw_store_reserve_release(store) == 0)
-		ret = kw_store_user_set(store, operator_name(), pos[0], &change, &error);
+		ret = kw_store_user_set(store, cli->operator_name, pos[0], &change, &error);
 	if (ret == -ENOSPC && change.enabled == 0) {
 		fprintf(stderr, "keywarden: %s; the reserve is spent: the tokens of '%s' STILL "
 				"VALIDATE until you free space and disable the user again\n",

@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +17,6 @@
 #define STALE_NOTE "access may have been revoked at the IdP"
 
 /* The audit actor of commands that act as the operator, not as a keywarden user. */
-static const char *operator_name(void)
-{
-	static char name[96];
-	struct passwd *pw = getpwuid(getuid());
-
-	if (pw != NULL)
-		snprintf(name, sizeof(name), "unix:%s", pw->pw_name);
-	else
-		snprintf(name, sizeof(name), "unix:%u", (unsigned)getuid());
-	return name;
-}
-
 static void time_or(int64_t t, const char *none, char *buf)
 {
 	if (t == 0 || t == KW_NEVER)
@@ -67,7 +54,7 @@ int kw_cmd_sso_revoke(struct kw_cli *cli, int argc, char **argv)
 		return kw_cli_usage("'sso revoke' needs the LOGIN and --reason TEXT");
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
-	ret = kw_sso_revoke(store, operator_name(), pos[0], reason, kw_now(), &res, &error);
+	ret = kw_sso_revoke(store, cli->operator_name, pos[0], reason, kw_now(), &res, &error);
 	if (ret < 0)
 		return kw_cli_fail(ret, error);
 	if (res.case_id != 0)

@@ -280,6 +280,10 @@ int main(int argc, char **argv)
 	/* Every event this command appends names the Unix user who ran it. */
 	pw = getpwuid(getuid());
 	kw_audit_set_origin(getuid(), pw != NULL ? pw->pw_name : NULL);
+	if (pw != NULL)
+		snprintf(cli.operator_name, sizeof(cli.operator_name), "unix:%s", pw->pw_name);
+	else
+		snprintf(cli.operator_name, sizeof(cli.operator_name), "unix:%u", (unsigned)getuid());
 	/* A command gets argv[0] == its verb, or its group when it has none. */
 	ret = c->verb != NULL ? c->fn(&cli, argc - 1, argv + 1) : c->fn(&cli, argc, argv);
 	kw_store_free(&cli.store);

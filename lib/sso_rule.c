@@ -9,6 +9,7 @@
 
 #include "sso.h"
 #include "sso_rule.h"
+#include "text.h"
 
 static const char *const outcome_names[] = {
 	[KW_SSO_CREATED] = "created",   [KW_SSO_UPDATED] = "updated",
@@ -194,37 +195,19 @@ enum kw_sso_dismiss_verdict kw_sso_decide_dismisser(const struct kw_sso_dismisse
 
 void kw_sso_delete_command(const char *admin, uint64_t token_id, char *buf, size_t size)
 {
+	char quoted[KW_SSO_COMMAND_MAX];
 	bool plain = admin[0] != '\0';
-	size_t n;
 
 	for (const char *p = admin; *p != '\0'; p++) {
 		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._+-:",
 			   *p) == NULL)
 			plain = false;
 	}
-	n = (size_t)snprintf(buf, size, "keywarden token delete --as ");
-	if (plain) {
-		n += (size_t)snprintf(buf + (n < size ? n : size), n < size ? size - n : 0, "%s",
-				      admin);
-	} else {
-		/* single quotes; a quote inside becomes '\'' */
-		if (n + 1 < size)
-			buf[n++] = '\'';
-		for (const char *p = admin; *p != '\0' && n + 5 < size; p++) {
-			if (*p == '\'') {
-				memcpy(buf + n, "'\\''", 4);
-				n += 4;
-			} else {
-				buf[n++] = *p;
-			}
-		}
-		if (n + 1 < size)
-			buf[n++] = '\'';
-		if (n < size)
-			buf[n] = '\0';
-	}
-	if (n < size)
-		snprintf(buf + n, size - n, " %llu", (unsigned long long)token_id);
+	/* a plain login stays bare (as admins type it), anything else is one quoted word */
+	if (!plain)
+		kw_text_shell_quote(quoted, sizeof(quoted), admin);
+	snprintf(buf, size, "keywarden token delete --as %s %llu", plain ? admin : quoted,
+		 (unsigned long long)token_id);
 }
 
 void kw_sso_token_notice(const struct kw_user *u, uint64_t token_id, FILE *err)

@@ -210,3 +210,27 @@ void kw_text_cell(FILE *f, const char *s, size_t width)
 	}
 	fputc('~', f);
 }
+
+void kw_text_shell_quote(char *out, size_t size, const char *s)
+{
+	size_t o = 0;
+	uint32_t cp;
+	int len;
+
+	if (size < 3)
+		return;
+	out[o++] = '\'';
+	while ((len = kw_text_next(s, &cp)) != 0) {
+		/* one character (an invalid byte alone), or the quote's escape; and the closing
+		 * quote must still fit */
+		size_t in = len < 0 ? 1 : (size_t)len, put = *s == '\'' ? 4 : in;
+
+		if (o + put + 2 > size)
+			break;
+		memcpy(out + o, *s == '\'' ? "'\\''" : s, put);
+		o += put;
+		s += in;
+	}
+	out[o++] = '\'';
+	out[o] = '\0';
+}

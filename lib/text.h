@@ -63,5 +63,8 @@ void kw_text_pad(FILE *f, const char *s, size_t width);
  * kw_text_print(), cut on a character boundary with '~' as the last character when longer,
  * padded with spaces when shorter. */
 void kw_text_cell(FILE *f, const char *s, size_t width);
+/* s as one shell word: "'text'", every ' written as '\'' (so that a command shown to an admin
+ * can be pasted as is); cut short to fit size (at least 3), never inside a character. */
+void kw_text_shell_quote(char *out, size_t size, const char *s);
 
 #endif

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "mail.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define DAY 86400
@@ -84,25 +85,6 @@ void kw_mail_recipients_free(struct kw_mail_recipients *l)
 {
 	free(l->list);
 	memset(l, 0, sizeof(*l));
-}
-
-void kw_mail_shell_quote(char *out, size_t size, const char *s)
-{
-	size_t o = 0;
-
-	if (size < 3)
-		return;
-	out[o++] = '\'';
-	for (; *s != '\0' && o + 6 < size; s++) {
-		if (*s == '\'') {
-			memcpy(out + o, "'\\''", 4);
-			o += 4;
-		} else {
-			out[o++] = *s;
-		}
-	}
-	out[o++] = '\'';
-	out[o] = '\0';
 }
 
 void kw_mail_defang(char *out, size_t size, const char *s)
@@ -185,10 +167,10 @@ int kw_mail_compose(char *buf, size_t size, const char *from_header, const char 
 	kw_mail_defang(d_issuer, sizeof(d_issuer), t->issuer);
 	kw_mail_defang(d_login, sizeof(d_login), r->login);
 	kw_mail_defang(d_account, sizeof(d_account), t->account);
-	kw_mail_shell_quote(q_issuer, sizeof(q_issuer), d_issuer);
-	kw_mail_shell_quote(q_name, sizeof(q_name), d_name);
-	kw_mail_shell_quote(q_role, sizeof(q_role), d_role);
-	kw_mail_shell_quote(q_login, sizeof(q_login), d_login);
+	kw_text_shell_quote(q_issuer, sizeof(q_issuer), d_issuer);
+	kw_text_shell_quote(q_name, sizeof(q_name), d_name);
+	kw_text_shell_quote(q_role, sizeof(q_role), d_role);
+	kw_text_shell_quote(q_login, sizeof(q_login), d_login);
 	n = snprintf(
 		buf, size,
 		"From: %s\r\n"

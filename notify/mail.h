@@ -49,8 +49,6 @@ bool kw_mail_plain_address(const char *address);
 int kw_mail_recipients_add(struct kw_mail_recipients *list, const char *email, const char *login,
 			   bool is_issuer);
 void kw_mail_recipients_free(struct kw_mail_recipients *list);
-/* "'text'", with every ' written as '\'' ; cut short to fit size (at least 3). */
-void kw_mail_shell_quote(char *out, size_t size, const char *s);
 /* s defanged ("://" -> "[:]//", "www." -> "www[.]" in any case); cut short to fit size. At
  * most doubles the length: KW_MAIL_DEFANGED_SIZE(max) always fits. */
 #define KW_MAIL_DEFANGED_SIZE(max) (2 * (max) + 1)

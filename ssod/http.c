@@ -42,6 +42,7 @@
 #include <microhttpd.h>
 #include <systemd/sd-daemon.h>
 
+#include "error.h"
 #include "http.h"
 #include "log.h"
 #include "metadata.h"
@@ -135,30 +136,7 @@ struct pool {
 	struct kw_ssod ctx[WORKERS];
 };
 
-static char error_buf[512];
-
-static int serve_fail(const char **error_r, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int serve_fail(const char **error_r, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
-	va_end(ap);
-	*error_r = error_buf;
-	return code;
-}
-
 /* ---- connections and their deadline ---- */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void peer_text(struct MHD_Connection *c, char *buf, size_t size)
 {
@@ -189,7 +167,7 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 		if (cn == NULL)
 			abort();
 		cn->c = c;
-		cn->start_ms = mono_ms();
+		cn->start_ms = kw_monotonic_ms();
 		cn->next = srv->conns;
 		if (srv->conns != NULL)
 			srv->conns->prev = cn;
@@ -267,7 +245,7 @@ static void cut(struct server *srv, struct conn *cn)
  * or -1 when there is none. */
 static int cut_overdue(struct server *srv)
 {
-	int64_t now = mono_ms(), next = -1;
+	int64_t now = kw_monotonic_ms(), next = -1;
 
 	for (struct conn *cn = srv->conns; cn != NULL; cn = cn->next) {
 		int64_t left = cn->start_ms + srv->deadline_ms - now;
@@ -682,7 +660,7 @@ static int pool_new(const struct kw_ssod *d, const char *database, struct pool *
 	pthread_cond_init(&pool->wake, NULL);
 	pool->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pool->efd < 0) {
-		ret = serve_fail(error_r, -errno, "eventfd: %s", strerror(errno));
+		ret = kw_error_fail(error_r, -errno, "eventfd: %s", strerror(errno));
 		goto out;
 	}
 	for (unsigned i = 0; i < WORKERS; i++) {
@@ -691,13 +669,13 @@ static int pool_new(const struct kw_ssod *d, const char *database, struct pool *
 		ctx->sso = d->sso;
 		ret = kw_store_open(database, 0, &ctx->store, &error);
 		if (ret < 0) {
-			ret = serve_fail(error_r, ret, "%s: %s", database, error);
+			ret = kw_error_fail(error_r, ret, "%s: %s", database, error);
 			goto out;
 		}
 		ret = kw_saml_verifier_new(&d->sso->saml, d->sso->idp_metadata, d->sso->sp_key,
 					   &ctx->v, &error);
 		if (ret < 0) {
-			ret = serve_fail(error_r, ret, "[sso] idp_metadata/sp_key: %s", error);
+			ret = kw_error_fail(error_r, ret, "[sso] idp_metadata/sp_key: %s", error);
 			goto out;
 		}
 	}
@@ -712,7 +690,7 @@ static int pool_new(const struct kw_ssod *d, const char *database, struct pool *
 		e = pthread_create(&pool->threads[i], NULL, worker_main, arg);
 		if (e != 0) {
 			free(arg);
-			ret = serve_fail(error_r, -e, "cannot start a worker: %s", strerror(e));
+			ret = kw_error_fail(error_r, -e, "cannot start a worker: %s", strerror(e));
 			goto out;
 		}
 		pool->n++;
@@ -830,7 +808,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		rq->conn = conn_of(c);
 		if (rq->conn != NULL)
 			rq->conn->rq = rq;
-		if (overdue(srv, rq->conn, mono_ms())) {
+		if (overdue(srv, rq->conn, kw_monotonic_ms())) {
 			/* the headers came in just at the deadline */
 			cut(srv, rq->conn);
 			return MHD_NO;
@@ -845,7 +823,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
-		if (overdue(srv, rq->conn, mono_ms())) {
+		if (overdue(srv, rq->conn, kw_monotonic_ms())) {
 			/* a body trickling in past the deadline: 408, and the connection ends */
 			cut(srv, rq->conn);
 			return MHD_NO;
@@ -901,7 +879,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			w = "deadline";
 		/* the next request on this connection has its own deadline */
 		rq->conn->rq = NULL;
-		rq->conn->start_ms = mono_ms();
+		rq->conn->start_ms = kw_monotonic_ms();
 	}
 	if (rq->status == 0)
 		kw_notice("peer %s req %llu: \"%s\": no answer, connection closed (%s)", rq->peer,
@@ -934,30 +912,30 @@ static int listen_unix(const char *path, char *where, size_t wsize, const char *
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return serve_fail(error_r, -ENAMETOOLONG, "[sso] listen: %s: path too long", path);
+		return kw_error_fail(error_r, -ENAMETOOLONG, "[sso] listen: %s: path too long", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	/* a socket left by a previous run: replace it; anything else: refuse */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return serve_fail(error_r, -EEXIST,
+			return kw_error_fail(error_r, -EEXIST,
 					  "[sso] listen: %s exists and is not a socket", path);
 		unlink(path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return serve_fail(error_r, -errno, "socket: %s", strerror(errno));
+		return kw_error_fail(error_r, -errno, "socket: %s", strerror(errno));
 	old = umask(0117); /* 0660: the reverse proxy's group may connect */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 		umask(old);
 		close(fd);
-		return serve_fail(error_r, -e, "[sso] listen: bind %s: %s", path, strerror(e));
+		return kw_error_fail(error_r, -e, "[sso] listen: bind %s: %s", path, strerror(e));
 	}
 	umask(old);
 	if (listen(fd, 128) < 0) {
 		int e = errno;
 		close(fd);
-		return serve_fail(error_r, -e, "[sso] listen: %s: %s", path, strerror(e));
+		return kw_error_fail(error_r, -e, "[sso] listen: %s: %s", path, strerror(e));
 	}
 	snprintf(where, wsize, "unix:%s", path);
 	return fd;
@@ -972,11 +950,11 @@ static int listen_tcp(const char *spec, char *where, size_t wsize, const char **
 	int fd, one = 1, rc;
 
 	if (strlen(spec) >= sizeof(host))
-		return serve_fail(error_r, -EINVAL, "[sso] listen: too long");
+		return kw_error_fail(error_r, -EINVAL, "[sso] listen: too long");
 	snprintf(host, sizeof(host), "%s", spec);
 	colon = strrchr(host, ':');
 	if (colon == NULL)
-		return serve_fail(error_r, -EINVAL, "[sso] listen: \"%s\" has no port", spec);
+		return kw_error_fail(error_r, -EINVAL, "[sso] listen: \"%s\" has no port", spec);
 	*colon = '\0';
 	snprintf(serv, sizeof(serv), "%s", colon + 1);
 	if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
@@ -985,19 +963,19 @@ static int listen_tcp(const char *spec, char *where, size_t wsize, const char **
 	}
 	rc = getaddrinfo(host, serv, &hints, &ai);
 	if (rc != 0)
-		return serve_fail(error_r, -EINVAL, "[sso] listen: \"%s\": %s", spec,
+		return kw_error_fail(error_r, -EINVAL, "[sso] listen: \"%s\": %s", spec,
 				  gai_strerror(rc));
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		freeaddrinfo(ai);
-		return serve_fail(error_r, -errno, "socket: %s", strerror(errno));
+		return kw_error_fail(error_r, -errno, "socket: %s", strerror(errno));
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 		freeaddrinfo(ai);
 		close(fd);
-		return serve_fail(error_r, -e, "[sso] listen: %s: %s", spec, strerror(e));
+		return kw_error_fail(error_r, -e, "[sso] listen: %s: %s", spec, strerror(e));
 	}
 	freeaddrinfo(ai);
 	/* the real port, for listen = 127.0.0.1:0 */
@@ -1079,7 +1057,7 @@ static void accept_all(struct server *srv, struct MHD_Daemon *mhd, int lfd)
 			return;
 		}
 		if (srv->n_conns >= srv->d->sso->max_connections) {
-			refuse(srv, fd, mono_ms());
+			refuse(srv, fd, kw_monotonic_ms());
 			continue;
 		}
 		/* libmicrohttpd closes fd itself when it cannot take it */
@@ -1117,7 +1095,7 @@ int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
-		ret = serve_fail(error_r, -errno, "signalfd: %s", strerror(errno));
+		ret = kw_error_fail(error_r, -errno, "signalfd: %s", strerror(errno));
 		goto out;
 	}
 	if (strncmp(listen_spec, "unix:", 5) == 0) {
@@ -1145,12 +1123,12 @@ int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r)
 			       MHD_OPTION_NOTIFY_CONNECTION, notify_connection, &srv,
 			       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (mhd == NULL) {
-		ret = serve_fail(error_r, -EIO, "cannot start the HTTP server on %s", where);
+		ret = kw_error_fail(error_r, -EIO, "cannot start the HTTP server on %s", where);
 		goto out;
 	}
 	info = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL) {
-		ret = serve_fail(error_r, -EIO, "the HTTP server has no epoll descriptor");
+		ret = kw_error_fail(error_r, -EIO, "the HTTP server has no epoll descriptor");
 		goto out;
 	}
 	epfd = info->epoll_fd;
@@ -1184,7 +1162,7 @@ int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r)
 			tmo = 1000; /* a safety net: never sleep on an event that might not come */
 		if (next_deadline >= 0 && next_deadline < tmo)
 			tmo = next_deadline;
-		now = mono_ms();
+		now = kw_monotonic_ms();
 		for (unsigned i = 0; i < REFUSED_SLOTS; i++) {
 			if (srv.refused[i].fd < 0)
 				continue;
@@ -1197,7 +1175,7 @@ int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r)
 		}
 		n = poll(p, np, tmo);
 		if (n < 0 && errno != EINTR) {
-			ret = serve_fail(error_r, -errno, "poll: %s", strerror(errno));
+			ret = kw_error_fail(error_r, -errno, "poll: %s", strerror(errno));
 			break;
 		}
 		if (n > 0 && (p[1].revents & POLLIN) != 0 &&
@@ -1210,7 +1188,7 @@ int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r)
 			pool_collect(&srv);
 		if (n > 0 && (p[3].revents & POLLIN) != 0)
 			accept_all(&srv, mhd, lfd);
-		refused_drain(&srv, mono_ms());
+		refused_drain(&srv, kw_monotonic_ms());
 		MHD_run(mhd);
 	}
 out:

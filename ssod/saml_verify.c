@@ -33,6 +33,7 @@
 #include <xmlsec/xmlenc.h>
 #include <xmlsec/xmlsec.h>
 
+#include "error.h"
 #include "log.h"
 #include "saml_verify.h"
 #include "timeutil.h"
@@ -1578,21 +1579,6 @@ void kw_saml_logout_free(struct kw_saml_logout **rp)
 
 /* ---- configuration: pinned IdP keys and the SP key ---- */
 
-static char cfg_error[512];
-
-static int cfg_fail(const char **error_r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int cfg_fail(const char **error_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cfg_error, sizeof(cfg_error), fmt, ap);
-	va_end(ap);
-	*error_r = cfg_error;
-	return -EINVAL;
-}
-
 static int pin_certificate(struct kw_saml_verifier *v, xmlNodePtr cert_el, const char *path,
 			   const char **error_r)
 {
@@ -1607,23 +1593,23 @@ static int pin_certificate(struct kw_saml_verifier *v, xmlNodePtr cert_el, const
 	int ret = 0;
 
 	if (text == NULL || b64_decode((const uint8_t *)text, strlen(text), &der, &der_len) < 0) {
-		ret = cfg_fail(error_r, "%s: X509Certificate is not base64", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: X509Certificate is not base64", path);
 		goto out;
 	}
 	p = der;
 	x = d2i_X509(NULL, &p, (long)der_len);
 	if (x == NULL || p != der + der_len) {
-		ret = cfg_fail(error_r, "%s: X509Certificate is not a DER certificate", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: X509Certificate is not a DER certificate", path);
 		goto out;
 	}
 	pkey = X509_get_pubkey(x);
 	if (pkey == NULL || EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA || EVP_PKEY_bits(pkey) < 1024) {
 		ret =
-		    cfg_fail(error_r, "%s: certificate key is not RSA of 1024 bits or more", path);
+		    kw_error_fail(error_r, -EINVAL, "%s: certificate key is not RSA of 1024 bits or more", path);
 		goto out;
 	}
 	if (v->n_keys >= KW_SAML_MAX_KEYS) {
-		ret = cfg_fail(error_r, "%s: more than %d signing certificates", path,
+		ret = kw_error_fail(error_r, -EINVAL, "%s: more than %d signing certificates", path,
 			       KW_SAML_MAX_KEYS);
 		goto out;
 	}
@@ -1641,7 +1627,7 @@ static int pin_certificate(struct kw_saml_verifier *v, xmlNodePtr cert_el, const
 	key = NULL;
 	goto out;
 xmlsec_fail:
-	ret = cfg_fail(error_r, "%s: xmlsec1 cannot use the certificate key", path);
+	ret = kw_error_fail(error_r, -EINVAL, "%s: xmlsec1 cannot use the certificate key", path);
 out:
 	if (key != NULL)
 		xmlSecKeyDestroy(key);
@@ -1667,35 +1653,35 @@ static int load_metadata(struct kw_saml_verifier *v, const char *path, const cha
 
 	f = fopen(path, "re");
 	if (f == NULL)
-		return cfg_fail(error_r, "cannot read %s: %s", path, strerror(errno));
+		return kw_error_fail(error_r, -EINVAL, "cannot read %s: %s", path, strerror(errno));
 	buf = malloc(1024 * 1024 + 1);
 	if (buf == NULL)
 		abort();
 	len = fread(buf, 1, 1024 * 1024 + 1, f);
 	fclose(f);
 	if (len > 1024 * 1024) {
-		ret = cfg_fail(error_r, "%s: larger than 1 MiB", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: larger than 1 MiB", path);
 		goto out;
 	}
 	doc = parse_hardened(buf, len, &why);
 	if (doc == NULL) {
-		ret = cfg_fail(error_r, "%s: not well-formed XML without DOCTYPE", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: not well-formed XML without DOCTYPE", path);
 		goto out;
 	}
 	root = xmlDocGetRootElement(doc);
 	if (!is_el(root, NS_MD, "EntityDescriptor")) {
-		ret = cfg_fail(error_r, "%s: root is not md:EntityDescriptor", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: root is not md:EntityDescriptor", path);
 		goto out;
 	}
 	entity = attr(root, "entityID");
 	if (entity == NULL || entity[0] == '\0') {
-		ret = cfg_fail(error_r, "%s: EntityDescriptor without entityID", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: EntityDescriptor without entityID", path);
 		goto out;
 	}
 	v->idp_entity_id = xstrdup(entity);
 	idp = child(root, NS_MD, "IDPSSODescriptor", &count);
 	if (count != 1) {
-		ret = cfg_fail(error_r, "%s: %d IDPSSODescriptor elements, need one", path, count);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: %d IDPSSODescriptor elements, need one", path, count);
 		goto out;
 	}
 	for (xmlNodePtr kd = first_el(idp); kd != NULL; kd = next_el(kd->next)) {
@@ -1719,7 +1705,7 @@ static int load_metadata(struct kw_saml_verifier *v, const char *path, const cha
 		}
 	}
 	if (v->n_keys == 0)
-		ret = cfg_fail(error_r, "%s: no signing certificate in the IDPSSODescriptor", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: no signing certificate in the IDPSSODescriptor", path);
 out:
 	xmlFreeDoc(doc);
 	free(buf);
@@ -1747,7 +1733,7 @@ int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *id
 	    settings->email_attribute != NULL ? xstrdup(settings->email_attribute) : NULL;
 	v->mngr = xmlSecKeysMngrCreate();
 	if (v->mngr == NULL || xmlSecOpenSSLAppDefaultKeysMngrInit(v->mngr) < 0) {
-		ret = cfg_fail(error_r, "cannot create the xmlsec1 keys manager");
+		ret = kw_error_fail(error_r, -EINVAL, "cannot create the xmlsec1 keys manager");
 		goto fail;
 	}
 	/* Keys come from the pinned list only; <KeyInfo> in a message is never read. */
@@ -1762,7 +1748,7 @@ int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *id
 		    !xmlSecKeyDataCheckId(xmlSecKeyGetValue(v->sp_key),
 					  xmlSecOpenSSLKeyDataRsaId) ||
 		    (xmlSecKeyGetType(v->sp_key) & xmlSecKeyDataTypePrivate) == 0) {
-			ret = cfg_fail(error_r, "%s: not a PEM RSA private key", sp_key_path);
+			ret = kw_error_fail(error_r, -EINVAL, "%s: not a PEM RSA private key", sp_key_path);
 			goto fail;
 		}
 	}

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,22 +9,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "error.h"
 #include "secret.h"
 #include "sso_config.h"
-
-static char error_buf[512];
-
-static int bad(const char **error_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(const char **error_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
-	va_end(ap);
-	*error_r = error_buf;
-	return -EINVAL;
-}
 
 static char *dup_or_null(const char *s)
 {
@@ -56,7 +42,7 @@ static int required(const struct kw_config *cfg, const char *key, char **v_r, co
 	const char *v = kw_config_get(cfg, "sso", key);
 
 	if (v == NULL || v[0] == '\0')
-		return bad(error_r, "[sso] %s: missing (required for ingest)", key);
+		return kw_error_fail(error_r, -EINVAL, "[sso] %s: missing (required for ingest)", key);
 	*v_r = dup_or_null(v);
 	return 0;
 }
@@ -74,14 +60,14 @@ static int parse_role_map(struct kw_sso_config *sso, const char *text, struct kw
 		const char *err;
 
 		if (colon == NULL) {
-			ret = bad(error_r, "[sso] role_map: \"%s\" is not group:Role", trim(item));
+			ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: \"%s\" is not group:Role", trim(item));
 			goto out;
 		}
 		*colon = '\0';
 		group = trim(item);
 		role = trim(colon + 1);
 		if (group[0] == '\0' || role[0] == '\0') {
-			ret = bad(error_r, "[sso] role_map: empty group or role");
+			ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: empty group or role");
 			goto out;
 		}
 		m = realloc(sso->map, (sso->n_map + 1) * sizeof(*m));
@@ -93,13 +79,13 @@ static int parse_role_map(struct kw_sso_config *sso, const char *text, struct kw
 		m->group = dup_or_null(group);
 		snprintf(m->role.name, sizeof(m->role.name), "%s", role);
 		if (store != NULL && kw_store_role_get(store, role, &m->role, &err) < 0) {
-			ret = bad(error_r, "[sso] role_map: unknown role \"%s\" (roles: %s)", role,
+			ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: unknown role \"%s\" (roles: %s)", role,
 				  kw_store_role_names());
 			goto out;
 		}
 	}
 	if (sso->n_map == 0)
-		ret = bad(error_r, "[sso] role_map: empty");
+		ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: empty");
 out:
 	free(copy);
 	return ret;
@@ -111,11 +97,11 @@ static int check_cert_file(const char *path, const char **error_r)
 	X509 *x;
 
 	if (f == NULL)
-		return bad(error_r, "[sso] sp_cert: cannot read %s", path);
+		return kw_error_fail(error_r, -EINVAL, "[sso] sp_cert: cannot read %s", path);
 	x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	if (x == NULL)
-		return bad(error_r, "[sso] sp_cert: %s is not a PEM certificate", path);
+		return kw_error_fail(error_r, -EINVAL, "[sso] sp_cert: %s is not a PEM certificate", path);
 	X509_free(x);
 	return 0;
 }
@@ -138,13 +124,13 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 	if (strncmp(sso->saml.acs_url, "https://", 8) != 0 &&
 	    strncmp(sso->saml.acs_url, "http://", 7) != 0) {
 		ret =
-		    bad(error_r, "[sso] acs_url: \"%s\" is not an http(s) URL", sso->saml.acs_url);
+		    kw_error_fail(error_r, -EINVAL, "[sso] acs_url: \"%s\" is not an http(s) URL", sso->saml.acs_url);
 		goto fail;
 	}
 	v = kw_config_get(cfg, "sso", "slo_url");
 	if (v != NULL) {
 		if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0) {
-			ret = bad(error_r, "[sso] slo_url: \"%s\" is not an http(s) URL", v);
+			ret = kw_error_fail(error_r, -EINVAL, "[sso] slo_url: \"%s\" is not an http(s) URL", v);
 			goto fail;
 		}
 		sso->slo_url = dup_or_null(v);
@@ -160,7 +146,7 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 	v = kw_config_get(cfg, "sso", "listen");
 	if (v != NULL && (v[0] == '\0' || (strncmp(v, "unix:", 5) == 0 && v[5] != '/') ||
 			  (strncmp(v, "unix:", 5) != 0 && strrchr(v, ':') == NULL))) {
-		ret = bad(error_r, "[sso] listen: \"%s\" is neither HOST:PORT nor unix:/PATH", v);
+		ret = kw_error_fail(error_r, -EINVAL, "[sso] listen: \"%s\" is neither HOST:PORT nor unix:/PATH", v);
 		goto fail;
 	}
 	sso->listen = dup_or_null(v != NULL ? v : KW_SSO_DEFAULT_LISTEN);
@@ -185,7 +171,7 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		 * by name afterwards. */
 		const char *why = NULL;
 		if (kw_secret_file_check(sso->sp_key, NULL, &why) < 0) {
-			ret = bad(error_r, "[sso] sp_key %s %s", sso->sp_key, why);
+			ret = kw_error_fail(error_r, -EINVAL, "[sso] sp_key %s %s", sso->sp_key, why);
 			goto fail;
 		}
 	}
@@ -209,26 +195,26 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		goto fail;
 	v = kw_config_get(cfg, "sso", "login_attribute");
 	if (v != NULL && v[0] == '\0') {
-		ret = bad(error_r, "[sso] login_attribute: empty (leave it out to use the NameID)");
+		ret = kw_error_fail(error_r, -EINVAL, "[sso] login_attribute: empty (leave it out to use the NameID)");
 		goto fail;
 	}
 	sso->saml.login_attribute = dup_or_null(v);
 	v = kw_config_get(cfg, "sso", "role_attribute");
 	if (v != NULL && v[0] == '\0') {
-		ret = bad(error_r, "[sso] role_attribute: empty");
+		ret = kw_error_fail(error_r, -EINVAL, "[sso] role_attribute: empty");
 		goto fail;
 	}
 	sso->saml.role_attribute = dup_or_null(v);
 	v = kw_config_get(cfg, "sso", "email_attribute");
 	if (v != NULL && v[0] == '\0') {
-		ret = bad(error_r, "[sso] email_attribute: empty");
+		ret = kw_error_fail(error_r, -EINVAL, "[sso] email_attribute: empty");
 		goto fail;
 	}
 	sso->saml.email_attribute = dup_or_null(v);
 	v = kw_config_get(cfg, "sso", "role_map");
 	if (v != NULL) {
 		if (sso->saml.role_attribute == NULL) {
-			ret = bad(error_r, "[sso] role_map: set, but role_attribute is not");
+			ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: set, but role_attribute is not");
 			goto fail;
 		}
 		ret = parse_role_map(sso, v, store, error_r);

@@ -101,21 +101,6 @@ static void test_defang(void **state)
 	assert_string_equal(tiny, "abc");
 }
 
-static void test_shell_quote(void **state)
-{
-	char out[64], tiny[8];
-
-	(void)state;
-	kw_mail_shell_quote(out, sizeof(out), "build-bot");
-	assert_string_equal(out, "'build-bot'");
-	kw_mail_shell_quote(out, sizeof(out), "erin's $(id) `x`");
-	assert_string_equal(out, "'erin'\\''s $(id) `x`'");
-	kw_mail_shell_quote(tiny, sizeof(tiny), "abcdefgh");
-	assert_int_equal(tiny[0], '\'');
-	assert_int_equal(tiny[strlen(tiny) - 1], '\'');
-	assert_true(strlen(tiny) < sizeof(tiny));
-}
-
 static void test_message_id(void **state)
 {
 	char a[KW_MAIL_MSGID_MAX], b[KW_MAIL_MSGID_MAX], c[KW_MAIL_MSGID_MAX];
@@ -252,7 +237,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_threshold),   cmocka_unit_test(test_plain_address),
 		cmocka_unit_test(test_recipients),  cmocka_unit_test(test_defang),
-		cmocka_unit_test(test_shell_quote), cmocka_unit_test(test_message_id),
+		cmocka_unit_test(test_message_id),
 		cmocka_unit_test(test_compose),     cmocka_unit_test(test_compose_limits),
 		cmocka_unit_test(test_sanitize),
 	};

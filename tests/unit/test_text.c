@@ -426,6 +426,24 @@ static void compare(const unsigned char *b)
 			 b[1], b[2], b[3], la, (unsigned)a, lr, (unsigned)r);
 }
 
+static void test_shell_quote(void **state)
+{
+	char out[64], tiny[8];
+
+	(void)state;
+	kw_text_shell_quote(out, sizeof(out), "build-bot");
+	assert_string_equal(out, "'build-bot'");
+	kw_text_shell_quote(out, sizeof(out), "erin's $(id) `x`");
+	assert_string_equal(out, "'erin'\\''s $(id) `x`'");
+	kw_text_shell_quote(tiny, sizeof(tiny), "abcdefgh");
+	assert_int_equal(tiny[0], '\'');
+	assert_int_equal(tiny[strlen(tiny) - 1], '\'');
+	assert_true(strlen(tiny) < sizeof(tiny));
+	/* never cut inside a character: "'" + "é" (2 bytes) + "'" fits 5, not a half "é" */
+	kw_text_shell_quote(tiny, 5, "\xc3\xa9\xc3\xa9");
+	assert_string_equal(tiny, "'\xc3\xa9'");
+}
+
 static void test_exhaustive(void **state)
 {
 	static const unsigned char tails[] = {
@@ -476,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_next),       cmocka_unit_test(test_boundary),
 		cmocka_unit_test(test_display),    cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_raw),   cmocka_unit_test(test_exhaustive),
+		cmocka_unit_test(test_shell_quote),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
