@@ -252,11 +252,7 @@ int kw_cmd_report(struct kw_cli *cli, int argc, char **argv)
 
 	if ((ret = kw_cli_parse(argc, argv, opts, pos, 0, &n_pos)) != 0)
 		return ret;
-	if (kw_config_get_uint(cli->cfg, "sso", "stale_days", 30, 1, 36500, &stale_days, &error) <
-	    0) {
-		fprintf(stderr, "keywarden: %s\n", error);
-		return KW_EXIT_STATE;
-	}
+	stale_days = kw_config_uint(cli->cfg, "sso", "stale_days");
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
 	if (account != NULL && (ret = kw_store_account_get(store, account, &acct, &error)) < 0)

@@ -3,8 +3,10 @@
 
 #include "conf.h"
 #include "error.h"
+#include "keywarden_protocol.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,26 +27,130 @@ struct kw_config {
 	char *state_dir, *file, *database, *key_file, *socket;
 };
 
-/* Every key a program of keywarden understands, by section. */
-static const char *const known_keys[] = {
-	"store.database", "store.key_file", "store.state_dir",
-	"log.level",
-	"validator.socket", "validator.socket_mode", "validator.socket_group",
-	"validator.allow_uids", "validator.allow_gids", "validator.idle_timeout",
-	"validator.max_connections", "validator.max_line", "validator.last_use_flush",
-	"validator.rate_limit_failures", "validator.rate_limit_window",
-	"validator.rate_limit_block", "validator.cache_size",
-	"validator.max_connections_per_uid", "validator.line_timeout",
-	"sso.account", "sso.sp_entity_id", "sso.acs_url", "sso.idp_metadata", "sso.sp_key",
-	"sso.sp_cert", "sso.clock_skew", "sso.login_attribute", "sso.role_attribute",
-	"sso.role_map", "sso.allow_sha1", "sso.allow_legacy_encryption",
-	"sso.allow_missing_recipient", "sso.listen",
-	"sso.stale_days", "sso.max_body", "sso.max_connections", "sso.slo_url",
-	"sso.email_attribute", "sso.timeout",
-	"notify.smtp_url", "notify.from", "notify.starttls", "notify.username",
-	"notify.password_file", "notify.timeout",
-	NULL,
+/* Every setting of every program, once: its section and key, its type, and for numbers and
+ * booleans its default and range. The parser refuses a key that is not here and a number or
+ * boolean that does not fit, naming it, so that a typo never silently weakens a setting; the
+ * typed getters take their defaults from here. Text settings are checked by the part that
+ * reads them (addresses, lists, role maps). A default marked DERIVED is computed by that part
+ * (see its comment). */
+#define U(sec, key, def, min, max) { sec, key, KW_SETTING_UINT, def, min, max }
+#define B(sec, key, def) { sec, key, KW_SETTING_BOOL, def, 0, 1 }
+#define T(sec, key) { sec, key, KW_SETTING_TEXT, 0, 0, 0 }
+#define DERIVED 0
+
+static const struct setting {
+	const char *section, *key;
+	enum kw_setting_type type;
+	uint64_t def, min, max;
+} settings[] = {
+	T("store", "database"), T("store", "key_file"), T("store", "state_dir"),
+	T("log", "level"),
+	T("validator", "socket"), T("validator", "socket_mode"), T("validator", "socket_group"),
+	T("validator", "allow_uids"), T("validator", "allow_gids"),
+	U("validator", "idle_timeout", 60, 1, 86400),
+	U("validator", "max_connections", 1024, 1, 1000000),
+	U("validator", "max_line", KW_PROTO_LINE_MAX, KW_PROTO_LINE_MIN, KW_PROTO_LINE_LIMIT),
+	U("validator", "last_use_flush", 2, 1, 60),
+	U("validator", "rate_limit_failures", 100, 0, 1000000),
+	U("validator", "rate_limit_window", 10, 1, 86400),
+	U("validator", "rate_limit_block", 60, 1, 86400),
+	U("validator", "cache_size", 65536, 16, 16777216),
+	U("validator", "line_timeout", 10, 1, 3600),
+	/* DERIVED: a quarter of max_connections (at least 1) */
+	U("validator", "max_connections_per_uid", DERIVED, 1, 1000000),
+	T("sso", "account"), T("sso", "sp_entity_id"), T("sso", "acs_url"), T("sso", "slo_url"),
+	T("sso", "idp_metadata"), T("sso", "sp_key"), T("sso", "sp_cert"), T("sso", "listen"),
+	T("sso", "login_attribute"), T("sso", "role_attribute"), T("sso", "email_attribute"),
+	T("sso", "role_map"),
+	U("sso", "clock_skew", 180, 0, 3600),
+	B("sso", "allow_sha1", false),
+	B("sso", "allow_legacy_encryption", false),
+	B("sso", "allow_missing_recipient", false),
+	U("sso", "stale_days", 30, 1, 36500),
+	U("sso", "max_body", 256 * 1024, 1024, 16 * 1024 * 1024),
+	U("sso", "max_connections", 64, 1, 1000),
+	U("sso", "timeout", 10, 1, 3600),
+	T("notify", "smtp_url"), T("notify", "from"), T("notify", "username"),
+	T("notify", "password_file"),
+	B("notify", "starttls", false),
+	U("notify", "timeout", 30, 1, 600),
 };
+#undef U
+#undef B
+#undef T
+
+static const struct setting *setting_find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		if (strcmp(settings[i].section, section) == 0 && strcmp(settings[i].key, key) == 0)
+			return &settings[i];
+	}
+	return NULL;
+}
+
+/* The table's entry for a getter; a key missing from it, or of another type, is a bug in
+ * the caller, not a user's error. */
+static const struct setting *setting_get(const char *section, const char *key,
+					 enum kw_setting_type type)
+{
+	const struct setting *st = setting_find(section, key);
+
+	if (st == NULL || st->type != type) {
+		fprintf(stderr, "keywarden: BUG: [%s] %s is not a setting of this type\n", section,
+			key);
+		abort();
+	}
+	return st;
+}
+
+static int parse_uint(const struct setting *st, const char *v, uint64_t *v_r,
+		      const char **error_r)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n < st->min || n > st->max)
+		return kw_error_fail(error_r, -EINVAL,
+				     "[%s] %s: '%s' is not a number between %llu and %llu",
+				     st->section, st->key, v, (unsigned long long)st->min,
+				     (unsigned long long)st->max);
+	*v_r = n;
+	return 0;
+}
+
+static int parse_bool(const struct setting *st, const char *v, bool *v_r, const char **error_r)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false",
+										    "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+			*v_r = strcmp(v, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return kw_error_fail(error_r, -EINVAL, "[%s] %s: '%s' is not yes or no", st->section,
+			     st->key, v);
+}
+
+/* At load: the value fits its setting's type and range. */
+static int setting_check(const struct setting *st, const char *v, const char **error_r)
+{
+	uint64_t n;
+	bool b;
+
+	switch (st->type) {
+	case KW_SETTING_UINT:
+		return parse_uint(st, v, &n, error_r);
+	case KW_SETTING_BOOL:
+		return parse_bool(st, v, &b, error_r);
+	case KW_SETTING_TEXT:
+		break;
+	}
+	return 0;
+}
 
 static char *xstrdup(const char *s)
 {
@@ -77,18 +183,6 @@ static char *trim(char *s)
 	return s;
 }
 
-static bool is_known(const char *section, const char *key)
-{
-	char name[256];
-
-	snprintf(name, sizeof(name), "%s.%s", section, key);
-	for (size_t i = 0; known_keys[i] != NULL; i++) {
-		if (strcmp(known_keys[i], name) == 0)
-			return true;
-	}
-	return false;
-}
-
 static int parse_file(struct kw_config *cfg, const char *path, const char **error_r)
 {
 	char line[CONFIG_MAX_LINE + 2], section[64] = "";
@@ -96,14 +190,25 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 	size_t total = 0;
 	struct stat st;
 	FILE *f;
-	int ret = 0;
+	int fd, ret = 0;
 
-	f = fopen(path, "re");
-	if (f == NULL) {
+	/* O_NONBLOCK: a FIFO in its place must not hang every program before fstat() refuses
+	 * it (it changes nothing for a regular file). */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		ret = -errno;
 		*error_r = kw_error_format("cannot read config file %s: %s", path, strerror(errno));
-		return -errno;
+		return ret;
 	}
-	if (fstat(fileno(f), &st) == 0 && st.st_size > CONFIG_MAX_BYTES) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*error_r = kw_error_format("config file %s is not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	f = fdopen(fd, "r");
+	if (f == NULL)
+		abort();
+	if (st.st_size > CONFIG_MAX_BYTES) {
 		*error_r = kw_error_format("%s: config file larger than %d bytes", path,
 				     CONFIG_MAX_BYTES);
 		ret = -EFBIG;
@@ -111,6 +216,7 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char *s, *eq, *key, *value;
+		const struct setting *set;
 		size_t len = strlen(line);
 
 		lineno++;
@@ -151,10 +257,14 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 			ret = -EINVAL;
 			goto out;
 		}
-		if (!is_known(section, key)) {
+		if ((set = setting_find(section, key)) == NULL) {
 			*error_r = kw_error_format("%s:%u: unknown key '%s' in [%s]", path, lineno, key,
-					     section);
+						   section);
 			ret = -EINVAL;
+			goto out;
+		}
+		if ((ret = setting_check(set, value, error_r)) < 0) {
+			*error_r = kw_error_format("%s:%u: %s", path, lineno, *error_r);
 			goto out;
 		}
 		if (kw_config_get(cfg, section, key) != NULL) {
@@ -297,48 +407,28 @@ const char *kw_config_get(const struct kw_config *cfg, const char *section, cons
 	return NULL;
 }
 
-int kw_config_get_uint(const struct kw_config *cfg, const char *section, const char *key,
-		       uint64_t def, uint64_t min, uint64_t max, uint64_t *v_r,
-		       const char **error_r)
+uint64_t kw_config_uint(const struct kw_config *cfg, const char *section, const char *key)
 {
+	const struct setting *st = setting_get(section, key, KW_SETTING_UINT);
 	const char *v = kw_config_get(cfg, section, key);
-	unsigned long long n;
-	char *end;
+	const char *error = NULL;
+	uint64_t n = st->def;
 
-	if (v == NULL) {
-		*v_r = def;
-		return 0;
-	}
-	errno = 0;
-	n = strtoull(v, &end, 0);
-	if (v[0] == '\0' || v[0] == '-' || *end != '\0' || errno != 0 || n < min || n > max) {
-		*error_r = kw_error_format("[%s] %s: '%s' is not a number between %llu and %llu",
-				     section, key, v, (unsigned long long)min,
-				     (unsigned long long)max);
-		return -EINVAL;
-	}
-	*v_r = n;
-	return 0;
+	if (v != NULL && parse_uint(st, v, &n, &error) < 0)
+		abort(); /* checked at load */
+	return n;
 }
 
-int kw_config_get_bool(const struct kw_config *cfg, const char *section, const char *key,
-		       bool def, bool *v_r, const char **error_r)
+bool kw_config_bool(const struct kw_config *cfg, const char *section, const char *key)
 {
+	const struct setting *st = setting_get(section, key, KW_SETTING_BOOL);
 	const char *v = kw_config_get(cfg, section, key);
+	const char *error = NULL;
+	bool b = st->def != 0;
 
-	if (v == NULL) {
-		*v_r = def;
-	} else if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0 ||
-		   strcmp(v, "1") == 0) {
-		*v_r = true;
-	} else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "off") == 0 ||
-		   strcmp(v, "0") == 0) {
-		*v_r = false;
-	} else {
-		*error_r = kw_error_format("[%s] %s: '%s' is not yes or no", section, key, v);
-		return -EINVAL;
-	}
-	return 0;
+	if (v != NULL && parse_bool(st, v, &b, &error) < 0)
+		abort(); /* checked at load */
+	return b;
 }
 
 const char *kw_config_state_dir(const struct kw_config *cfg)

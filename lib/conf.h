@@ -5,7 +5,8 @@
  * database, the key, the socket and an optional DIR/keywarden.conf in DIR; -c FILE names the
  * config file explicitly; otherwise /etc/keywarden/keywarden.conf (optional) and the system
  * paths apply. Unknown sections and keys are refused, naming them, so that a typo never
- * silently weakens a setting.
+ * silently weakens a setting; so are numbers and booleans that do not fit the setting (one
+ * table in conf.c names every setting with its type, default and range).
  *
  * A struct kw_config is owned by its loader and freed with kw_config_free(). Error texts
  * returned through error_r stay valid until the next call into this module. */
@@ -35,13 +36,16 @@ void kw_config_free(struct kw_config **cfg);
 
 /* Raw value, or NULL when not set. */
 const char *kw_config_get(const struct kw_config *cfg, const char *section, const char *key);
-/* Typed getters: absent -> def; present but invalid -> -EINVAL with an error naming
- * "[section] key". */
-int kw_config_get_uint(const struct kw_config *cfg, const char *section, const char *key,
-		       uint64_t def, uint64_t min, uint64_t max, uint64_t *v_r,
-		       const char **error_r);
-int kw_config_get_bool(const struct kw_config *cfg, const char *section, const char *key,
-		       bool def, bool *v_r, const char **error_r);
+/* The types of settings (conf.c's table gives each key its type, default and range). */
+enum kw_setting_type {
+	KW_SETTING_TEXT, /* checked by the part that reads it */
+	KW_SETTING_UINT, /* a decimal number within the setting's range */
+	KW_SETTING_BOOL, /* yes/no, true/false, on/off, 1/0 */
+};
+/* Typed getters: the value (checked when the file was loaded) or the table's default. Asking
+ * for a key the table does not have, or as another type, is a bug: it aborts. */
+uint64_t kw_config_uint(const struct kw_config *cfg, const char *section, const char *key);
+bool kw_config_bool(const struct kw_config *cfg, const char *section, const char *key);
 
 /* Resolved paths (never NULL). */
 const char *kw_config_state_dir(const struct kw_config *cfg);

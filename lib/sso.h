@@ -49,7 +49,6 @@
  * themselves. */
 #define KW_SSO_ACTOR "keywarden-ssod"
 #define KW_SSO_SWEEPER "keywarden"
-#define KW_SSO_DEFAULT_STALE_DAYS 30
 /* A reason is limited in characters (KW_SSO_REASON_MAX); KW_SSO_REASON_SIZE is its buffer. */
 #define KW_SSO_REASON_MAX 1000
 #define KW_SSO_REASON_SIZE (KW_SSO_REASON_MAX * 4 + 1)

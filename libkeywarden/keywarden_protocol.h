@@ -23,6 +23,9 @@
 /* Longest line, LF included, that a client sends and the validator answers (a validator may be
  * configured to accept longer requests: [validator] max_line). */
 #define KW_PROTO_LINE_MAX 8192
+/* The bounds of [validator] max_line. */
+#define KW_PROTO_LINE_MIN 512
+#define KW_PROTO_LINE_LIMIT 65536
 
 #define KW_PROTO_STR_(x) #x
 #define KW_PROTO_STR(x) KW_PROTO_STR_(x) /* a number macro as a string literal */

@@ -59,8 +59,7 @@ static int parse_from(struct kw_notify_settings *s, const char *from, const char
 int kw_notify_settings_load(const struct kw_config *cfg, bool dry_run, struct kw_notify_settings *s,
 			    const char **error_r)
 {
-	const char *error = NULL, *from;
-	uint64_t timeout;
+	const char *from;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
@@ -68,10 +67,8 @@ int kw_notify_settings_load(const struct kw_config *cfg, bool dry_run, struct kw
 	from = kw_config_get(cfg, "notify", "from");
 	s->username = kw_config_get(cfg, "notify", "username");
 	s->password_file = kw_config_get(cfg, "notify", "password_file");
-	if (kw_config_get_bool(cfg, "notify", "starttls", false, &s->starttls, &error) < 0 ||
-	    kw_config_get_uint(cfg, "notify", "timeout", 30, 1, 600, &timeout, &error) < 0)
-		return kw_error_fail(error_r, -EINVAL, "%s", error);
-	s->timeout = (long)timeout;
+	s->starttls = kw_config_bool(cfg, "notify", "starttls");
+	s->timeout = (long)kw_config_uint(cfg, "notify", "timeout");
 	/* The final reply after the end of DATA gets a wait of its own, at least a minute: a
 	 * server that is slow to answer it has probably taken the mail already, and every
 	 * give-up there is an unconfirmed attempt that a later run may send again. */

@@ -111,7 +111,6 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 {
 	struct kw_sso_config *sso = calloc(1, sizeof(*sso));
 	const char *v;
-	uint64_t skew, num;
 	int ret;
 
 	if (sso == NULL)
@@ -150,21 +149,9 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		goto fail;
 	}
 	sso->listen = dup_or_null(v != NULL ? v : KW_SSO_DEFAULT_LISTEN);
-	ret = kw_config_get_uint(cfg, "sso", "max_body", KW_SSO_DEFAULT_MAX_BODY, 1024,
-				 16 * 1024 * 1024, &num, error_r);
-	if (ret < 0)
-		goto fail;
-	sso->max_body = (size_t)num;
-	ret = kw_config_get_uint(cfg, "sso", "max_connections", KW_SSO_DEFAULT_MAX_CONNECTIONS, 1,
-				 1000, &num, error_r);
-	if (ret < 0)
-		goto fail;
-	sso->max_connections = (unsigned)num;
-	ret = kw_config_get_uint(cfg, "sso", "timeout", KW_SSO_DEFAULT_TIMEOUT, 1, 3600, &num,
-				 error_r);
-	if (ret < 0)
-		goto fail;
-	sso->timeout = (unsigned)num;
+	sso->max_body = (size_t)kw_config_uint(cfg, "sso", "max_body");
+	sso->max_connections = (unsigned)kw_config_uint(cfg, "sso", "max_connections");
+	sso->timeout = (unsigned)kw_config_uint(cfg, "sso", "timeout");
 	sso->sp_key = dup_or_null(kw_config_get(cfg, "sso", "sp_key"));
 	if (sso->sp_key != NULL) {
 		/* A private key: the rules of every secret file (secret.h); xmlsec opens it
@@ -178,21 +165,10 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 	sso->sp_cert = dup_or_null(kw_config_get(cfg, "sso", "sp_cert"));
 	if (sso->sp_cert != NULL && (ret = check_cert_file(sso->sp_cert, error_r)) < 0)
 		goto fail;
-	ret = kw_config_get_uint(cfg, "sso", "clock_skew", KW_SSO_DEFAULT_SKEW, 0, 3600, &skew,
-				 error_r);
-	if (ret < 0)
-		goto fail;
-	sso->saml.clock_skew = (int64_t)skew;
-	ret = kw_config_get_bool(cfg, "sso", "allow_sha1", false, &sso->saml.allow_sha1, error_r);
-	if (ret < 0)
-		goto fail;
-	ret = kw_config_get_bool(cfg, "sso", "allow_legacy_encryption", false,
-				 &sso->saml.allow_legacy_encryption, error_r);
-	if (ret == 0)
-		ret = kw_config_get_bool(cfg, "sso", "allow_missing_recipient", false,
-					 &sso->saml.allow_missing_recipient, error_r);
-	if (ret < 0)
-		goto fail;
+	sso->saml.clock_skew = (int64_t)kw_config_uint(cfg, "sso", "clock_skew");
+	sso->saml.allow_sha1 = kw_config_bool(cfg, "sso", "allow_sha1");
+	sso->saml.allow_legacy_encryption = kw_config_bool(cfg, "sso", "allow_legacy_encryption");
+	sso->saml.allow_missing_recipient = kw_config_bool(cfg, "sso", "allow_missing_recipient");
 	v = kw_config_get(cfg, "sso", "login_attribute");
 	if (v != NULL && v[0] == '\0') {
 		ret = kw_error_fail(error_r, -EINVAL, "[sso] login_attribute: empty (leave it out to use the NameID)");

@@ -13,11 +13,7 @@
 #include "saml_verify.h"
 #include "store.h"
 
-#define KW_SSO_DEFAULT_SKEW 180
 #define KW_SSO_DEFAULT_LISTEN "127.0.0.1:8443"
-#define KW_SSO_DEFAULT_MAX_BODY (256 * 1024)
-#define KW_SSO_DEFAULT_MAX_CONNECTIONS 64
-#define KW_SSO_DEFAULT_TIMEOUT 10
 
 struct kw_sso_role_map {
 	char *group;

@@ -123,7 +123,6 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 		  const char **error_r)
 {
 	struct kw_vconf n;
-	uint64_t v;
 	const char *s;
 	void *ids;
 	int ret;
@@ -160,26 +159,20 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 		n.socket_group = ((gid_t *)ids)[0];
 		free(ids);
 	}
-#define UINT_KEY(key, field, def, min, max)                                                        \
-	do {                                                                                       \
-		if ((ret = kw_config_get_uint(cfg, "validator", key, def, min, max, &v,            \
-					      error_r)) < 0)                                       \
-			goto fail;                                                                 \
-		n.field = v;                                                                       \
-	} while (0)
-	UINT_KEY("idle_timeout", idle_timeout, 60, 1, 86400);
-	UINT_KEY("max_connections", max_connections, 1024, 1, 1000000);
-	UINT_KEY("max_line", max_line, KW_PROTO_LINE_MAX, KW_PROTO_LINE_MIN, KW_PROTO_LINE_LIMIT);
-	UINT_KEY("last_use_flush", last_use_flush, 2, 1, 60);
-	UINT_KEY("rate_limit_failures", rate_limit_failures, 100, 0, 1000000);
-	UINT_KEY("rate_limit_window", rate_limit_window, 10, 1, 86400);
-	UINT_KEY("rate_limit_block", rate_limit_block, 60, 1, 86400);
-	UINT_KEY("cache_size", cache_size, 65536, 16, 16777216);
-	UINT_KEY("line_timeout", line_timeout, 10, 1, 3600);
+	n.idle_timeout = kw_config_uint(cfg, "validator", "idle_timeout");
+	n.max_connections = kw_config_uint(cfg, "validator", "max_connections");
+	n.max_line = kw_config_uint(cfg, "validator", "max_line");
+	n.last_use_flush = kw_config_uint(cfg, "validator", "last_use_flush");
+	n.rate_limit_failures = kw_config_uint(cfg, "validator", "rate_limit_failures");
+	n.rate_limit_window = kw_config_uint(cfg, "validator", "rate_limit_window");
+	n.rate_limit_block = kw_config_uint(cfg, "validator", "rate_limit_block");
+	n.cache_size = kw_config_uint(cfg, "validator", "cache_size");
+	n.line_timeout = kw_config_uint(cfg, "validator", "line_timeout");
 	/* One uid may hold a quarter of the connections unless told otherwise. */
-	UINT_KEY("max_connections_per_uid", max_connections_uid,
-		 n.max_connections / 4 > 0 ? n.max_connections / 4 : 1, 1, 1000000);
-#undef UINT_KEY
+	if (kw_config_get(cfg, "validator", "max_connections_per_uid") != NULL)
+		n.max_connections_uid = kw_config_uint(cfg, "validator", "max_connections_per_uid");
+	else
+		n.max_connections_uid = n.max_connections / 4 > 0 ? n.max_connections / 4 : 1;
 	if ((s = kw_config_get(cfg, "validator", "allow_uids")) != NULL &&
 	    (ret = parse_ids(s, false, &ids, &n.n_allow_uids, error_r)) == 0)
 		n.allow_uids = ids;

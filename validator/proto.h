@@ -14,9 +14,6 @@
 
 #include "keywarden_protocol.h"
 
-/* KW_PROTO_LINE_MAX is the default of [validator] max_line; these bound it. */
-#define KW_PROTO_LINE_MIN 512
-#define KW_PROTO_LINE_LIMIT 65536
 
 enum kw_proto_verb {
 	KW_PROTO_VERB_VERSION,

@@ -77,14 +77,16 @@ def make_state(idp_entity_id, certs, sp_entity_id, acs_url, sp_key=None, extra=N
             dst.write(src.read())
         conf["sp_key"] = own
     conf.update(extra or {})
+    # keywarden-ssod never creates the [sso] account: the admin does, as here (before the
+    # config is written: every program refuses a config with a bad value, and some tests
+    # write one on purpose for ssod to refuse).
+    for args in (["init"], ["account", "add", conf["account"]]):
+        subprocess.run([KEYWARDEN, "--state-dir", d] + args, check=True, env=asan_env(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     with open(os.path.join(d, "keywarden.conf"), "w") as f:
         f.write("[sso]\n")
         for k, v in conf.items():
             f.write("%s = %s\n" % (k, v))
-    # keywarden-ssod never creates the [sso] account: the admin does, as here.
-    for args in (["init"], ["account", "add", conf["account"]]):
-        subprocess.run([KEYWARDEN, "--state-dir", d] + args, check=True, env=asan_env(),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return d
 
 

@@ -76,8 +76,6 @@ static void test_config_paths(void **state)
 	struct kw_config *cfg = NULL;
 	const char *error = NULL;
 	char dir[300], conf[320], expect[340];
-	uint64_t v;
-	bool b;
 
 	snprintf(dir, sizeof(dir), "%s/state", tmpdir);
 	opts.state_dir = dir;
@@ -98,17 +96,12 @@ static void test_config_paths(void **state)
 			 "allow_sha1 = yes\n[store]\ndatabase = /x/y.db\n");
 	assert_int_equal(kw_config_load(&opts, &cfg, &error), 0);
 	assert_string_equal(kw_config_database(cfg), "/x/y.db");
-	assert_int_equal(kw_config_get_uint(cfg, "validator", "idle_timeout", 60, 1, 3600, &v,
-					    &error), 0);
-	assert_int_equal(v, 30);
-	assert_int_equal(kw_config_get_uint(cfg, "validator", "max_line", 8192, 1, 65536, &v,
-					    &error), 0);
-	assert_int_equal(v, 8192);
-	assert_int_equal(kw_config_get_uint(cfg, "validator", "idle_timeout", 60, 40, 3600, &v,
-					    &error), -EINVAL);
-	assert_non_null(strstr(error, "idle_timeout"));
-	assert_int_equal(kw_config_get_bool(cfg, "sso", "allow_sha1", false, &b, &error), 0);
-	assert_true(b);
+	assert_int_equal(kw_config_uint(cfg, "validator", "idle_timeout"), 30);
+	/* absent: the table's default */
+	assert_int_equal(kw_config_uint(cfg, "validator", "max_line"), 8192);
+	assert_int_equal(kw_config_uint(cfg, "sso", "stale_days"), 30);
+	assert_true(kw_config_bool(cfg, "sso", "allow_sha1"));
+	assert_false(kw_config_bool(cfg, "notify", "starttls"));
 	kw_config_free(&cfg);
 
 	/* Unknown keys, keys outside sections, malformed lines and duplicates are refused,
@@ -126,12 +119,34 @@ static void test_config_paths(void **state)
 		assert_non_null(strstr(error, bad[i][1]));
 		assert_null(cfg);
 	}
-	write_file(conf, "[sso]\nallow_sha1 = maybe\n");
-	assert_int_equal(kw_config_load(&opts, &cfg, &error), 0);
-	assert_int_equal(kw_config_get_bool(cfg, "sso", "allow_sha1", false, &b, &error),
-			 -EINVAL);
-	assert_non_null(strstr(error, "allow_sha1"));
-	kw_config_free(&cfg);
+	/* Numbers and booleans are checked at load, for every program, against the table. */
+	const char *bad_values[][2] = {
+		{"[sso]\nallow_sha1 = maybe\n", "[sso] allow_sha1: 'maybe' is not yes or no"},
+		{"[validator]\nidle_timeout = 0\n", "between 1 and 86400"},
+		{"[validator]\nidle_timeout = 86401\n", "between 1 and 86400"},
+		{"[validator]\nidle_timeout = 0x10\n", "'0x10' is not a number"},
+		{"[validator]\nidle_timeout = -1\n", "'-1' is not a number"},
+		{"[validator]\nidle_timeout = 5 \n", NULL}, /* trimmed: accepted */
+		{"[notify]\ntimeout = 601\n", "[notify] timeout"},
+		{"[sso]\nmax_connections = 1001\n", "[sso] max_connections"},
+	};
+	for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+		write_file(conf, bad_values[i][0]);
+		if (bad_values[i][1] == NULL) {
+			assert_int_equal(kw_config_load(&opts, &cfg, &error), 0);
+			kw_config_free(&cfg);
+			continue;
+		}
+		assert_int_equal(kw_config_load(&opts, &cfg, &error), -EINVAL);
+		assert_non_null(strstr(error, bad_values[i][1]));
+		assert_non_null(strstr(error, "keywarden.conf:2:"));
+		assert_null(cfg);
+	}
+	/* A FIFO in place of the file is refused, not waited on. */
+	unlink(conf);
+	assert_int_equal(mkfifo(conf, 0600), 0);
+	assert_int_equal(kw_config_load(&opts, &cfg, &error), -EINVAL);
+	assert_non_null(strstr(error, "not a regular file"));
 	unlink(conf);
 }
 
