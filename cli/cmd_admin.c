@@ -81,8 +81,8 @@ int kw_cmd_account_add(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *limit_text = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
-		{"token-limit", true, &limit_text, NULL},
-		{NULL, false, NULL, NULL},
+		{ "token-limit", true, &limit_text, NULL },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_store *store;
 	long long limit = KW_DEFAULT_TOKEN_LIMIT;
@@ -130,10 +130,10 @@ int kw_cmd_user_add(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *account = NULL, *role = NULL, *email = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
-		{"account", true, &account, NULL},
-		{"role", true, &role, NULL},
-		{"email", true, &email, NULL},
-		{NULL, false, NULL, NULL},
+		{ "account", true, &account, NULL },
+		{ "role", true, &role, NULL },
+		{ "email", true, &email, NULL },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_store *store;
 	int n_pos, ret, exit_code;
@@ -156,14 +156,14 @@ int kw_cmd_user_set(struct kw_cli *cli, int argc, char **argv)
 	const char *role = NULL, *email = NULL, *emails = NULL, *pos[1], *error = NULL;
 	bool disable = false, enable = false;
 	const struct kw_cli_opt opts[] = {
-		{"role", true, &role, NULL},
-		{"email", true, &email, NULL},
-		{"expiry-emails", true, &emails, NULL},
-		{"disable", false, NULL, &disable},
-		{"enable", false, NULL, &enable},
-		{NULL, false, NULL, NULL},
+		{ "role", true, &role, NULL },
+		{ "email", true, &email, NULL },
+		{ "expiry-emails", true, &emails, NULL },
+		{ "disable", false, NULL, &disable },
+		{ "enable", false, NULL, &enable },
+		{ NULL, false, NULL, NULL },
 	};
-	struct kw_user_change change = {.enabled = -1, .expiry_emails = -1};
+	struct kw_user_change change = { .enabled = -1, .expiry_emails = -1 };
 	struct kw_store *store;
 	int n_pos, ret, exit_code;
 
@@ -179,8 +179,8 @@ int kw_cmd_user_set(struct kw_cli *cli, int argc, char **argv)
 	change.email = email;
 	if (disable || enable)
 		change.enabled = enable ? 1 : 0;
-	if (emails != NULL && (ret = parse_on_off("--expiry-emails", emails,
-						  &change.expiry_emails)) != 0)
+	if (emails != NULL &&
+	    (ret = parse_on_off("--expiry-emails", emails, &change.expiry_emails)) != 0)
 		return ret;
 	if (change.enabled == 0)
 		cli->store_flags |= KW_STORE_REVOKE;
@@ -191,8 +191,9 @@ int kw_cmd_user_set(struct kw_cli *cli, int argc, char **argv)
 	while (ret == -ENOSPC && change.enabled == 0 && kw_store_reserve_release(store) == 0)
 		ret = kw_store_user_set(store, cli->operator_name, pos[0], &change, &error);
 	if (ret == -ENOSPC && change.enabled == 0) {
-		fprintf(stderr, "keywarden: %s; the reserve is spent: the tokens of '%s' STILL "
-				"VALIDATE until you free space and disable the user again\n",
+		fprintf(stderr,
+			"keywarden: %s; the reserve is spent: the tokens of '%s' STILL "
+			"VALIDATE until you free space and disable the user again\n",
 			error, pos[0]);
 		return KW_EXIT_STATE;
 	}
@@ -253,11 +254,11 @@ int kw_cmd_user_list(struct kw_cli *cli, int argc, char **argv)
 	const char *account = NULL, *pos[1], *error = NULL;
 	bool json = false;
 	const struct kw_cli_opt opts[] = {
-		{"account", true, &account, NULL},
-		{"json", false, NULL, &json},
-		{NULL, false, NULL, NULL},
+		{ "account", true, &account, NULL },
+		{ "json", false, NULL, &json },
+		{ NULL, false, NULL, NULL },
 	};
-	struct user_list_ctx ctx = {0};
+	struct user_list_ctx ctx = { 0 };
 	struct kw_store *store;
 	int n_pos, ret, exit_code;
 

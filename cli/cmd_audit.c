@@ -17,7 +17,6 @@
 #include "jsonw.h"
 #include "timeutil.h"
 
-
 #define HASH_LEN KW_AUDIT_HASH_LEN
 
 static void hex(const void *data, size_t len, char *out)
@@ -69,9 +68,9 @@ int kw_cmd_audit_verify(struct kw_cli *cli, int argc, char **argv)
 	const char *anchor_text = NULL, *pos[1], *error = NULL;
 	bool quiet = false;
 	const struct kw_cli_opt opts[] = {
-	    {"anchor", true, &anchor_text, NULL},
-	    {"quiet", false, NULL, &quiet},
-	    {NULL, false, NULL, NULL},
+		{ "anchor", true, &anchor_text, NULL },
+		{ "quiet", false, NULL, &quiet },
+		{ NULL, false, NULL, NULL },
 	};
 	char anchor_hash[HASH_LEN * 2 + 1], head_hash[HASH_LEN * 2 + 1], have[HASH_LEN * 2 + 1];
 	int64_t anchor_seq = 0, count = 0, bad_seq = 0;
@@ -302,9 +301,9 @@ int kw_cmd_audit_export(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *since_text = NULL, *format = "jsonl", *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
-	    {"since", true, &since_text, NULL},
-	    {"format", true, &format, NULL},
-	    {NULL, false, NULL, NULL},
+		{ "since", true, &since_text, NULL },
+		{ "format", true, &format, NULL },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_store *store;
 	int64_t since = 0;

@@ -101,11 +101,11 @@ static void print_result(const struct kw_check_result *res, bool json)
 int kw_cmd_token_check(struct kw_cli *cli, int argc, char **argv)
 {
 	static char line[KW_CHECK_STDIN_MAX + 1]; /* static: kept out of the stack, wiped */
-	const struct kw_check_opts check_opts = {.service = "keywarden-cli", .remote_ip = NULL};
+	const struct kw_check_opts check_opts = { .service = "keywarden-cli", .remote_ip = NULL };
 	bool json = false;
 	const struct kw_cli_opt opts[] = {
-	    {.name = "json", .has_value = false, .flag = &json},
-	    {.name = NULL},
+		{ .name = "json", .has_value = false, .flag = &json },
+		{ .name = NULL },
 	};
 	struct kw_check_result res;
 	struct kw_client *client;

@@ -22,7 +22,6 @@
 #include "text.h"
 #include "timeutil.h"
 
-
 #define DAY 86400
 #define UNUSED_DAYS 90
 #define NEAR_LIMIT_PERCENT 80
@@ -33,15 +32,15 @@ struct section {
 };
 
 static const struct section sections[KW_REPORT_SECTIONS] = {
-    [KW_REPORT_NEVER_EXPIRES] = {"never_expires", "Tokens that never expire"},
-    [KW_REPORT_SSO_ACCESS_CHANGED] =
-	{"sso_access_changed",
-	 "Tokens of SSO users whose access was revoked or downgraded, or who were not seen "
-	 "recently"},
-    [KW_REPORT_ROLE_ABOVE_ISSUER] = {"role_above_issuer",
-				     "Tokens whose role exceeds their issuer's current role"},
-    [KW_REPORT_UNUSED] = {"unused", "Tokens never used or unused for 90 days"},
-    [KW_REPORT_EXPIRING_SOON] = {"expiring_soon", "Tokens that expire within 7 days"},
+	[KW_REPORT_NEVER_EXPIRES] = { "never_expires", "Tokens that never expire" },
+	[KW_REPORT_SSO_ACCESS_CHANGED] = { "sso_access_changed",
+					   "Tokens of SSO users whose access was revoked or "
+					   "downgraded, or who were not seen "
+					   "recently" },
+	[KW_REPORT_ROLE_ABOVE_ISSUER] = { "role_above_issuer",
+					  "Tokens whose role exceeds their issuer's current role" },
+	[KW_REPORT_UNUSED] = { "unused", "Tokens never used or unused for 90 days" },
+	[KW_REPORT_EXPIRING_SOON] = { "expiring_soon", "Tokens that expire within 7 days" },
 };
 
 /* One section being printed. */
@@ -53,8 +52,8 @@ struct section_run {
 };
 
 /* Why the row is in the section, in words. */
-static void reason(size_t section, const struct kw_report_token *r, int64_t now,
-		   int64_t stale_days, char *buf, size_t size)
+static void reason(size_t section, const struct kw_report_token *r, int64_t now, int64_t stale_days,
+		   char *buf, size_t size)
 {
 	char t[KW_TIME_TEXT_MAX];
 
@@ -171,13 +170,13 @@ static int run_section(struct kw_store *store, size_t i, const char *account, in
 		       int64_t stale_days, bool json, unsigned *total, const char **error_r)
 {
 	const struct kw_report_params params = {
-	    .now = now,
-	    .account = account,
-	    .stale_days = stale_days,
-	    .unused_days = UNUSED_DAYS,
-	    .expiring_days = 7,
+		.now = now,
+		.account = account,
+		.stale_days = stale_days,
+		.unused_days = UNUSED_DAYS,
+		.expiring_days = 7,
 	};
-	struct section_run run = {i, now, stale_days, json, 0};
+	struct section_run run = { i, now, stale_days, json, 0 };
 	int ret;
 
 	if (json)
@@ -221,7 +220,7 @@ static int print_account(const struct kw_report_account *a, void *ctx)
 static int run_accounts(struct kw_store *store, const char *account, bool json, unsigned *total,
 			const char **error_r)
 {
-	struct accounts_run run = {json, 0};
+	struct accounts_run run = { json, 0 };
 	int ret;
 
 	if (json)
@@ -238,9 +237,9 @@ int kw_cmd_report(struct kw_cli *cli, int argc, char **argv)
 	const char *account = NULL, *pos[1], *error = NULL;
 	bool json = false;
 	const struct kw_cli_opt opts[] = {
-	    {"account", true, &account, NULL},
-	    {"json", false, NULL, &json},
-	    {NULL, false, NULL, NULL},
+		{ "account", true, &account, NULL },
+		{ "json", false, NULL, &json },
+		{ NULL, false, NULL, NULL },
 	};
 	char now_text[KW_TIME_TEXT_MAX];
 	struct kw_account acct;
@@ -271,7 +270,8 @@ int kw_cmd_report(struct kw_cli *cli, int argc, char **argv)
 		       account != NULL ? account : "all accounts");
 	}
 	for (size_t i = 0; i < KW_REPORT_SECTIONS; i++) {
-		ret = run_section(store, i, account, now, (int64_t)stale_days, json, &total, &error);
+		ret = run_section(store, i, account, now, (int64_t)stale_days, json, &total,
+				  &error);
 		if (ret < 0)
 			return kw_cli_fail(ret, error);
 	}

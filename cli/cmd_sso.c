@@ -41,8 +41,8 @@ int kw_cmd_sso_revoke(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *reason = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
-		{"reason", true, &reason, NULL},
-		{NULL, false, NULL, NULL},
+		{ "reason", true, &reason, NULL },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_sso_result res;
 	struct kw_store *store;
@@ -208,9 +208,9 @@ int kw_cmd_sso_review(struct kw_cli *cli, int argc, char **argv)
 	const char *account = NULL, *pos[1], *error = NULL;
 	bool json = false;
 	const struct kw_cli_opt opts[] = {
-		{"account", true, &account, NULL},
-		{"json", false, NULL, &json},
-		{NULL, false, NULL, NULL},
+		{ "account", true, &account, NULL },
+		{ "json", false, NULL, &json },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_sso_review *review = NULL;
 	struct kw_store *store;
@@ -239,9 +239,9 @@ int kw_cmd_sso_dismiss(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *as = NULL, *reason = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
-		{"as", true, &as, NULL},
-		{"reason", true, &reason, NULL},
-		{NULL, false, NULL, NULL},
+		{ "as", true, &as, NULL },
+		{ "reason", true, &reason, NULL },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_store *store;
 	long long case_id;
@@ -251,12 +251,14 @@ int kw_cmd_sso_dismiss(struct kw_cli *cli, int argc, char **argv)
 	if ((ret = kw_cli_parse(argc, argv, opts, pos, 1, &n_pos)) != 0)
 		return ret;
 	if (n_pos != 1 || as == NULL || reason == NULL)
-		return kw_cli_usage("'sso dismiss' needs the CASE_ID, --as ADMIN and --reason TEXT");
+		return kw_cli_usage(
+			"'sso dismiss' needs the CASE_ID, --as ADMIN and --reason TEXT");
 	errno = 0;
 	case_id = strtoll(pos[0], &end, 10);
 	if (errno != 0 || end == pos[0] || *end != '\0' || case_id <= 0 || pos[0][0] == '+') {
-		fprintf(stderr, "keywarden: '%s' is not a review case id (a number, as 'keywarden "
-				"sso review' shows it)\n",
+		fprintf(stderr,
+			"keywarden: '%s' is not a review case id (a number, as 'keywarden "
+			"sso review' shows it)\n",
 			pos[0]);
 		return KW_EXIT_INVALID;
 	}

@@ -40,8 +40,9 @@ static int parse_expires(const char *text, int64_t *expires_r)
 		return 0;
 	}
 	if (kw_time_parse(text, 1, &t) < 0) {
-		fprintf(stderr, "keywarden: --expires: '%s' is not 'never', a date (YYYY-MM-DD) "
-				"or an RFC 3339 time\n",
+		fprintf(stderr,
+			"keywarden: --expires: '%s' is not 'never', a date (YYYY-MM-DD) "
+			"or an RFC 3339 time\n",
 			text);
 		return KW_EXIT_INVALID;
 	}
@@ -58,12 +59,12 @@ int kw_cmd_token_create(struct kw_cli *cli, int argc, char **argv)
 	const char *as = NULL, *name = NULL, *desc = "", *role = NULL, *expires_text = NULL;
 	const char *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
-		{"as", true, &as, NULL},
-		{"name", true, &name, NULL},
-		{"description", true, &desc, NULL},
-		{"role", true, &role, NULL},
-		{"expires", true, &expires_text, NULL},
-		{NULL, false, NULL, NULL},
+		{ "as", true, &as, NULL },
+		{ "name", true, &name, NULL },
+		{ "description", true, &desc, NULL },
+		{ "role", true, &role, NULL },
+		{ "expires", true, &expires_text, NULL },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_digest_key *key = NULL;
 	struct kw_store *store;
@@ -89,8 +90,9 @@ int kw_cmd_token_create(struct kw_cli *cli, int argc, char **argv)
 	/* The token alone on stdout, so that scripts can capture it; the rest on stderr. */
 	printf("%s\n", text);
 	OPENSSL_cleanse(text, sizeof(text));
-	fprintf(stderr, "keywarden: token %llu created. Copy it now: it is not stored and "
-			"cannot be shown again.\n",
+	fprintf(stderr,
+		"keywarden: token %llu created. Copy it now: it is not stored and "
+		"cannot be shown again.\n",
 		(unsigned long long)id);
 	/* SSO users learn here that revoking them at the IdP will not revoke this token. */
 	struct kw_user issuer;
@@ -233,15 +235,12 @@ int kw_cmd_token_list(struct kw_cli *cli, int argc, char **argv)
 	const char *error = NULL;
 	bool json = false;
 	const struct kw_cli_opt opts[] = {
-		{"as", true, &as, NULL},
-		{"issued-by", true, &issued_by, NULL},
-		{"role", true, &role, NULL},
-		{"status", true, &status, NULL},
-		{"json", false, NULL, &json},
-		{NULL, false, NULL, NULL},
+		{ "as", true, &as, NULL },      { "issued-by", true, &issued_by, NULL },
+		{ "role", true, &role, NULL },  { "status", true, &status, NULL },
+		{ "json", false, NULL, &json }, { NULL, false, NULL, NULL },
 	};
-	struct kw_token_filter filter = {.status = -1};
-	struct list_ctx ctx = {.now = kw_now()};
+	struct kw_token_filter filter = { .status = -1 };
+	struct list_ctx ctx = { .now = kw_now() };
 	struct kw_store *store;
 	int n_pos, ret, exit_code;
 
@@ -298,9 +297,9 @@ int kw_cmd_token_show(struct kw_cli *cli, int argc, char **argv)
 	const char *as = NULL, *pos[1], *error = NULL;
 	bool json = false;
 	const struct kw_cli_opt opts[] = {
-		{"as", true, &as, NULL},
-		{"json", false, NULL, &json},
-		{NULL, false, NULL, NULL},
+		{ "as", true, &as, NULL },
+		{ "json", false, NULL, &json },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_token_info t;
 	struct kw_store *store;
@@ -351,8 +350,8 @@ int kw_cmd_token_delete(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *as = NULL, *pos[1], *error = NULL;
 	const struct kw_cli_opt opts[] = {
-		{"as", true, &as, NULL},
-		{NULL, false, NULL, NULL},
+		{ "as", true, &as, NULL },
+		{ NULL, false, NULL, NULL },
 	};
 	struct kw_store *store;
 	uint64_t id;
@@ -372,8 +371,9 @@ int kw_cmd_token_delete(struct kw_cli *cli, int argc, char **argv)
 	while (ret == -ENOSPC && kw_store_reserve_release(store) == 0)
 		ret = kw_store_token_delete(store, as, id, &error);
 	if (ret == -ENOSPC) {
-		fprintf(stderr, "keywarden: %s; the reserve is spent: token %llu STILL VALIDATES "
-				"until you free space and delete it again\n",
+		fprintf(stderr,
+			"keywarden: %s; the reserve is spent: token %llu STILL VALIDATES "
+			"until you free space and delete it again\n",
 			error, (unsigned long long)id);
 		return KW_EXIT_STATE;
 	}

@@ -25,32 +25,32 @@ struct cmd {
 };
 
 static const struct cmd cmd_table[] = {
-	{"init", NULL, "", kw_cmd_init},
-	{"account", "add", "NAME [--token-limit N]", kw_cmd_account_add},
-	{"user", "add", "--account NAME LOGIN --role ROLE [--email ADDR]", kw_cmd_user_add},
-	{"user", "set",
-	 "LOGIN [--role ROLE] [--email ADDR] [--disable | --enable]\n"
-	 "                 [--expiry-emails on|off]",
-	 kw_cmd_user_set},
-	{"user", "list", "--account NAME [--json]", kw_cmd_user_list},
-	{"token", "create",
-	 "--as LOGIN --name NAME [--description TEXT] --role ROLE\n"
-	 "               [--expires never|YYYY-MM-DD|RFC3339-TIME]",
-	 kw_cmd_token_create},
-	{"token", "list",
-	 "--as LOGIN [--issued-by LOGIN] [--role ROLE]\n"
-	 "             [--status active|expired|deleted|disabled] [--json]",
-	 kw_cmd_token_list},
-	{"token", "show", "--as LOGIN ID [--json]", kw_cmd_token_show},
-	{"token", "delete", "--as LOGIN ID", kw_cmd_token_delete},
-	{"token", "check", "TOKEN|- [--json]", kw_cmd_token_check},
-	{"audit", "verify", "[--anchor SEQ:HASH] [--quiet]", kw_cmd_audit_verify},
-	{"audit", "export", "[--since TIME] [--format jsonl]", kw_cmd_audit_export},
-	{"notify", "run", "[--dry-run] [--account NAME]", kw_cmd_notify_run},
-	{"report", NULL, "[--account NAME] [--json]", kw_cmd_report},
-	{"sso", "revoke", "LOGIN --reason TEXT", kw_cmd_sso_revoke},
-	{"sso", "review", "[--account NAME] [--json]", kw_cmd_sso_review},
-	{"sso", "dismiss", "CASE_ID --as ADMIN --reason TEXT", kw_cmd_sso_dismiss},
+	{ "init", NULL, "", kw_cmd_init },
+	{ "account", "add", "NAME [--token-limit N]", kw_cmd_account_add },
+	{ "user", "add", "--account NAME LOGIN --role ROLE [--email ADDR]", kw_cmd_user_add },
+	{ "user", "set",
+	  "LOGIN [--role ROLE] [--email ADDR] [--disable | --enable]\n"
+	  "                 [--expiry-emails on|off]",
+	  kw_cmd_user_set },
+	{ "user", "list", "--account NAME [--json]", kw_cmd_user_list },
+	{ "token", "create",
+	  "--as LOGIN --name NAME [--description TEXT] --role ROLE\n"
+	  "               [--expires never|YYYY-MM-DD|RFC3339-TIME]",
+	  kw_cmd_token_create },
+	{ "token", "list",
+	  "--as LOGIN [--issued-by LOGIN] [--role ROLE]\n"
+	  "             [--status active|expired|deleted|disabled] [--json]",
+	  kw_cmd_token_list },
+	{ "token", "show", "--as LOGIN ID [--json]", kw_cmd_token_show },
+	{ "token", "delete", "--as LOGIN ID", kw_cmd_token_delete },
+	{ "token", "check", "TOKEN|- [--json]", kw_cmd_token_check },
+	{ "audit", "verify", "[--anchor SEQ:HASH] [--quiet]", kw_cmd_audit_verify },
+	{ "audit", "export", "[--since TIME] [--format jsonl]", kw_cmd_audit_export },
+	{ "notify", "run", "[--dry-run] [--account NAME]", kw_cmd_notify_run },
+	{ "report", NULL, "[--account NAME] [--json]", kw_cmd_report },
+	{ "sso", "revoke", "LOGIN --reason TEXT", kw_cmd_sso_revoke },
+	{ "sso", "review", "[--account NAME] [--json]", kw_cmd_sso_review },
+	{ "sso", "dismiss", "CASE_ID --as ADMIN --reason TEXT", kw_cmd_sso_dismiss },
 };
 #define N_CMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
 
@@ -218,13 +218,13 @@ int kw_cli_parse(int argc, char **argv, const struct kw_cli_opt *opts, const cha
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"state-dir", required_argument, NULL, 's'},
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct kw_cli cli = {0};
+	struct kw_cli cli = { 0 };
 	const char *error = NULL;
 	const struct cmd *c;
 	struct passwd *pw;
@@ -283,7 +283,8 @@ int main(int argc, char **argv)
 	if (pw != NULL)
 		snprintf(cli.operator_name, sizeof(cli.operator_name), "unix:%s", pw->pw_name);
 	else
-		snprintf(cli.operator_name, sizeof(cli.operator_name), "unix:%u", (unsigned)getuid());
+		snprintf(cli.operator_name, sizeof(cli.operator_name), "unix:%u",
+			 (unsigned)getuid());
 	/* A command gets argv[0] == its verb, or its group when it has none. */
 	ret = c->verb != NULL ? c->fn(&cli, argc - 1, argv + 1) : c->fn(&cli, argc, argv);
 	kw_store_free(&cli.store);

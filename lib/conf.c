@@ -33,9 +33,18 @@ struct kw_config {
  * typed getters take their defaults from here. Text settings are checked by the part that
  * reads them (addresses, lists, role maps). A default marked DERIVED is computed by that part
  * (see its comment). */
-#define U(sec, key, def, min, max) { sec, key, KW_SETTING_UINT, def, min, max }
-#define B(sec, key, def) { sec, key, KW_SETTING_BOOL, def, 0, 1 }
-#define T(sec, key) { sec, key, KW_SETTING_TEXT, 0, 0, 0 }
+#define U(sec, key, def, min, max)                                                                 \
+	{                                                                                          \
+		sec, key, KW_SETTING_UINT, def, min, max                                           \
+	}
+#define B(sec, key, def)                                                                           \
+	{                                                                                          \
+		sec, key, KW_SETTING_BOOL, def, 0, 1                                               \
+	}
+#define T(sec, key)                                                                                \
+	{                                                                                          \
+		sec, key, KW_SETTING_TEXT, 0, 0, 0                                                 \
+	}
 #define DERIVED 0
 
 static const struct setting {
@@ -43,10 +52,15 @@ static const struct setting {
 	enum kw_setting_type type;
 	uint64_t def, min, max;
 } settings[] = {
-	T("store", "database"), T("store", "key_file"), T("store", "state_dir"),
+	T("store", "database"),
+	T("store", "key_file"),
+	T("store", "state_dir"),
 	T("log", "level"),
-	T("validator", "socket"), T("validator", "socket_mode"), T("validator", "socket_group"),
-	T("validator", "allow_uids"), T("validator", "allow_gids"),
+	T("validator", "socket"),
+	T("validator", "socket_mode"),
+	T("validator", "socket_group"),
+	T("validator", "allow_uids"),
+	T("validator", "allow_gids"),
 	U("validator", "idle_timeout", 60, 1, 86400),
 	U("validator", "max_connections", 1024, 1, 1000000),
 	U("validator", "max_line", KW_PROTO_LINE_MAX, KW_PROTO_LINE_MIN, KW_PROTO_LINE_LIMIT),
@@ -58,9 +72,17 @@ static const struct setting {
 	U("validator", "line_timeout", 10, 1, 3600),
 	/* DERIVED: a quarter of max_connections (at least 1) */
 	U("validator", "max_connections_per_uid", DERIVED, 1, 1000000),
-	T("sso", "account"), T("sso", "sp_entity_id"), T("sso", "acs_url"), T("sso", "slo_url"),
-	T("sso", "idp_metadata"), T("sso", "sp_key"), T("sso", "sp_cert"), T("sso", "listen"),
-	T("sso", "login_attribute"), T("sso", "role_attribute"), T("sso", "email_attribute"),
+	T("sso", "account"),
+	T("sso", "sp_entity_id"),
+	T("sso", "acs_url"),
+	T("sso", "slo_url"),
+	T("sso", "idp_metadata"),
+	T("sso", "sp_key"),
+	T("sso", "sp_cert"),
+	T("sso", "listen"),
+	T("sso", "login_attribute"),
+	T("sso", "role_attribute"),
+	T("sso", "email_attribute"),
 	T("sso", "role_map"),
 	U("sso", "clock_skew", 180, 0, 3600),
 	B("sso", "allow_sha1", false),
@@ -70,7 +92,9 @@ static const struct setting {
 	U("sso", "max_body", 256 * 1024, 1024, 16 * 1024 * 1024),
 	U("sso", "max_connections", 64, 1, 1000),
 	U("sso", "timeout", 10, 1, 3600),
-	T("notify", "smtp_url"), T("notify", "from"), T("notify", "username"),
+	T("notify", "smtp_url"),
+	T("notify", "from"),
+	T("notify", "username"),
 	T("notify", "password_file"),
 	B("notify", "starttls", false),
 	U("notify", "timeout", 30, 1, 600),
@@ -103,8 +127,7 @@ static const struct setting *setting_get(const char *section, const char *key,
 	return st;
 }
 
-static int parse_uint(const struct setting *st, const char *v, uint64_t *v_r,
-		      const char **error_r)
+static int parse_uint(const struct setting *st, const char *v, uint64_t *v_r, const char **error_r)
 {
 	unsigned long long n;
 	char *end;
@@ -122,8 +145,9 @@ static int parse_uint(const struct setting *st, const char *v, uint64_t *v_r,
 
 static int parse_bool(const struct setting *st, const char *v, bool *v_r, const char **error_r)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false",
-										    "off", "0" };
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no",
+										       "false",
+										       "off", "0" };
 
 	for (size_t i = 0; i < 4; i++) {
 		if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
@@ -210,7 +234,7 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 		abort();
 	if (st.st_size > CONFIG_MAX_BYTES) {
 		*error_r = kw_error_format("%s: config file larger than %d bytes", path,
-				     CONFIG_MAX_BYTES);
+					   CONFIG_MAX_BYTES);
 		ret = -EFBIG;
 		goto out;
 	}
@@ -234,7 +258,7 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 			if (e == NULL || e[1] != '\0' || e - s - 1 <= 0 ||
 			    (size_t)(e - s - 1) >= sizeof(section)) {
 				*error_r = kw_error_format("%s:%u: malformed section header", path,
-						     lineno);
+							   lineno);
 				ret = -EINVAL;
 				goto out;
 			}
@@ -252,14 +276,14 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 		key = trim(s);
 		value = trim(eq + 1);
 		if (section[0] == '\0') {
-			*error_r = kw_error_format("%s:%u: key '%s' outside of a [section]", path, lineno,
-					     key);
+			*error_r = kw_error_format("%s:%u: key '%s' outside of a [section]", path,
+						   lineno, key);
 			ret = -EINVAL;
 			goto out;
 		}
 		if ((set = setting_find(section, key)) == NULL) {
-			*error_r = kw_error_format("%s:%u: unknown key '%s' in [%s]", path, lineno, key,
-						   section);
+			*error_r = kw_error_format("%s:%u: unknown key '%s' in [%s]", path, lineno,
+						   key, section);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -268,8 +292,8 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 			goto out;
 		}
 		if (kw_config_get(cfg, section, key) != NULL) {
-			*error_r = kw_error_format("%s:%u: [%s] %s is set twice", path, lineno, section,
-					     key);
+			*error_r = kw_error_format("%s:%u: [%s] %s is set twice", path, lineno,
+						   section, key);
 			ret = -EINVAL;
 			goto out;
 		}

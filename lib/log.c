@@ -55,8 +55,7 @@ int kw_log_parse_level(const char *name, enum kw_log_level *level_r)
 	return -1;
 }
 
-static void log_emit(enum kw_log_level level, const char *message_id, const char *fmt,
-		     va_list ap)
+static void log_emit(enum kw_log_level level, const char *message_id, const char *fmt, va_list ap)
 {
 	char buf[4096];
 

@@ -70,19 +70,19 @@ struct kw_sso_assertion {
 };
 
 enum kw_sso_outcome {
-	KW_SSO_CREATED,    /* a new SSO user with the mapped role */
-	KW_SSO_UPDATED,    /* same role as before */
-	KW_SSO_UPGRADED,   /* a higher role, or access back after a revocation */
-	KW_SSO_DOWNGRADED, /* a lower role: the rule applied */
-	KW_SSO_REVOKED,    /* no role maps any more: the rule applied */
+	KW_SSO_CREATED,       /* a new SSO user with the mapped role */
+	KW_SSO_UPDATED,       /* same role as before */
+	KW_SSO_UPGRADED,      /* a higher role, or access back after a revocation */
+	KW_SSO_DOWNGRADED,    /* a lower role: the rule applied */
+	KW_SSO_REVOKED,       /* no role maps any more: the rule applied */
 	KW_SSO_STILL_REVOKED, /* no role maps, already revoked: last seen updated, no new event */
-	KW_SSO_IGNORED,    /* unknown login and no role maps: nobody created */
+	KW_SSO_IGNORED,       /* unknown login and no role maps: nobody created */
 };
 
 struct kw_sso_result {
 	enum kw_sso_outcome outcome;
-	int64_t user_id;       /* 0 for KW_SSO_IGNORED */
-	int64_t case_id;       /* the case opened or updated by the rule, else 0 */
+	int64_t user_id;        /* 0 for KW_SSO_IGNORED */
+	int64_t case_id;        /* the case opened or updated by the rule, else 0 */
 	unsigned active_tokens; /* the user's active tokens when the rule applied */
 };
 
@@ -130,9 +130,8 @@ int kw_sso_logout(struct kw_store *store, const struct kw_sso_logout_request *l,
  * sso_state becomes revoked, open SSO sessions end, and the rule applies (case kind
  * idp_revoked). -EINVAL for a local user (use keywarden user set --disable) or an empty
  * reason, -ENOENT unknown user. */
-int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login,
-		  const char *reason, int64_t now, struct kw_sso_result *result_r,
-		  const char **error_r);
+int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login, const char *reason,
+		  int64_t now, struct kw_sso_result *result_r, const char **error_r);
 
 /* Closes the open cases (of `account`, or of all when NULL) whose user holds no active token
  * (none that is not deleted and not expired; a disabled user's tokens count),

@@ -205,7 +205,8 @@ static int migrate(struct kw_store *store, bool readonly, bool create, const cha
 	}
 	if (readonly) {
 		ret = kw_store_fail(store, -EPROTO, error_r,
-				    "the database has schema version %d and needs migrating", version);
+				    "the database has schema version %d and needs migrating",
+				    version);
 		goto out;
 	}
 	for (unsigned v = (unsigned)version; v < kw_migrations_count; v++) {
@@ -291,8 +292,7 @@ static int check_file(const char *path, bool create, char *error, size_t size)
 static int open_once(const char *path, unsigned flags, struct kw_store **store_r,
 		     const char **error_r, bool *retry_r);
 
-int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
-		  const char **error_r)
+int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r, const char **error_r)
 {
 	bool retry;
 	int ret;
@@ -324,7 +324,8 @@ static int open_once(const char *path, unsigned flags, struct kw_store **store_r
 	oflags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
 	if (sqlite3_open_v2(path, &store->db, oflags | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		ret = kw_store_fail(store, -EIO, NULL, "cannot open database %s: %s", path,
-				    store->db != NULL ? sqlite3_errmsg(store->db) : "out of memory");
+				    store->db != NULL ? sqlite3_errmsg(store->db)
+						      : "out of memory");
 		*error_r = kw_error_format("%s", store->error);
 		kw_store_free(&store);
 		return ret;
@@ -413,8 +414,8 @@ const char *kw_store_role_names(void)
 int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,
 		      const char **error_r)
 {
-	sqlite3_stmt *st =
-		kw_store_stmt(store, "SELECT id, rank, name FROM role WHERE name = ?1 COLLATE NOCASE");
+	sqlite3_stmt *st = kw_store_stmt(
+		store, "SELECT id, rank, name FROM role WHERE name = ?1 COLLATE NOCASE");
 	int rc;
 
 	if (st == NULL)
@@ -595,9 +596,9 @@ static void read_user(sqlite3_stmt *st, struct kw_user *u)
 int kw_store_user_get(struct kw_store *store, const char *login, struct kw_user *user_r,
 		      const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(store, "SELECT " USER_COLUMNS
-						"FROM user u JOIN account a ON a.id = u.account_id "
-						"JOIN role r ON r.id = u.role_id WHERE u.login = ?1");
+	sqlite3_stmt *st = kw_store_stmt(
+		store, "SELECT " USER_COLUMNS "FROM user u JOIN account a ON a.id = u.account_id "
+		       "JOIN role r ON r.id = u.role_id WHERE u.login = ?1");
 	int rc;
 
 	if (st == NULL)
@@ -614,8 +615,7 @@ int kw_store_user_get(struct kw_store *store, const char *login, struct kw_user 
 }
 
 int kw_store_user_add(struct kw_store *store, const char *actor, const char *account,
-		      const char *login, const char *role, const char *email,
-		      const char **error_r)
+		      const char *login, const char *role, const char *email, const char **error_r)
 {
 	struct kw_account acct;
 	struct kw_role r;
@@ -735,9 +735,8 @@ int kw_store_user_set(struct kw_store *store, const char *actor, const char *log
 		sqlite3_bind_int(st, 2, change->expiry_emails);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto dbfail;
-		dl += (size_t)snprintf(details + dl, sizeof(details) - dl,
-				       "%s\"expiry_emails\":%s", dl > 1 ? "," : "",
-				       change->expiry_emails ? "true" : "false");
+		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"expiry_emails\":%s",
+				       dl > 1 ? "," : "", change->expiry_emails ? "true" : "false");
 	}
 	if (dl == 1) {
 		ret = kw_store_fail(store, -EINVAL, error_r, "nothing to change");

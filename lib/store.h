@@ -82,8 +82,8 @@ struct kw_user {
 	struct kw_role role;
 	bool enabled;
 	bool expiry_emails;
-	bool sso; /* source = sso */
-	char sso_state[16]; /* "" for local users */
+	bool sso;              /* source = sso */
+	char sso_state[16];    /* "" for local users */
 	int64_t sso_last_seen; /* 0 when never */
 };
 
@@ -124,9 +124,9 @@ struct kw_token_check {
 };
 
 struct kw_token_filter {
-	const char *issued_by;    /* login, or NULL */
-	const char *role;         /* role name, or NULL */
-	int status;               /* -1 for any, else enum kw_token_status */
+	const char *issued_by; /* login, or NULL */
+	const char *role;      /* role name, or NULL */
+	int status;            /* -1 for any, else enum kw_token_status */
 };
 
 typedef int kw_token_cb(const struct kw_token_info *token, void *ctx);
@@ -182,8 +182,7 @@ int kw_store_account_get(struct kw_store *store, const char *name, struct kw_acc
 			 const char **error_r);
 
 int kw_store_user_add(struct kw_store *store, const char *actor, const char *account,
-		      const char *login, const char *role, const char *email,
-		      const char **error_r);
+		      const char *login, const char *role, const char *email, const char **error_r);
 int kw_store_user_get(struct kw_store *store, const char *login, struct kw_user *user_r,
 		      const char **error_r);
 struct kw_user_change {
@@ -251,10 +250,10 @@ struct kw_report_token {
 	char role[KW_ROLE_MAX + 1];
 	char issuer_role[KW_ROLE_MAX + 1]; /* the issuer's current role */
 	int64_t created;
-	int64_t expires;   /* KW_NEVER when it never expires */
-	int64_t last_used; /* 0 when never used */
-	bool issuer_sso;   /* the issuer's source is SSO */
-	char sso_state[16]; /* "" when unset */
+	int64_t expires;       /* KW_NEVER when it never expires */
+	int64_t last_used;     /* 0 when never used */
+	bool issuer_sso;       /* the issuer's source is SSO */
+	char sso_state[16];    /* "" when unset */
 	int64_t sso_last_seen; /* 0 when never */
 };
 
@@ -321,8 +320,8 @@ int kw_store_notify_due(struct kw_store *store, const char *account, int64_t now
 int kw_store_notify_admins(struct kw_store *store, int64_t account_id, kw_notify_admin_cb *cb,
 			   void *ctx, const char **error_r);
 /* Reads where a mail stands at `now` (no transaction: call it right before sending). */
-int kw_store_notify_ledger(struct kw_store *store, const struct kw_notify_mail *mail,
-			   int64_t now, struct kw_notify_ledger *ledger_r, const char **error_r);
+int kw_store_notify_ledger(struct kw_store *store, const struct kw_notify_mail *mail, int64_t now,
+			   struct kw_notify_ledger *ledger_r, const char **error_r);
 /* Records a delivered mail with its audit event (notify.sent) in one transaction; recording
  * it twice is not an error. */
 int kw_store_notify_record_sent(struct kw_store *store, const char *actor,

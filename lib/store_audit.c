@@ -67,13 +67,13 @@ static void emit_event(const struct pending_event *e)
 	ret = -ENOENT;
 	if (access(JOURNAL_SOCKET, F_OK) == 0)
 		ret = sd_journal_send(
-		    "MESSAGE=audit seq=%s action=%s actor=%s target=%s details=%s hash=%s", seq,
-		    e->action, e->actor, e->target, e->details, e->hash_hex,
-		    "MESSAGE_ID=" AUDIT_MESSAGE_ID, "PRIORITY=%d", LOG_NOTICE,
-		    "SYSLOG_IDENTIFIER=keywarden-audit", "KEYWARDEN_AUDIT_SEQ=%s", seq,
-		    "KEYWARDEN_AUDIT_ACTION=%s", e->action, "KEYWARDEN_AUDIT_ACTOR=%s", e->actor,
-		    "KEYWARDEN_AUDIT_TARGET=%s", e->target, "KEYWARDEN_AUDIT_HASH=%s", e->hash_hex,
-		    NULL);
+			"MESSAGE=audit seq=%s action=%s actor=%s target=%s details=%s hash=%s", seq,
+			e->action, e->actor, e->target, e->details, e->hash_hex,
+			"MESSAGE_ID=" AUDIT_MESSAGE_ID, "PRIORITY=%d", LOG_NOTICE,
+			"SYSLOG_IDENTIFIER=keywarden-audit", "KEYWARDEN_AUDIT_SEQ=%s", seq,
+			"KEYWARDEN_AUDIT_ACTION=%s", e->action, "KEYWARDEN_AUDIT_ACTOR=%s",
+			e->actor, "KEYWARDEN_AUDIT_TARGET=%s", e->target, "KEYWARDEN_AUDIT_HASH=%s",
+			e->hash_hex, NULL);
 	if (ret < 0) /* no journald: plain syslog, the message id in the text */
 		syslog(LOG_AUTHPRIV | LOG_NOTICE,
 		       "audit seq=%s action=%s actor=%s target=%s details=%s hash=%s [%s]", seq,
@@ -236,7 +236,7 @@ int kw_audit_append(struct kw_store *store, int64_t time, const char *actor, con
 static int append(struct kw_store *store, int64_t time, const char *actor, const char *action,
 		  const char *target, const char *details)
 {
-	uint8_t prev[HASH_LEN] = {0}, hash[HASH_LEN];
+	uint8_t prev[HASH_LEN] = { 0 }, hash[HASH_LEN];
 	sqlite3_stmt *st;
 	int64_t seq = 1;
 	int rc;
@@ -278,7 +278,7 @@ static int append(struct kw_store *store, int64_t time, const char *actor, const
 int kw_audit_verify(struct kw_store *store, int64_t *count_r, int64_t *bad_seq_r,
 		    const char **error_r)
 {
-	uint8_t prev[HASH_LEN] = {0}, hash[HASH_LEN];
+	uint8_t prev[HASH_LEN] = { 0 }, hash[HASH_LEN];
 	sqlite3_stmt *st;
 	int64_t expect = 1, count = 0;
 	int rc, ret = 0;
@@ -345,8 +345,8 @@ int kw_audit_event_hash(struct kw_store *store, int64_t seq, uint8_t hash_r[KW_A
 	} else if (rc == SQLITE_DONE) {
 		ret = kw_store_fail(store, -ENOENT, error_r, "no audit event %lld", (long long)seq);
 	} else if (rc == SQLITE_ROW) {
-		ret = kw_store_fail(store, -EIO, error_r, "audit event %lld: its hash is unreadable",
-				    (long long)seq);
+		ret = kw_store_fail(store, -EIO, error_r,
+				    "audit event %lld: its hash is unreadable", (long long)seq);
 	} else {
 		ret = kw_store_db_fail(store, error_r, "audit read");
 	}

@@ -22,7 +22,8 @@
 #define KW_SQL_USER_ENABLED(u) "(" u ".enabled = 1)"
 
 /* Token t, issued by user u, validates at `now`: live and its issuer enabled. */
-#define KW_SQL_TOKEN_VALID(t, u, now) "(" KW_SQL_TOKEN_LIVE(t, now) " AND " KW_SQL_USER_ENABLED(u) ")"
+#define KW_SQL_TOKEN_VALID(t, u, now)                                                              \
+	"(" KW_SQL_TOKEN_LIVE(t, now) " AND " KW_SQL_USER_ENABLED(u) ")"
 
 /* User u is an SSO user whose SSO access was revoked. */
 #define KW_SQL_REVOKED_SSO(u) "(" u ".source = 'sso' AND coalesce(" u ".sso_state, '') = 'revoked')"

@@ -67,8 +67,9 @@ static int get_actor(struct kw_store *store, const char *as, struct kw_user *u,
 		return kw_store_fail(store, -EPERM, error_r, "user '%s' is disabled", as);
 	/* SSO revocation leaves the tokens alone (the rule), but the user acts no more. */
 	if (u->sso && strcmp(u->sso_state, "revoked") == 0)
-		return kw_store_fail(store, -EPERM, error_r,
-				     "the SSO access of user '%s' was revoked: it may no longer act", as);
+		return kw_store_fail(
+			store, -EPERM, error_r,
+			"the SSO access of user '%s' was revoked: it may no longer act", as);
 	return 0;
 }
 
@@ -132,11 +133,12 @@ int kw_store_token_create(struct kw_store *store, struct kw_digest_key *key, con
 	if (count_account_tokens(store, acct.id, now, &live, &expired) < 0)
 		goto dbfail;
 	if (live >= acct.token_limit) {
-		ret = kw_store_fail(store, -EDQUOT, error_r,
-				    "account '%s' already holds %lld tokens, its limit; %lld of them "
-				    "%s expired and could be deleted to make room",
-				    acct.name, (long long)live, (long long)expired,
-				    expired == 1 ? "is" : "are");
+		ret = kw_store_fail(
+			store, -EDQUOT, error_r,
+			"account '%s' already holds %lld tokens, its limit; %lld of them "
+			"%s expired and could be deleted to make room",
+			acct.name, (long long)live, (long long)expired,
+			expired == 1 ? "is" : "are");
 		goto out;
 	}
 	/* The id comes from the insert; the digest binds it, so it is set right after. */
@@ -190,8 +192,8 @@ int kw_store_token_create(struct kw_store *store, struct kw_digest_key *key, con
 	else
 		kw_time_format(expires, exp_text);
 	snprintf(details, sizeof(details),
-		 "{\"account\":%s,\"name\":%s,\"role\":%s,\"expires\":\"%s\"}", jacct, jname,
-		 jrole, exp_text);
+		 "{\"account\":%s,\"name\":%s,\"role\":%s,\"expires\":\"%s\"}", jacct, jname, jrole,
+		 exp_text);
 	char target[32];
 	snprintf(target, sizeof(target), "token:%llu", (unsigned long long)id);
 	if (kw_audit_append(store, now, as, "token.create", target, details) < 0 ||
@@ -231,8 +233,8 @@ static void read_token(sqlite3_stmt *st, int64_t now, struct kw_token_info *t)
 	t->role.rank = sqlite3_column_int(st, 6);
 	kw_store_copy_text(t->role.name, sizeof(t->role.name), st, 7);
 	t->created = sqlite3_column_int64(st, 8);
-	t->expires = sqlite3_column_type(st, 9) == SQLITE_NULL ? KW_NEVER
-							       : sqlite3_column_int64(st, 9);
+	t->expires =
+		sqlite3_column_type(st, 9) == SQLITE_NULL ? KW_NEVER : sqlite3_column_int64(st, 9);
 	t->last_used = sqlite3_column_int64(st, 10);
 	kw_store_copy_text(t->last_ip, sizeof(t->last_ip), st, 11);
 	t->deleted = sqlite3_column_int64(st, 12);
@@ -272,8 +274,9 @@ int kw_store_token_list(struct kw_store *store, const char *as,
 	/* Everyone but Administrators sees only their own tokens. */
 	if (!is_admin(&actor)) {
 		if (filter->issued_by != NULL && by.id != actor.id)
-			return kw_store_fail(store, -EPERM, error_r,
-					     "only Administrators may list tokens issued by others");
+			return kw_store_fail(
+				store, -EPERM, error_r,
+				"only Administrators may list tokens issued by others");
 		sqlite3_bind_int64(st, 2, actor.id);
 	} else if (filter->issued_by != NULL) {
 		sqlite3_bind_int64(st, 2, by.id);
@@ -333,8 +336,7 @@ int kw_store_token_get(struct kw_store *store, const char *as, uint64_t id, int6
 	return visible_token(store, &actor, id, now, info_r, "see", error_r);
 }
 
-int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id,
-			  const char **error_r)
+int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id, const char **error_r)
 {
 	struct kw_user actor;
 	struct kw_token_info t;
@@ -403,8 +405,8 @@ int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_c
 	}
 	check_r->id = id;
 	memcpy(check_r->digest, sqlite3_column_blob(st, 0), KW_DIGEST_LEN);
-	check_r->expires = sqlite3_column_type(st, 1) == SQLITE_NULL ? KW_NEVER
-								     : sqlite3_column_int64(st, 1);
+	check_r->expires =
+		sqlite3_column_type(st, 1) == SQLITE_NULL ? KW_NEVER : sqlite3_column_int64(st, 1);
 	check_r->deleted = sqlite3_column_int(st, 2) != 0;
 	check_r->issuer_enabled = sqlite3_column_int(st, 3) != 0;
 	kw_store_copy_text(check_r->account, sizeof(check_r->account), st, 4);

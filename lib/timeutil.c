@@ -60,7 +60,7 @@ static int64_t days_from_civil(int y, int m, int d)
 
 static int days_in_month(int y, int m)
 {
-	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int dm[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	return m == 2 ? 28 + leap : dm[m - 1];
 }
@@ -82,8 +82,8 @@ int kw_time_parse(const char *text, int allow_date, int64_t *t_r)
 		if (*p != 'T' && *p != 't')
 			return -EINVAL;
 		p++;
-		if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0 ||
-		    *p++ != ':' || digits(&p, 2, &s) < 0)
+		if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0 || *p++ != ':' ||
+		    digits(&p, 2, &s) < 0)
 			return -EINVAL;
 		if (h > 23 || mi > 59 || s > 60)
 			return -EINVAL;

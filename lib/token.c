@@ -159,8 +159,10 @@ int kw_token_parse(const char *text, size_t len, uint64_t *id_r, struct kw_secre
 	if (end - p != KW_SECRET_TEXT_LEN)
 		return -EINVAL;
 	for (size_t i = 0, o = 0; i < KW_SECRET_TEXT_LEN; i += 4, o += 3) {
-		int a = b64url_value((unsigned char)p[i]), b = b64url_value((unsigned char)p[i + 1]);
-		int c = b64url_value((unsigned char)p[i + 2]), d = b64url_value((unsigned char)p[i + 3]);
+		int a = b64url_value((unsigned char)p[i]),
+		    b = b64url_value((unsigned char)p[i + 1]);
+		int c = b64url_value((unsigned char)p[i + 2]),
+		    d = b64url_value((unsigned char)p[i + 3]);
 		if ((a | b | c | d) < 0)
 			goto out;
 		uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;

@@ -41,7 +41,7 @@
 struct kw_client {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int timeout_ms;
-	int fd;	   /* -1 when not connected */
+	int fd;    /* -1 when not connected */
 	pid_t pid; /* the process that opened fd */
 	dev_t dev; /* identity of fd, to notice a host that closed and reused the number */
 	ino_t ino;
@@ -55,13 +55,13 @@ struct kw_client {
 };
 
 static const char *const status_names[] = {
-    [KW_CHECK_OK] = "ok",
-    [KW_CHECK_INVALID] = KW_PROTO_FAIL_CODE_INVALID,
-    [KW_CHECK_EXPIRED] = KW_PROTO_FAIL_CODE_EXPIRED,
-    [KW_CHECK_DELETED] = KW_PROTO_FAIL_CODE_DELETED,
-    [KW_CHECK_DISABLED] = KW_PROTO_FAIL_CODE_DISABLED,
-    [KW_CHECK_RATE_LIMITED] = KW_PROTO_FAIL_CODE_RATE_LIMITED,
-    [KW_CHECK_TEMP_FAIL] = KW_PROTO_FAIL_CODE_TEMP_FAIL,
+	[KW_CHECK_OK] = "ok",
+	[KW_CHECK_INVALID] = KW_PROTO_FAIL_CODE_INVALID,
+	[KW_CHECK_EXPIRED] = KW_PROTO_FAIL_CODE_EXPIRED,
+	[KW_CHECK_DELETED] = KW_PROTO_FAIL_CODE_DELETED,
+	[KW_CHECK_DISABLED] = KW_PROTO_FAIL_CODE_DISABLED,
+	[KW_CHECK_RATE_LIMITED] = KW_PROTO_FAIL_CODE_RATE_LIMITED,
+	[KW_CHECK_TEMP_FAIL] = KW_PROTO_FAIL_CODE_TEMP_FAIL,
 };
 
 const char *kw_check_status_name(enum kw_check_status status)
@@ -281,7 +281,7 @@ static int send_all(struct kw_client *c, const char *buf, size_t len, int64_t de
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
 			int left = remaining_ms(deadline);
 			int n;
 
@@ -344,7 +344,7 @@ static int read_line(struct kw_client *c, int64_t deadline)
 {
 	for (;;) {
 		int len = take_line(c);
-		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		int left, r;
 
 		if (len != -EAGAIN)
@@ -399,12 +399,12 @@ static int error_reason(char **fields, int n)
 		const char *reason;
 		int err;
 	} map[] = {
-	    {KW_PROTO_ERROR_REASON_VERSION, -EPROTONOSUPPORT},
-	    {KW_PROTO_ERROR_REASON_LINE_TOO_LONG, -EPROTO},
-	    {KW_PROTO_ERROR_REASON_PROTOCOL, -EPROTO},
-	    {KW_PROTO_ERROR_REASON_NOT_ALLOWED, -EACCES},
-	    {KW_PROTO_ERROR_REASON_IDLE, -ECONNRESET},
-	    {KW_PROTO_ERROR_REASON_BUSY, -EBUSY},
+		{ KW_PROTO_ERROR_REASON_VERSION, -EPROTONOSUPPORT },
+		{ KW_PROTO_ERROR_REASON_LINE_TOO_LONG, -EPROTO },
+		{ KW_PROTO_ERROR_REASON_PROTOCOL, -EPROTO },
+		{ KW_PROTO_ERROR_REASON_NOT_ALLOWED, -EACCES },
+		{ KW_PROTO_ERROR_REASON_IDLE, -ECONNRESET },
+		{ KW_PROTO_ERROR_REASON_BUSY, -EBUSY },
 	};
 
 	for (int i = 1; i < n; i++) {
@@ -445,7 +445,7 @@ static int handshake(struct kw_client *c, int64_t deadline)
 
 static int connect_fd(struct kw_client *c, int64_t deadline)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd, ret;
 
@@ -470,7 +470,7 @@ static int connect_fd(struct kw_client *c, int64_t deadline)
 			continue;
 		}
 		if (errno == EINPROGRESS) {
-			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
 			int err = 0;
 			socklen_t elen = sizeof(err);
 			int r;
@@ -601,20 +601,20 @@ static int parse_answer(char *line, const char *want_id, struct kw_check_result 
 		const char *name;
 		enum kw_check_status status;
 	} codes[] = {
-	    {KW_PROTO_FAIL_CODE_INVALID, KW_CHECK_INVALID},
-	    {KW_PROTO_FAIL_CODE_EXPIRED, KW_CHECK_EXPIRED},
-	    {KW_PROTO_FAIL_CODE_DELETED, KW_CHECK_DELETED},
-	    {KW_PROTO_FAIL_CODE_DISABLED, KW_CHECK_DISABLED},
-	    {KW_PROTO_FAIL_CODE_RATE_LIMITED, KW_CHECK_RATE_LIMITED},
-	    {KW_PROTO_FAIL_CODE_TEMP_FAIL, KW_CHECK_TEMP_FAIL},
+		{ KW_PROTO_FAIL_CODE_INVALID, KW_CHECK_INVALID },
+		{ KW_PROTO_FAIL_CODE_EXPIRED, KW_CHECK_EXPIRED },
+		{ KW_PROTO_FAIL_CODE_DELETED, KW_CHECK_DELETED },
+		{ KW_PROTO_FAIL_CODE_DISABLED, KW_CHECK_DISABLED },
+		{ KW_PROTO_FAIL_CODE_RATE_LIMITED, KW_CHECK_RATE_LIMITED },
+		{ KW_PROTO_FAIL_CODE_TEMP_FAIL, KW_CHECK_TEMP_FAIL },
 	};
 	enum { F_TOKEN_ID, F_ACCOUNT, F_USER, F_ROLE, F_EXPIRES, F_CODE, F_N };
 	static const char *const keys[F_N] = {
-	    [F_TOKEN_ID] = KW_PROTO_FIELD_TOKEN_ID, [F_ACCOUNT] = KW_PROTO_FIELD_ACCOUNT,
-	    [F_USER] = KW_PROTO_FIELD_USER,	    [F_ROLE] = KW_PROTO_FIELD_ROLE,
-	    [F_EXPIRES] = KW_PROTO_FIELD_EXPIRES,   [F_CODE] = KW_PROTO_FIELD_CODE,
+		[F_TOKEN_ID] = KW_PROTO_FIELD_TOKEN_ID, [F_ACCOUNT] = KW_PROTO_FIELD_ACCOUNT,
+		[F_USER] = KW_PROTO_FIELD_USER,         [F_ROLE] = KW_PROTO_FIELD_ROLE,
+		[F_EXPIRES] = KW_PROTO_FIELD_EXPIRES,   [F_CODE] = KW_PROTO_FIELD_CODE,
 	};
-	const char *val[F_N] = {NULL};
+	const char *val[F_N] = { NULL };
 	char *fields[64];
 	bool ok;
 	int n;
@@ -737,7 +737,7 @@ static int run(struct kw_client *c, size_t m, const size_t *idx, const char *con
 
 	*retry_r = false;
 	while (answered < m) {
-		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		int left, r;
 
 		if (out_off == out_len) {
@@ -897,7 +897,7 @@ int kw_client_check_batch(struct kw_client *client, size_t n, const char *const 
 int kw_client_check(struct kw_client *client, const char *token, const struct kw_check_opts *opts,
 		    struct kw_check_result *res)
 {
-	const char *tokens[1] = {token};
+	const char *tokens[1] = { token };
 
 	if (client != NULL)
 		client->error[0] = '\0';

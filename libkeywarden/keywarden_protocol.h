@@ -41,7 +41,7 @@
 /* The VERSION line both sides send first, LF included. */
 #define KW_PROTO_HELLO                                                                             \
 	KW_PROTO_CMD_VERSION                                                                       \
-		"\t" KW_PROTO_STR(KW_PROTO_MAJOR) "\t" KW_PROTO_STR(KW_PROTO_MINOR) "\n"
+	"\t" KW_PROTO_STR(KW_PROTO_MAJOR) "\t" KW_PROTO_STR(KW_PROTO_MINOR) "\n"
 
 /* Field names (key=value). CHECK: service, remote_ip, then token, always last (its value is
  * the rest of the line). OK: token_id, account, user, role, expires. FAIL: code. ERROR:

@@ -40,7 +40,7 @@ static const char *const role_ranks[] = { KW_PROTO_ROLE_NAMES };
 struct cfg {
 	const char *socket;  /* NULL: the library's default */
 	const char *service; /* NULL: PAM_SERVICE */
-	int min_role;	     /* index into role_ranks, -1: any role */
+	int min_role;        /* index into role_ranks, -1: any role */
 	bool has_server_uid; /* server_uid=: the validator must run as exactly this uid */
 	uid_t server_uid;
 	bool any_user;
@@ -59,14 +59,14 @@ enum verdict {
 	V_DISABLED,
 	V_RATE_LIMITED,
 	V_TEMP_FAIL,
-	V_UNREACHABLE,	/* the validator could not be asked, or answered garbage */
-	V_WRONG_USER,	/* the token's issuer is not PAM_USER */
+	V_UNREACHABLE,  /* the validator could not be asked, or answered garbage */
+	V_WRONG_USER,   /* the token's issuer is not PAM_USER */
 	V_ROLE_TOO_LOW, /* below min_role, or a role the module does not know */
-	V_CONFIG,	/* bad module arguments */
-	V_NO_USER,	/* PAM_USER unavailable */
-	V_NO_TOKEN,	/* the conversation gave no token */
-	V_NOT_OURS,	/* account: auth did not go through this module */
-	V_SYSTEM,	/* out of memory, PAM item errors */
+	V_CONFIG,       /* bad module arguments */
+	V_NO_USER,      /* PAM_USER unavailable */
+	V_NO_TOKEN,     /* the conversation gave no token */
+	V_NOT_OURS,     /* account: auth did not go through this module */
+	V_SYSTEM,       /* out of memory, PAM item errors */
 	V_N
 };
 
@@ -74,22 +74,22 @@ enum verdict {
 static int pam_code(enum phase phase, enum verdict v)
 {
 	static const int codes[V_N][2] = {
-	    /*                   auth                  account */
-	    [V_OK] = {PAM_SUCCESS, PAM_SUCCESS},
-	    [V_INVALID] = {PAM_AUTH_ERR, PAM_PERM_DENIED},
-	    [V_EXPIRED] = {PAM_AUTH_ERR, PAM_ACCT_EXPIRED},
-	    [V_DELETED] = {PAM_AUTH_ERR, PAM_PERM_DENIED},
-	    [V_DISABLED] = {PAM_AUTH_ERR, PAM_PERM_DENIED},
-	    [V_RATE_LIMITED] = {PAM_MAXTRIES, PAM_PERM_DENIED},
-	    [V_TEMP_FAIL] = {PAM_AUTHINFO_UNAVAIL, PAM_AUTHINFO_UNAVAIL},
-	    [V_UNREACHABLE] = {PAM_AUTHINFO_UNAVAIL, PAM_AUTHINFO_UNAVAIL},
-	    [V_WRONG_USER] = {PAM_AUTH_ERR, PAM_PERM_DENIED},
-	    [V_ROLE_TOO_LOW] = {PAM_AUTH_ERR, PAM_PERM_DENIED},
-	    [V_CONFIG] = {PAM_SERVICE_ERR, PAM_SERVICE_ERR},
-	    [V_NO_USER] = {PAM_USER_UNKNOWN, PAM_USER_UNKNOWN},
-	    [V_NO_TOKEN] = {PAM_AUTH_ERR, PAM_PERM_DENIED},
-	    [V_NOT_OURS] = {PAM_AUTH_ERR, PAM_IGNORE},
-	    [V_SYSTEM] = {PAM_SYSTEM_ERR, PAM_SYSTEM_ERR},
+		/*                   auth                  account */
+		[V_OK] = { PAM_SUCCESS, PAM_SUCCESS },
+		[V_INVALID] = { PAM_AUTH_ERR, PAM_PERM_DENIED },
+		[V_EXPIRED] = { PAM_AUTH_ERR, PAM_ACCT_EXPIRED },
+		[V_DELETED] = { PAM_AUTH_ERR, PAM_PERM_DENIED },
+		[V_DISABLED] = { PAM_AUTH_ERR, PAM_PERM_DENIED },
+		[V_RATE_LIMITED] = { PAM_MAXTRIES, PAM_PERM_DENIED },
+		[V_TEMP_FAIL] = { PAM_AUTHINFO_UNAVAIL, PAM_AUTHINFO_UNAVAIL },
+		[V_UNREACHABLE] = { PAM_AUTHINFO_UNAVAIL, PAM_AUTHINFO_UNAVAIL },
+		[V_WRONG_USER] = { PAM_AUTH_ERR, PAM_PERM_DENIED },
+		[V_ROLE_TOO_LOW] = { PAM_AUTH_ERR, PAM_PERM_DENIED },
+		[V_CONFIG] = { PAM_SERVICE_ERR, PAM_SERVICE_ERR },
+		[V_NO_USER] = { PAM_USER_UNKNOWN, PAM_USER_UNKNOWN },
+		[V_NO_TOKEN] = { PAM_AUTH_ERR, PAM_PERM_DENIED },
+		[V_NOT_OURS] = { PAM_AUTH_ERR, PAM_IGNORE },
+		[V_SYSTEM] = { PAM_SYSTEM_ERR, PAM_SYSTEM_ERR },
 	};
 
 	if ((unsigned)v >= V_N)
@@ -240,7 +240,7 @@ static const char *item_str(pam_handle_t *pamh, int item)
 static enum verdict check_token(pam_handle_t *pamh, const struct cfg *cfg, const char *user,
 				const char *token, struct kw_check_result *res)
 {
-	struct kw_check_opts opts = {NULL, NULL};
+	struct kw_check_opts opts = { NULL, NULL };
 	struct kw_client *client;
 	const char *rhost = item_str(pamh, PAM_RHOST);
 	unsigned char addr[16];

@@ -18,13 +18,15 @@ int kw_notify_password_read(const char *path, char *out, size_t size, const char
 	int ret = kw_secret_file_read(path, out, size - 1, &n, &why);
 
 	if (ret == -EFBIG)
-		return kw_error_fail(error_r, ret, "[notify] password_file %s: longer than %zu bytes", path,
-			    size - 2);
-	if (ret == -EPERM)
 		return kw_error_fail(error_r, ret,
-			    "[notify] password_file %s %s: it must belong to this user (or root) "
-			    "and be readable by it only (chmod 600)",
-			    path, why);
+				     "[notify] password_file %s: longer than %zu bytes", path,
+				     size - 2);
+	if (ret == -EPERM)
+		return kw_error_fail(
+			error_r, ret,
+			"[notify] password_file %s %s: it must belong to this user (or root) "
+			"and be readable by it only (chmod 600)",
+			path, why);
 	if (ret < 0)
 		return kw_error_fail(error_r, ret, "[notify] password_file %s %s", path, why);
 	out[n] = '\0';
@@ -41,7 +43,8 @@ static int parse_from(struct kw_notify_settings *s, const char *from, const char
 	size_t len;
 
 	if (lt != NULL && (gt == NULL || gt[1] != '\0'))
-		return kw_error_fail(error_r, -EINVAL, "[notify] from: '%s' is not an address", from);
+		return kw_error_fail(error_r, -EINVAL, "[notify] from: '%s' is not an address",
+				     from);
 	len = lt != NULL ? (size_t)(gt - lt - 1) : strlen(from);
 	if (len > KW_EMAIL_MAX)
 		return kw_error_fail(error_r, -EINVAL, "[notify] from is too long");
@@ -49,7 +52,8 @@ static int parse_from(struct kw_notify_settings *s, const char *from, const char
 		 lt != NULL ? lt + 1 : from);
 	snprintf(bare, sizeof(bare), "%.*s", (int)len, lt != NULL ? lt + 1 : from);
 	if (!kw_mail_plain_address(bare) || strpbrk(from, "\r\n") != NULL)
-		return kw_error_fail(error_r, -EINVAL, "[notify] from: '%s' is not an address", from);
+		return kw_error_fail(error_r, -EINVAL, "[notify] from: '%s' is not an address",
+				     from);
 	at = strchr(bare, '@');
 	snprintf(s->domain, sizeof(s->domain), "%s", at + 1);
 	s->from_header = from;
@@ -77,13 +81,14 @@ int kw_notify_settings_load(const struct kw_config *cfg, bool dry_run, struct kw
 	if (dry_run && from == NULL)
 		from = "keywarden@localhost";
 	if (!dry_run && (s->url == NULL || from == NULL))
-		return kw_error_fail(error_r, -EINVAL,
-			    "notify needs [notify] smtp_url and [notify] from in keywarden.conf "
-			    "(see keywarden.conf(5))");
+		return kw_error_fail(
+			error_r, -EINVAL,
+			"notify needs [notify] smtp_url and [notify] from in keywarden.conf "
+			"(see keywarden.conf(5))");
 	if (s->url != NULL && strncasecmp(s->url, "smtp://", 7) != 0 &&
 	    strncasecmp(s->url, "smtps://", 8) != 0)
 		return kw_error_fail(error_r, -EINVAL,
-			    "[notify] smtp_url must start with smtp:// or smtps://");
+				     "[notify] smtp_url must start with smtp:// or smtps://");
 	if ((ret = parse_from(s, from, error_r)) < 0)
 		return ret;
 	/* Credentials only ever go over TLS: libcurl would send AUTH over plain TCP, the password
@@ -91,13 +96,16 @@ int kw_notify_settings_load(const struct kw_config *cfg, bool dry_run, struct kw
 	 * only starttls = yes satisfies the rule). */
 	if ((s->username != NULL || s->password_file != NULL) && !s->starttls &&
 	    (s->url == NULL || strncasecmp(s->url, "smtps://", 8) != 0))
-		return kw_error_fail(error_r, -EINVAL,
-			    "[notify] %s needs TLS: an smtps:// smtp_url or starttls = yes",
-			    s->password_file != NULL ? "password_file" : "username");
+		return kw_error_fail(
+			error_r, -EINVAL,
+			"[notify] %s needs TLS: an smtps:// smtp_url or starttls = yes",
+			s->password_file != NULL ? "password_file" : "username");
 	if (s->username != NULL && s->password_file == NULL)
-		return kw_error_fail(error_r, -EINVAL, "[notify] username needs [notify] password_file");
+		return kw_error_fail(error_r, -EINVAL,
+				     "[notify] username needs [notify] password_file");
 	if (s->password_file != NULL && s->username == NULL)
-		return kw_error_fail(error_r, -EINVAL, "[notify] password_file needs [notify] username");
+		return kw_error_fail(error_r, -EINVAL,
+				     "[notify] password_file needs [notify] username");
 	if (s->password_file != NULL && !dry_run)
 		return kw_notify_password_read(s->password_file, s->password, sizeof(s->password),
 					       error_r);

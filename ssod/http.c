@@ -912,13 +912,14 @@ static int listen_unix(const char *path, char *where, size_t wsize, const char *
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return kw_error_fail(error_r, -ENAMETOOLONG, "[sso] listen: %s: path too long", path);
+		return kw_error_fail(error_r, -ENAMETOOLONG, "[sso] listen: %s: path too long",
+				     path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	/* a socket left by a previous run: replace it; anything else: refuse */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return kw_error_fail(error_r, -EEXIST,
-					  "[sso] listen: %s exists and is not a socket", path);
+					     "[sso] listen: %s exists and is not a socket", path);
 		unlink(path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -964,7 +965,7 @@ static int listen_tcp(const char *spec, char *where, size_t wsize, const char **
 	rc = getaddrinfo(host, serv, &hints, &ai);
 	if (rc != 0)
 		return kw_error_fail(error_r, -EINVAL, "[sso] listen: \"%s\": %s", spec,
-				  gai_strerror(rc));
+				     gai_strerror(rc));
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		freeaddrinfo(ai);

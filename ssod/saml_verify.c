@@ -91,27 +91,27 @@ struct job {
 };
 
 static const char *const reason_names[KW_SAML_REASON_COUNT] = {
-    [KW_SAML_OK] = "ok",
-    [KW_SAML_XML] = "xml",
-    [KW_SAML_DTD] = "dtd",
-    [KW_SAML_LIMIT] = "limit",
-    [KW_SAML_STRUCTURE] = "structure",
-    [KW_SAML_WRAPPING] = "wrapping",
-    [KW_SAML_REFERENCE] = "reference",
-    [KW_SAML_ALGORITHM] = "algorithm",
-    [KW_SAML_SIGNATURE] = "signature",
-    [KW_SAML_DECRYPTION] = "decryption",
-    [KW_SAML_STATUS] = "status",
-    [KW_SAML_ISSUER] = "issuer",
-    [KW_SAML_DESTINATION] = "destination",
-    [KW_SAML_AUDIENCE] = "audience",
-    [KW_SAML_RECIPIENT] = "recipient",
-    [KW_SAML_SUBJECTCONFIRMATION] = "subjectconfirmation",
-    [KW_SAML_TIME] = "time",
-    [KW_SAML_CONDITIONS] = "conditions",
-    [KW_SAML_NAMEID] = "nameid",
-    [KW_SAML_ATTRIBUTE] = "attribute",
-    [KW_SAML_REPLAY] = "replay",
+	[KW_SAML_OK] = "ok",
+	[KW_SAML_XML] = "xml",
+	[KW_SAML_DTD] = "dtd",
+	[KW_SAML_LIMIT] = "limit",
+	[KW_SAML_STRUCTURE] = "structure",
+	[KW_SAML_WRAPPING] = "wrapping",
+	[KW_SAML_REFERENCE] = "reference",
+	[KW_SAML_ALGORITHM] = "algorithm",
+	[KW_SAML_SIGNATURE] = "signature",
+	[KW_SAML_DECRYPTION] = "decryption",
+	[KW_SAML_STATUS] = "status",
+	[KW_SAML_ISSUER] = "issuer",
+	[KW_SAML_DESTINATION] = "destination",
+	[KW_SAML_AUDIENCE] = "audience",
+	[KW_SAML_RECIPIENT] = "recipient",
+	[KW_SAML_SUBJECTCONFIRMATION] = "subjectconfirmation",
+	[KW_SAML_TIME] = "time",
+	[KW_SAML_CONDITIONS] = "conditions",
+	[KW_SAML_NAMEID] = "nameid",
+	[KW_SAML_ATTRIBUTE] = "attribute",
+	[KW_SAML_REPLAY] = "replay",
 };
 
 const char *kw_saml_reason_name(enum kw_saml_reason reason)
@@ -130,7 +130,7 @@ static char *xstrdup(const char *s)
 }
 
 static enum kw_saml_reason fail(struct job *j, enum kw_saml_reason r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 static enum kw_saml_reason fail(struct job *j, enum kw_saml_reason r, const char *fmt, ...)
 {
 	va_list ap;
@@ -300,17 +300,20 @@ static bool has_control(const char *s)
  * anything else. */
 #define B64_BLANK 0x80
 static const uint8_t b64_table[256] = {
-	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7,
-	['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
-	['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
-	['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
-	['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
-	['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
-	['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63,
-	['/'] = 64,
-	[' '] = B64_BLANK, ['\t'] = B64_BLANK, ['\r'] = B64_BLANK, ['\n'] = B64_BLANK,
+	['A'] = 1,          ['B'] = 2,          ['C'] = 3,          ['D'] = 4,  ['E'] = 5,
+	['F'] = 6,          ['G'] = 7,          ['H'] = 8,          ['I'] = 9,  ['J'] = 10,
+	['K'] = 11,         ['L'] = 12,         ['M'] = 13,         ['N'] = 14, ['O'] = 15,
+	['P'] = 16,         ['Q'] = 17,         ['R'] = 18,         ['S'] = 19, ['T'] = 20,
+	['U'] = 21,         ['V'] = 22,         ['W'] = 23,         ['X'] = 24, ['Y'] = 25,
+	['Z'] = 26,         ['a'] = 27,         ['b'] = 28,         ['c'] = 29, ['d'] = 30,
+	['e'] = 31,         ['f'] = 32,         ['g'] = 33,         ['h'] = 34, ['i'] = 35,
+	['j'] = 36,         ['k'] = 37,         ['l'] = 38,         ['m'] = 39, ['n'] = 40,
+	['o'] = 41,         ['p'] = 42,         ['q'] = 43,         ['r'] = 44, ['s'] = 45,
+	['t'] = 46,         ['u'] = 47,         ['v'] = 48,         ['w'] = 49, ['x'] = 50,
+	['y'] = 51,         ['z'] = 52,         ['0'] = 53,         ['1'] = 54, ['2'] = 55,
+	['3'] = 56,         ['4'] = 57,         ['5'] = 58,         ['6'] = 59, ['7'] = 60,
+	['8'] = 61,         ['9'] = 62,         ['+'] = 63,         ['/'] = 64, [' '] = B64_BLANK,
+	['\t'] = B64_BLANK, ['\r'] = B64_BLANK, ['\n'] = B64_BLANK,
 };
 
 static int b64_decode(const uint8_t *in, size_t len, uint8_t **out_r, size_t *out_len_r)
@@ -666,7 +669,7 @@ static enum kw_saml_reason verify_signature(struct job *j, xmlNodePtr sig, xmlNo
 			    alg != NULL ? alg : "(none)");
 
 	for (unsigned i = 0; i < v->n_keys; i++) {
-		struct key_choice choice = {v, i, false};
+		struct key_choice choice = { v, i, false };
 		xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(v->mngr);
 		bool ok;
 
@@ -799,7 +802,7 @@ static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const 
 	if (kctx->encKey == NULL ||
 	    xmlSecPtrListAdd(&kctx->transformCtx.enabledTransforms, (void *)key_t) < 0 ||
 	    xmlSecPtrListAdd(&kctx->transformCtx.enabledTransforms, (void *)xmlSecTransformSha1Id) <
-		0) {
+		    0) {
 		r = fail(j, KW_SAML_DECRYPTION, "xmlsec setup failed");
 		goto out;
 	}
@@ -832,9 +835,10 @@ static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const 
 		    "decrypted content not parsed");
 	if (r != KW_SAML_OK)
 		goto out;
-	if (xmlParseInNodeContext(
-		enc->parent, (const char *)xmlSecBufferGetData(buf), (int)xmlSecBufferGetSize(buf),
-		XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING, &list) != XML_ERR_OK) {
+	if (xmlParseInNodeContext(enc->parent, (const char *)xmlSecBufferGetData(buf),
+				  (int)xmlSecBufferGetSize(buf),
+				  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING,
+				  &list) != XML_ERR_OK) {
 		r = fail(j, KW_SAML_DECRYPTION, "decrypted %s is not well-formed", enc->name);
 		goto out;
 	}
@@ -1047,10 +1051,10 @@ static enum kw_saml_reason read_attributes(struct job *j, xmlNodePtr a_el,
 				return fail(j, KW_SAML_LIMIT, "too many attributes");
 			names[n_names++] = name;
 			is_login =
-			    v->login_attribute != NULL && strcmp(name, v->login_attribute) == 0;
+				v->login_attribute != NULL && strcmp(name, v->login_attribute) == 0;
 			is_role = v->role_attribute != NULL && strcmp(name, v->role_attribute) == 0;
 			is_email =
-			    v->email_attribute != NULL && strcmp(name, v->email_attribute) == 0;
+				v->email_attribute != NULL && strcmp(name, v->email_attribute) == 0;
 			if (!is_login && !is_role && !is_email)
 				continue;
 			for (xmlNodePtr val = first_el(at); val != NULL; val = next_el(val->next)) {
@@ -1303,7 +1307,7 @@ enum kw_saml_reason kw_saml_verify(struct kw_saml_verifier *v, const uint8_t *da
 				   int64_t now, struct kw_saml_result **result_r,
 				   const char **detail_r)
 {
-	struct job j = {.v = v, .now = now};
+	struct job j = { .v = v, .now = now };
 	struct kw_saml_result *res = NULL;
 	enum kw_saml_reason r;
 	xmlNodePtr root, a = NULL, c, rsig, asig;
@@ -1475,7 +1479,8 @@ static enum kw_saml_reason check_logout(struct job *j, xmlNodePtr root, struct k
 	if (issued > j->now + skew)
 		return fail(j, KW_SAML_TIME, "IssueInstant in the future");
 	if (j->now >= issued + KW_SAML_LOGOUT_MAX_AGE + skew)
-		return fail(j, KW_SAML_TIME, "IssueInstant older than %d s", KW_SAML_LOGOUT_MAX_AGE);
+		return fail(j, KW_SAML_TIME, "IssueInstant older than %d s",
+			    KW_SAML_LOGOUT_MAX_AGE);
 	if (attr(root, "NotOnOrAfter") != NULL && j->now >= noa + skew)
 		return fail(j, KW_SAML_TIME, "NotOnOrAfter passed");
 	if (name_id == NULL)
@@ -1512,7 +1517,7 @@ enum kw_saml_reason kw_saml_verify_logout(struct kw_saml_verifier *v, const uint
 					  size_t len, int64_t now, struct kw_saml_logout **result_r,
 					  const char **detail_r)
 {
-	struct job j = {.v = v, .now = now};
+	struct job j = { .v = v, .now = now };
 	struct kw_saml_logout *res = NULL;
 	enum kw_saml_reason r;
 	xmlNodePtr root, sig, c;
@@ -1599,18 +1604,19 @@ static int pin_certificate(struct kw_saml_verifier *v, xmlNodePtr cert_el, const
 	p = der;
 	x = d2i_X509(NULL, &p, (long)der_len);
 	if (x == NULL || p != der + der_len) {
-		ret = kw_error_fail(error_r, -EINVAL, "%s: X509Certificate is not a DER certificate", path);
+		ret = kw_error_fail(error_r, -EINVAL,
+				    "%s: X509Certificate is not a DER certificate", path);
 		goto out;
 	}
 	pkey = X509_get_pubkey(x);
 	if (pkey == NULL || EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA || EVP_PKEY_bits(pkey) < 1024) {
-		ret =
-		    kw_error_fail(error_r, -EINVAL, "%s: certificate key is not RSA of 1024 bits or more", path);
+		ret = kw_error_fail(error_r, -EINVAL,
+				    "%s: certificate key is not RSA of 1024 bits or more", path);
 		goto out;
 	}
 	if (v->n_keys >= KW_SAML_MAX_KEYS) {
 		ret = kw_error_fail(error_r, -EINVAL, "%s: more than %d signing certificates", path,
-			       KW_SAML_MAX_KEYS);
+				    KW_SAML_MAX_KEYS);
 		goto out;
 	}
 	data = xmlSecOpenSSLEvpKeyAdopt(pkey);
@@ -1665,7 +1671,8 @@ static int load_metadata(struct kw_saml_verifier *v, const char *path, const cha
 	}
 	doc = parse_hardened(buf, len, &why);
 	if (doc == NULL) {
-		ret = kw_error_fail(error_r, -EINVAL, "%s: not well-formed XML without DOCTYPE", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: not well-formed XML without DOCTYPE",
+				    path);
 		goto out;
 	}
 	root = xmlDocGetRootElement(doc);
@@ -1675,13 +1682,15 @@ static int load_metadata(struct kw_saml_verifier *v, const char *path, const cha
 	}
 	entity = attr(root, "entityID");
 	if (entity == NULL || entity[0] == '\0') {
-		ret = kw_error_fail(error_r, -EINVAL, "%s: EntityDescriptor without entityID", path);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: EntityDescriptor without entityID",
+				    path);
 		goto out;
 	}
 	v->idp_entity_id = xstrdup(entity);
 	idp = child(root, NS_MD, "IDPSSODescriptor", &count);
 	if (count != 1) {
-		ret = kw_error_fail(error_r, -EINVAL, "%s: %d IDPSSODescriptor elements, need one", path, count);
+		ret = kw_error_fail(error_r, -EINVAL, "%s: %d IDPSSODescriptor elements, need one",
+				    path, count);
 		goto out;
 	}
 	for (xmlNodePtr kd = first_el(idp); kd != NULL; kd = next_el(kd->next)) {
@@ -1705,7 +1714,8 @@ static int load_metadata(struct kw_saml_verifier *v, const char *path, const cha
 		}
 	}
 	if (v->n_keys == 0)
-		ret = kw_error_fail(error_r, -EINVAL, "%s: no signing certificate in the IDPSSODescriptor", path);
+		ret = kw_error_fail(error_r, -EINVAL,
+				    "%s: no signing certificate in the IDPSSODescriptor", path);
 out:
 	xmlFreeDoc(doc);
 	free(buf);
@@ -1726,11 +1736,11 @@ int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *id
 	v->acs_url = xstrdup(settings->acs_url);
 	v->slo_url = settings->slo_url != NULL ? xstrdup(settings->slo_url) : NULL;
 	v->login_attribute =
-	    settings->login_attribute != NULL ? xstrdup(settings->login_attribute) : NULL;
+		settings->login_attribute != NULL ? xstrdup(settings->login_attribute) : NULL;
 	v->role_attribute =
-	    settings->role_attribute != NULL ? xstrdup(settings->role_attribute) : NULL;
+		settings->role_attribute != NULL ? xstrdup(settings->role_attribute) : NULL;
 	v->email_attribute =
-	    settings->email_attribute != NULL ? xstrdup(settings->email_attribute) : NULL;
+		settings->email_attribute != NULL ? xstrdup(settings->email_attribute) : NULL;
 	v->mngr = xmlSecKeysMngrCreate();
 	if (v->mngr == NULL || xmlSecOpenSSLAppDefaultKeysMngrInit(v->mngr) < 0) {
 		ret = kw_error_fail(error_r, -EINVAL, "cannot create the xmlsec1 keys manager");
@@ -1742,13 +1752,14 @@ int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *id
 	if (ret < 0)
 		goto fail;
 	if (sp_key_path != NULL) {
-		v->sp_key =
-		    xmlSecOpenSSLAppKeyLoad(sp_key_path, xmlSecKeyDataFormatPem, NULL, NULL, NULL);
+		v->sp_key = xmlSecOpenSSLAppKeyLoad(sp_key_path, xmlSecKeyDataFormatPem, NULL, NULL,
+						    NULL);
 		if (v->sp_key == NULL || xmlSecKeyGetValue(v->sp_key) == NULL ||
 		    !xmlSecKeyDataCheckId(xmlSecKeyGetValue(v->sp_key),
 					  xmlSecOpenSSLKeyDataRsaId) ||
 		    (xmlSecKeyGetType(v->sp_key) & xmlSecKeyDataTypePrivate) == 0) {
-			ret = kw_error_fail(error_r, -EINVAL, "%s: not a PEM RSA private key", sp_key_path);
+			ret = kw_error_fail(error_r, -EINVAL, "%s: not a PEM RSA private key",
+					    sp_key_path);
 			goto fail;
 		}
 	}

@@ -40,16 +40,16 @@
 
 enum kw_saml_reason {
 	KW_SAML_OK = 0,
-	KW_SAML_XML,	    /* not well-formed, not base64, wrong root */
-	KW_SAML_DTD,	    /* a DOCTYPE or an entity reference */
-	KW_SAML_LIMIT,	    /* too large, too deep, too many nodes */
+	KW_SAML_XML,        /* not well-formed, not base64, wrong root */
+	KW_SAML_DTD,        /* a DOCTYPE or an entity reference */
+	KW_SAML_LIMIT,      /* too large, too deep, too many nodes */
 	KW_SAML_STRUCTURE,  /* missing/duplicated elements, bad Version/ID, two assertions */
 	KW_SAML_WRAPPING,   /* misplaced Assertion or Signature, duplicate IDs */
 	KW_SAML_REFERENCE,  /* not exactly one Reference to the signed element's ID */
 	KW_SAML_ALGORITHM,  /* a transform, digest, signature or encryption not allowed */
 	KW_SAML_SIGNATURE,  /* unsigned, or no pinned key verifies it */
 	KW_SAML_DECRYPTION, /* an encrypted element that cannot be decrypted */
-	KW_SAML_STATUS,	    /* Status not Success */
+	KW_SAML_STATUS,     /* Status not Success */
 	KW_SAML_ISSUER,
 	KW_SAML_DESTINATION,
 	KW_SAML_AUDIENCE,
@@ -66,11 +66,11 @@ enum kw_saml_reason {
 struct kw_saml_settings {
 	const char *sp_entity_id;
 	const char *acs_url;
-	const char *slo_url; /* NULL: every LogoutRequest is refused (destination) */
+	const char *slo_url;         /* NULL: every LogoutRequest is refused (destination) */
 	const char *login_attribute; /* NULL: the NameID */
 	const char *role_attribute;  /* NULL: no roles */
 	const char *email_attribute; /* NULL: no email address is taken from assertions */
-	int64_t clock_skew;	     /* seconds */
+	int64_t clock_skew;          /* seconds */
 	bool allow_sha1;
 	bool allow_legacy_encryption;
 	bool allow_missing_recipient; /* an unsigned Destination may stand in for Recipient */
@@ -85,8 +85,8 @@ struct kw_saml_result {
 	char *assertion_id;
 	char *session_index;
 	int64_t expires; /* keep the assertion ID in the replay cache until then */
-	char *email;	 /* first value of email_attribute, "" when none */
-	char **roles;	 /* values of role_attribute */
+	char *email;     /* first value of email_attribute, "" when none */
+	char **roles;    /* values of role_attribute */
 	size_t n_roles;
 };
 

@@ -42,7 +42,8 @@ static int required(const struct kw_config *cfg, const char *key, char **v_r, co
 	const char *v = kw_config_get(cfg, "sso", key);
 
 	if (v == NULL || v[0] == '\0')
-		return kw_error_fail(error_r, -EINVAL, "[sso] %s: missing (required for ingest)", key);
+		return kw_error_fail(error_r, -EINVAL, "[sso] %s: missing (required for ingest)",
+				     key);
 	*v_r = dup_or_null(v);
 	return 0;
 }
@@ -60,14 +61,16 @@ static int parse_role_map(struct kw_sso_config *sso, const char *text, struct kw
 		const char *err;
 
 		if (colon == NULL) {
-			ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: \"%s\" is not group:Role", trim(item));
+			ret = kw_error_fail(error_r, -EINVAL,
+					    "[sso] role_map: \"%s\" is not group:Role", trim(item));
 			goto out;
 		}
 		*colon = '\0';
 		group = trim(item);
 		role = trim(colon + 1);
 		if (group[0] == '\0' || role[0] == '\0') {
-			ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: empty group or role");
+			ret = kw_error_fail(error_r, -EINVAL,
+					    "[sso] role_map: empty group or role");
 			goto out;
 		}
 		m = realloc(sso->map, (sso->n_map + 1) * sizeof(*m));
@@ -79,8 +82,9 @@ static int parse_role_map(struct kw_sso_config *sso, const char *text, struct kw
 		m->group = dup_or_null(group);
 		snprintf(m->role.name, sizeof(m->role.name), "%s", role);
 		if (store != NULL && kw_store_role_get(store, role, &m->role, &err) < 0) {
-			ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: unknown role \"%s\" (roles: %s)", role,
-				  kw_store_role_names());
+			ret = kw_error_fail(error_r, -EINVAL,
+					    "[sso] role_map: unknown role \"%s\" (roles: %s)", role,
+					    kw_store_role_names());
 			goto out;
 		}
 	}
@@ -101,7 +105,8 @@ static int check_cert_file(const char *path, const char **error_r)
 	x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	if (x == NULL)
-		return kw_error_fail(error_r, -EINVAL, "[sso] sp_cert: %s is not a PEM certificate", path);
+		return kw_error_fail(error_r, -EINVAL, "[sso] sp_cert: %s is not a PEM certificate",
+				     path);
 	X509_free(x);
 	return 0;
 }
@@ -122,14 +127,15 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		goto fail;
 	if (strncmp(sso->saml.acs_url, "https://", 8) != 0 &&
 	    strncmp(sso->saml.acs_url, "http://", 7) != 0) {
-		ret =
-		    kw_error_fail(error_r, -EINVAL, "[sso] acs_url: \"%s\" is not an http(s) URL", sso->saml.acs_url);
+		ret = kw_error_fail(error_r, -EINVAL, "[sso] acs_url: \"%s\" is not an http(s) URL",
+				    sso->saml.acs_url);
 		goto fail;
 	}
 	v = kw_config_get(cfg, "sso", "slo_url");
 	if (v != NULL) {
 		if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0) {
-			ret = kw_error_fail(error_r, -EINVAL, "[sso] slo_url: \"%s\" is not an http(s) URL", v);
+			ret = kw_error_fail(error_r, -EINVAL,
+					    "[sso] slo_url: \"%s\" is not an http(s) URL", v);
 			goto fail;
 		}
 		sso->slo_url = dup_or_null(v);
@@ -145,7 +151,8 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 	v = kw_config_get(cfg, "sso", "listen");
 	if (v != NULL && (v[0] == '\0' || (strncmp(v, "unix:", 5) == 0 && v[5] != '/') ||
 			  (strncmp(v, "unix:", 5) != 0 && strrchr(v, ':') == NULL))) {
-		ret = kw_error_fail(error_r, -EINVAL, "[sso] listen: \"%s\" is neither HOST:PORT nor unix:/PATH", v);
+		ret = kw_error_fail(error_r, -EINVAL,
+				    "[sso] listen: \"%s\" is neither HOST:PORT nor unix:/PATH", v);
 		goto fail;
 	}
 	sso->listen = dup_or_null(v != NULL ? v : KW_SSO_DEFAULT_LISTEN);
@@ -158,7 +165,8 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		 * by name afterwards. */
 		const char *why = NULL;
 		if (kw_secret_file_check(sso->sp_key, NULL, &why) < 0) {
-			ret = kw_error_fail(error_r, -EINVAL, "[sso] sp_key %s %s", sso->sp_key, why);
+			ret = kw_error_fail(error_r, -EINVAL, "[sso] sp_key %s %s", sso->sp_key,
+					    why);
 			goto fail;
 		}
 	}
@@ -171,7 +179,9 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 	sso->saml.allow_missing_recipient = kw_config_bool(cfg, "sso", "allow_missing_recipient");
 	v = kw_config_get(cfg, "sso", "login_attribute");
 	if (v != NULL && v[0] == '\0') {
-		ret = kw_error_fail(error_r, -EINVAL, "[sso] login_attribute: empty (leave it out to use the NameID)");
+		ret = kw_error_fail(
+			error_r, -EINVAL,
+			"[sso] login_attribute: empty (leave it out to use the NameID)");
 		goto fail;
 	}
 	sso->saml.login_attribute = dup_or_null(v);
@@ -190,7 +200,8 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 	v = kw_config_get(cfg, "sso", "role_map");
 	if (v != NULL) {
 		if (sso->saml.role_attribute == NULL) {
-			ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: set, but role_attribute is not");
+			ret = kw_error_fail(error_r, -EINVAL,
+					    "[sso] role_map: set, but role_attribute is not");
 			goto fail;
 		}
 		ret = parse_role_map(sso, v, store, error_r);

@@ -23,13 +23,13 @@ struct kw_sso_role_map {
 struct kw_sso_config {
 	char *account;
 	char *idp_metadata;
-	char *sp_key;		      /* NULL when unset */
-	char *sp_cert;		      /* NULL when unset */
-	char *slo_url;		      /* [sso] slo_url, or acs_url with /acs -> /slo; may be NULL */
-	char *listen;		      /* host:port, [v6]:port or unix:/path */
-	size_t max_body;	      /* bytes of a request body */
+	char *sp_key;                 /* NULL when unset */
+	char *sp_cert;                /* NULL when unset */
+	char *slo_url;                /* [sso] slo_url, or acs_url with /acs -> /slo; may be NULL */
+	char *listen;                 /* host:port, [v6]:port or unix:/path */
+	size_t max_body;              /* bytes of a request body */
 	unsigned max_connections;     /* concurrent HTTP connections */
-	unsigned timeout;	      /* seconds of inactivity before a connection is cut */
+	unsigned timeout;             /* seconds of inactivity before a connection is cut */
 	struct kw_saml_settings saml; /* strings point into cfg, valid while it lives */
 	struct kw_sso_role_map *map;
 	size_t n_map;

@@ -28,8 +28,9 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: keywarden-ssod [--state-dir DIR | -c FILE] [-v]              (serve HTTP)\n"
-		   "       keywarden-ssod [--state-dir DIR | -c FILE] [-v] ingest FILE...\n");
+	fprintf(f,
+		"usage: keywarden-ssod [--state-dir DIR | -c FILE] [-v]              (serve HTTP)\n"
+		"       keywarden-ssod [--state-dir DIR | -c FILE] [-v] ingest FILE...\n");
 }
 
 /* Reads at most max + 1 bytes so that an oversize file is recognised without reading it all. */
@@ -73,8 +74,8 @@ static bool ingest_one(struct kw_ssod *d, const char *path)
 	kw_ssod_login(d, buf, len, kw_now(), &o);
 	free(buf);
 	if (o.status != 200) {
-		kw_notice("%s: rejected %s%s%s: %s", path, o.reason, o.login[0] != '\0' ? " login " : "",
-			  o.login, o.detail);
+		kw_notice("%s: rejected %s%s%s: %s", path, o.reason,
+			  o.login[0] != '\0' ? " login " : "", o.login, o.detail);
 		printf("rejected %s\n", o.reason);
 		return false;
 	}
@@ -87,13 +88,13 @@ static bool ingest_one(struct kw_ssod *d, const char *path)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"state-dir", required_argument, NULL, 'S'},
-	    {"config", required_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct kw_config_options opts = {0};
+	struct kw_config_options opts = { 0 };
 	struct kw_config *cfg = NULL;
 	struct kw_sso_config *sso = NULL;
 	struct kw_saml_verifier *v = NULL;

@@ -40,7 +40,6 @@ struct daemon {
 	char *socket_path; /* set when we created (and must remove) the socket */
 };
 
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -93,7 +92,8 @@ static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r, c
 		continue;
 	bad:
 		*error_r = kw_error_format("[validator] %s: unknown %s '%s'",
-			 groups ? "allow_gids" : "allow_uids", groups ? "group" : "user", tok);
+					   groups ? "allow_gids" : "allow_uids",
+					   groups ? "group" : "user", tok);
 		ret = -EINVAL;
 		free(ids);
 		ids = NULL;
@@ -103,8 +103,9 @@ static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r, c
 	free(copy);
 	if (ret == 0 && n == 0) {
 		/* An empty list would read as "no list": everyone allowed. Say so instead. */
-		*error_r = kw_error_format("[validator] %s: empty; leave the key out to allow every peer",
-			 groups ? "allow_gids" : "allow_uids");
+		*error_r = kw_error_format(
+			"[validator] %s: empty; leave the key out to allow every peer",
+			groups ? "allow_gids" : "allow_uids");
 		ret = -EINVAL;
 	}
 	*ids_r = ids;
@@ -131,7 +132,8 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 	n.log_level = KW_LOG_INFO;
 	if ((s = kw_config_get(cfg, "log", "level")) != NULL &&
 	    kw_log_parse_level(s, &n.log_level) < 0) {
-		*error_r = kw_error_format("[log] level: '%s' is not one of error, warning, notice, info, debug", s);
+		*error_r = kw_error_format(
+			"[log] level: '%s' is not one of error, warning, notice, info, debug", s);
 		return -EINVAL;
 	}
 	if (debug)
@@ -141,7 +143,8 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 		char *end;
 		unsigned long m = strtoul(s, &end, 8);
 		if (s[0] == '\0' || *end != '\0' || m > 0777) {
-			*error_r = kw_error_format("[validator] socket_mode: '%s' is not an octal mode like 0660", s);
+			*error_r = kw_error_format(
+				"[validator] socket_mode: '%s' is not an octal mode like 0660", s);
 			return -EINVAL;
 		}
 		n.socket_mode = (unsigned)m;

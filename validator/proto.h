@@ -14,7 +14,6 @@
 
 #include "keywarden_protocol.h"
 
-
 enum kw_proto_verb {
 	KW_PROTO_VERB_VERSION,
 	KW_PROTO_VERB_CHECK,

@@ -100,9 +100,9 @@ static int replay_insert(struct kw_store *store, const char *id, int64_t expires
 
 static int bare_verify(xmlSecKeyPtr key, const struct input *in)
 {
-	static const xmlChar *ids[] = {BAD_CAST "ID", NULL};
+	static const xmlChar *ids[] = { BAD_CAST "ID", NULL };
 	xmlDocPtr doc =
-	    xmlReadMemory((const char *)in->data, (int)in->size, NULL, NULL, XML_PARSE_NONET);
+		xmlReadMemory((const char *)in->data, (int)in->size, NULL, NULL, XML_PARSE_NONET);
 	xmlSecDSigCtxPtr ctx;
 	xmlNodePtr sig;
 	int ok = 0;
@@ -123,7 +123,7 @@ static int bare_verify(xmlSecKeyPtr key, const struct input *in)
 
 int main(int argc, char **argv)
 {
-	struct kw_saml_settings s = {.clock_skew = 180, .role_attribute = "groups"};
+	struct kw_saml_settings s = { .clock_skew = 180, .role_attribute = "groups" };
 	struct kw_ssod ssod;
 	struct kw_saml_verifier *v;
 	struct kw_store *store;
@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 
 	{
 		static char account[] = "acme", group[] = "eng";
-		static struct kw_sso_role_map map = {.group = group};
+		static struct kw_sso_role_map map = { .group = group };
 		static struct kw_sso_config sso;
 
 		if (kw_store_role_get(store, "Engineers", &map.role, &error) < 0) {

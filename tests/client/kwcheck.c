@@ -63,7 +63,7 @@ static void run(struct kw_client *c, const char *prefix, int n, const char **tok
 
 int main(int argc, char **argv)
 {
-	struct kw_check_opts opts = {NULL, NULL};
+	struct kw_check_opts opts = { NULL, NULL };
 	int timeout = 0, batch = 0, repeat = 1, wait_ms = 0, do_fork = 0, opt, n = 0;
 	long server_uid = -1;
 	struct kw_client *c;
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
 		run(c, "", n, tokens, batch, &opts);
 	} else {
 		for (int r = 0; r < repeat; r++) {
-			struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+			struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
 
 			if (r > 0 && wait_ms > 0)
 				nanosleep(&ts, NULL);

@@ -58,27 +58,27 @@ static void write_metadata(char *path, size_t size)
 	out = fopen(path, "w");
 	if (out == NULL)
 		die("cannot write", path);
-	fprintf(
-	    out,
-	    "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" "
-	    "xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" entityID=\"http://idp.example.com/\">"
-	    "<md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:"
-	    "protocol\"><md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data>"
-	    "<ds:X509Certificate>%s</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
-	    "</md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>\n",
-	    cert);
+	fprintf(out,
+		"<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" "
+		"xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" "
+		"entityID=\"http://idp.example.com/\">"
+		"<md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:"
+		"protocol\"><md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data>"
+		"<ds:X509Certificate>%s</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+		"</md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>\n",
+		cert);
 	fclose(out);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct kw_saml_settings s = {
-	    .sp_entity_id = "http://stuff.com/endpoints/metadata.php",
-	    .acs_url = "https://pitbulk.no-ip.org/newonelogin/demo1/index.php?acs",
-	    .clock_skew = 300,
-	    .allow_sha1 = true,
-	    .allow_legacy_encryption = true,
-	    .role_attribute = "eduPersonAffiliation",
+		.sp_entity_id = "http://stuff.com/endpoints/metadata.php",
+		.acs_url = "https://pitbulk.no-ip.org/newonelogin/demo1/index.php?acs",
+		.clock_skew = 300,
+		.allow_sha1 = true,
+		.allow_legacy_encryption = true,
+		.role_attribute = "eduPersonAffiliation",
 	};
 	char meta[512];
 	const char *error;

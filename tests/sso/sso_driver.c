@@ -44,7 +44,7 @@ static const char *dash_null(const char *s)
 
 int main(int argc, char **argv)
 {
-	struct kw_config_options opts = {0};
+	struct kw_config_options opts = { 0 };
 	struct kw_config *cfg = NULL;
 	struct kw_store *store = NULL;
 	const char *error = NULL;

@@ -44,8 +44,8 @@ static struct kw_store *open_store(const char *name)
 static void test_role_ranks(void **state)
 {
 	struct kw_store *store = open_store("roles.db");
-	const char *order[] = {"Administrators", "Engineers", "Purge and Prefetch only (API+Web)",
-			       "Purge and Prefetch only (API)", "Users"};
+	const char *order[] = { "Administrators", "Engineers", "Purge and Prefetch only (API+Web)",
+				"Purge and Prefetch only (API)", "Users" };
 	struct kw_role prev, r;
 	const char *error = NULL;
 
@@ -72,7 +72,7 @@ static void test_role_ranks(void **state)
 
 static void test_config_paths(void **state)
 {
-	struct kw_config_options opts = {0};
+	struct kw_config_options opts = { 0 };
 	struct kw_config *cfg = NULL;
 	const char *error = NULL;
 	char dir[300], conf[320], expect[340];
@@ -107,11 +107,11 @@ static void test_config_paths(void **state)
 	/* Unknown keys, keys outside sections, malformed lines and duplicates are refused,
 	 * naming what is wrong. */
 	const char *bad[][2] = {
-		{"[validator]\nidle_timout = 3\n", "idle_timout"},
-		{"idle_timeout = 3\n", "outside"},
-		{"[validator\n", "section"},
-		{"[validator]\nidle_timeout\n", "key = value"},
-		{"[validator]\nidle_timeout = 1\nidle_timeout = 2\n", "twice"},
+		{ "[validator]\nidle_timout = 3\n", "idle_timout" },
+		{ "idle_timeout = 3\n", "outside" },
+		{ "[validator\n", "section" },
+		{ "[validator]\nidle_timeout\n", "key = value" },
+		{ "[validator]\nidle_timeout = 1\nidle_timeout = 2\n", "twice" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_file(conf, bad[i][0]);
@@ -121,14 +121,14 @@ static void test_config_paths(void **state)
 	}
 	/* Numbers and booleans are checked at load, for every program, against the table. */
 	const char *bad_values[][2] = {
-		{"[sso]\nallow_sha1 = maybe\n", "[sso] allow_sha1: 'maybe' is not yes or no"},
-		{"[validator]\nidle_timeout = 0\n", "between 1 and 86400"},
-		{"[validator]\nidle_timeout = 86401\n", "between 1 and 86400"},
-		{"[validator]\nidle_timeout = 0x10\n", "'0x10' is not a number"},
-		{"[validator]\nidle_timeout = -1\n", "'-1' is not a number"},
-		{"[validator]\nidle_timeout = 5 \n", NULL}, /* trimmed: accepted */
-		{"[notify]\ntimeout = 601\n", "[notify] timeout"},
-		{"[sso]\nmax_connections = 1001\n", "[sso] max_connections"},
+		{ "[sso]\nallow_sha1 = maybe\n", "[sso] allow_sha1: 'maybe' is not yes or no" },
+		{ "[validator]\nidle_timeout = 0\n", "between 1 and 86400" },
+		{ "[validator]\nidle_timeout = 86401\n", "between 1 and 86400" },
+		{ "[validator]\nidle_timeout = 0x10\n", "'0x10' is not a number" },
+		{ "[validator]\nidle_timeout = -1\n", "'-1' is not a number" },
+		{ "[validator]\nidle_timeout = 5 \n", NULL }, /* trimmed: accepted */
+		{ "[notify]\ntimeout = 601\n", "[notify] timeout" },
+		{ "[sso]\nmax_connections = 1001\n", "[sso] max_connections" },
 	};
 	for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
 		write_file(conf, bad_values[i][0]);
@@ -165,9 +165,16 @@ static void test_time_parse(void **state)
 	assert_int_equal(kw_time_parse("2027-01-31T10:00:00.123Z", 0, &t), 0);
 	assert_int_equal(kw_time_parse("1970-01-01T00:00:00Z", 0, &t), 0);
 	assert_int_equal(t, 0);
-	const char *bad[] = {"2027-02-30", "2027-13-01", "2027-1-01", "27-01-01", "2027-01-01x",
-			     "2027-01-01T25:00:00Z", "2027-01-01T10:00:00", "tomorrow", "",
-			     "2027-01-01T10:00:00+2:00"};
+	const char *bad[] = { "2027-02-30",
+			      "2027-13-01",
+			      "2027-1-01",
+			      "27-01-01",
+			      "2027-01-01x",
+			      "2027-01-01T25:00:00Z",
+			      "2027-01-01T10:00:00",
+			      "tomorrow",
+			      "",
+			      "2027-01-01T10:00:00+2:00" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(kw_time_parse(bad[i], 1, &t), -EINVAL);
 	assert_int_equal(kw_time_parse("2028-02-29", 1, &t), 0);
@@ -181,9 +188,9 @@ static void test_store_version(void **state)
 	const char *error = NULL;
 	struct stat st;
 
-	assert_int_equal(sqlite3_exec(kw_store_db(store), "PRAGMA user_version = 999", NULL, NULL,
-				      NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(kw_store_db(store), "PRAGMA user_version = 999", NULL, NULL, NULL),
+		SQLITE_OK);
 	kw_store_free(&store);
 	snprintf(path, sizeof(path), "%s/version.db", tmpdir);
 	assert_int_equal(stat(path, &st), 0);

@@ -235,11 +235,10 @@ static void test_sanitize(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_threshold),   cmocka_unit_test(test_plain_address),
-		cmocka_unit_test(test_recipients),  cmocka_unit_test(test_defang),
-		cmocka_unit_test(test_message_id),
-		cmocka_unit_test(test_compose),     cmocka_unit_test(test_compose_limits),
-		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_threshold),      cmocka_unit_test(test_plain_address),
+		cmocka_unit_test(test_recipients),     cmocka_unit_test(test_defang),
+		cmocka_unit_test(test_message_id),     cmocka_unit_test(test_compose),
+		cmocka_unit_test(test_compose_limits), cmocka_unit_test(test_sanitize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

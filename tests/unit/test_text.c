@@ -488,12 +488,12 @@ static void test_exhaustive(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_utf8), cmocka_unit_test(test_invalid_utf8),
-		cmocka_unit_test(test_controls),   cmocka_unit_test(test_bidi_and_format),
-		cmocka_unit_test(test_names),      cmocka_unit_test(test_limits_in_characters),
-		cmocka_unit_test(test_next),       cmocka_unit_test(test_boundary),
-		cmocka_unit_test(test_display),    cmocka_unit_test(test_json),
-		cmocka_unit_test(test_json_raw),   cmocka_unit_test(test_exhaustive),
+		cmocka_unit_test(test_valid_utf8),  cmocka_unit_test(test_invalid_utf8),
+		cmocka_unit_test(test_controls),    cmocka_unit_test(test_bidi_and_format),
+		cmocka_unit_test(test_names),       cmocka_unit_test(test_limits_in_characters),
+		cmocka_unit_test(test_next),        cmocka_unit_test(test_boundary),
+		cmocka_unit_test(test_display),     cmocka_unit_test(test_json),
+		cmocka_unit_test(test_json_raw),    cmocka_unit_test(test_exhaustive),
 		cmocka_unit_test(test_shell_quote),
 	};
 

@@ -166,9 +166,9 @@ static void test_key_and_digest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_forms),
+		cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_forms),
 		cmocka_unit_test(test_checksum_rejects), cmocka_unit_test(test_id_parse),
-		cmocka_unit_test(test_secrets_differ), cmocka_unit_test(test_key_and_digest),
+		cmocka_unit_test(test_secrets_differ),   cmocka_unit_test(test_key_and_digest),
 	};
 	char tmpl[] = "/tmp/kw-unit-XXXXXX";
 	int ret;
