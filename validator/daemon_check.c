@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
+#include "error.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -194,8 +195,11 @@ static int store_open(struct kw_checker *c, const char **error_r)
 	ret = kw_store_key_check(c->store, c->key, error_r);
 	if (ret == 0)
 		ret = kw_store_watch_new(c->store, &c->watch, error_r);
-	if (ret < 0)
+	if (ret < 0) {
+		/* the text may live in the store: keep a copy past its free */
+		*error_r = kw_error_format("%s", *error_r);
 		kw_store_free(&c->store);
+	}
 	return ret;
 }
 
