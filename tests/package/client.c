@@ -11,7 +11,7 @@ int main(void)
 	char token[4096];
 	struct kw_client *client;
 	struct kw_check_result res;
-	struct kw_check_opts opts = {.service = "package-check"};
+	struct kw_check_opts opts = { .service = "package-check" };
 	int ret;
 
 	if (fgets(token, sizeof(token), stdin) == NULL)
