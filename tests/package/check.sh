@@ -4,7 +4,8 @@
 # them with apt-get, runs `keywarden init` and the validator as the user keywarden, creates an
 # account, a user and a token with the installed CLI, checks the token through the installed
 # libkeywarden (a program built with pkg-config) and the installed PAM module (pamtester, a
-# test-only /etc/pam.d service), toggles the pam-auth-update profile, then purges the packages
+# test-only /etc/pam.d service), turns the pam-auth-update profile on (reinstalling the
+# packages, the upgrade path, keeps it on), uses it and turns it off, then purges the packages
 # and checks that nothing is left behind. Prints TAP.
 #
 # Needs root on Debian bookworm (it installs packages and creates the system user); run by
@@ -271,9 +272,14 @@ env DEBIAN_FRONTEND=noninteractive pam-auth-update --enable keywarden >"$work/pa
 	grep -q 'required.*pam_keywarden.so' /etc/pam.d/common-account &&
 	grep -B1 pam_keywarden /etc/pam.d/common-auth | grep -q pam_unix
 ok $? "pam-auth-update --enable keywarden puts the module after pam_unix in common-auth and in common-account" "$(cat "$work/pau.log" /etc/pam.d/common-auth)"
-printf '# %s: tests/package/check.sh, removed when it ends
-@include common-auth
-' "$SERVICE" >"$PAMFILE"
+# The upgrade path (prerm upgrade, postinst configure with the old version): the admin's
+# choice and the data stay.
+$APT install --reinstall $debs >"$work/reinstall.log" 2>&1 &&
+	grep -q 'pam_keywarden.so try_first_pass' /etc/pam.d/common-auth &&
+	test -s /var/lib/keywarden/keywarden.db && test -s /var/lib/keywarden/keywarden.key
+ok $? "apt-get install --reinstall (the upgrade path) keeps the enabled PAM profile, the database and the key" "$work/reinstall.log"
+printf '# %s: tests/package/check.sh, removed when it ends\n@include common-auth\n' "$SERVICE" \
+	>"$PAMFILE"
 out=$(printf '%s\n' "$token2" | pamtester -v "$SERVICE" kwpkguser authenticate 2>&1)
 test $? -eq 0 && printf '%s' "$out" | grep -q 'successfully authenticated'
 ok $? "pamtester, @include common-auth: a token typed at the password prompt is accepted" "$out"
