@@ -24,6 +24,7 @@ APT="env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600
 n=0
 fails=0
 vpid=
+use_systemd=0
 work=
 
 bail() {
@@ -91,6 +92,8 @@ cleanup() {
 		kill "$vpid" 2>/dev/null
 		wait "$vpid" 2>/dev/null
 	fi
+	[ "$use_systemd" = 1 ] &&
+		systemctl stop keywarden-validator.service keywarden-validator.socket 2>/dev/null
 	rm -f "$PAMFILE"
 	left=
 	for p in $PKGS; do known "$p" && left="$left $p"; done
@@ -204,22 +207,31 @@ ok $? "keywarden init, run as keywarden, makes the database and the key" "$work/
 st=$(stat -c '%n %a %U' /var/lib/keywarden/keywarden.db /var/lib/keywarden/keywarden.key 2>&1 | tr '\n' ' ')
 test "$st" = "/var/lib/keywarden/keywarden.db 600 keywarden /var/lib/keywarden/keywarden.key 600 keywarden "
 ok $? "the database and the key are 0600 keywarden" "$st"
-# What systemd does for the units (RuntimeDirectory=keywarden; the socket unit's SocketGroup=
-# keywarden-clients, which the daemon alone may only set as a member): CI has no systemd as
-# PID 1, so the daemon is started as the unit would, without socket activation.
-install -d -o keywarden -g keywarden -m 0755 /run/keywarden
 clients_gid=$(getent group keywarden-clients | cut -d: -f3)
-setpriv --reuid=keywarden --regid=keywarden --groups="$clients_gid" -- \
-	/usr/sbin/keywarden-validator --foreground >"$work/validator.log" 2>&1 &
-vpid=$!
+if [ -d /run/systemd/system ]; then
+	# systemd runs this machine: the packages' own units, socket-activated.
+	use_systemd=1
+	systemctl restart keywarden-validator.socket >"$work/validator.log" 2>&1
+	how="the packages' keywarden-validator.socket (systemd)"
+else
+	# What the units do (RuntimeDirectory=keywarden; the socket unit's SocketGroup=
+	# keywarden-clients, which the daemon alone may only set as a member): CI has no systemd
+	# as PID 1, so the daemon is started as the unit would, without socket activation.
+	install -d -o keywarden -g keywarden -m 0755 /run/keywarden
+	setpriv --reuid=keywarden --regid=keywarden --groups="$clients_gid" -- \
+		/usr/sbin/keywarden-validator --foreground >"$work/validator.log" 2>&1 &
+	vpid=$!
+	how="keywarden-validator, run as keywarden,"
+fi
 i=0
-while [ ! -S /run/keywarden/validator.sock ] && [ $i -lt 100 ] && kill -0 "$vpid" 2>/dev/null; do
+while [ ! -S /run/keywarden/validator.sock ] && [ $i -lt 100 ]; do
+	[ -n "$vpid" ] && ! kill -0 "$vpid" 2>/dev/null && break
 	sleep 0.1
 	i=$((i + 1))
 done
 st=$(stat -c '%a %U %G' /run/keywarden/validator.sock 2>&1)
 test "$st" = "660 keywarden keywarden-clients"
-ok $? "keywarden-validator runs as keywarden on /run/keywarden/validator.sock (0660, group keywarden-clients from /etc/keywarden/keywarden.conf)" "$(echo "$st"; cat "$work/validator.log")"
+ok $? "$how listens on /run/keywarden/validator.sock (0660 keywarden, group keywarden-clients)" "$(echo "$st"; cat "$work/validator.log")"
 
 # --- an account, a user and a token, with the installed CLI
 as_kw keywarden account add pkgcheck >"$work/cli.log" 2>&1 &&
@@ -291,12 +303,21 @@ env DEBIAN_FRONTEND=noninteractive pam-auth-update --disable keywarden >"$work/p
 	! grep -q pam_keywarden /etc/pam.d/common-auth /etc/pam.d/common-account
 ok $? "pam-auth-update --disable keywarden takes it out again" "$work/pau.log"
 
-kill "$vpid" 2>/dev/null
-wait "$vpid"
-rc=$?
-vpid=
-test $rc -eq 0 -o $rc -eq 143
-ok $? "the validator stops on SIGTERM" "$(echo "exit $rc"; cat "$work/validator.log")"
+if [ "$use_systemd" = 1 ]; then
+	mpid=$(systemctl show -p MainPID --value keywarden-validator.service)
+	user=$(ps -o user= -p "$mpid" 2>&1)
+	systemctl stop keywarden-validator.service keywarden-validator.socket >>"$work/validator.log" 2>&1
+	rc=$?
+	test "$user" = keywarden && test $rc -eq 0
+	ok $? "the socket-activated validator ran as keywarden and stops" "$(echo "user $user, stop exit $rc"; cat "$work/validator.log")"
+else
+	kill "$vpid" 2>/dev/null
+	wait "$vpid"
+	rc=$?
+	vpid=
+	test $rc -eq 0 -o $rc -eq 143
+	ok $? "the validator stops on SIGTERM" "$(echo "exit $rc"; cat "$work/validator.log")"
+fi
 
 # --- purge, and nothing is left behind
 for p in $PKGS; do dpkg -L "$p"; done 2>/dev/null | sort -u >"$work/files"
