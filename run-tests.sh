@@ -59,6 +59,7 @@ elif [ "${KEYWARDEN_SKIP_PACKAGE_CHECK:-0}" = 1 ]; then
 	skipped=$((skipped + 1))
 else
 	prc=0
+	t0=$(date +%s)
 	sh "$top/tests/package/check.sh" >"$pkgout" 2>&1 || prc=$?
 	p=$(grep -c '^ok ' "$pkgout" || true)
 	f=$(grep -c '^not ok ' "$pkgout" || true)
@@ -66,7 +67,7 @@ else
 		f=$((f + 1))
 	fi
 	grep -E '^(not ok|Bail out!)' "$pkgout" | head -20 || true
-	echo "packages: $p passed, $f failed (log: $pkgout)"
+	echo "packages: $p passed, $f failed in $(($(date +%s) - t0)) s (log: $pkgout)"
 	passed=$((passed + p))
 	failed=$((failed + f))
 fi
