@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-tests.sh: the whole test suite, as CI runs it. Installs the build dependencies, builds
 # with warnings as errors and runs `make check`, then does the same with AddressSanitizer and
-# UndefinedBehaviorSanitizer, and ends with one line "N passed, N failed" for all tests run.
+# UndefinedBehaviorSanitizer, then (as root) builds, installs and purges the Debian packages
+# (tests/package/check.sh), and ends with one line "N passed, N failed" for all tests run.
 set -e
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -55,6 +56,32 @@ for variant in plain sanitizers; do
 	passed=$((passed + p))
 	failed=$((failed + f))
 done
+# The Debian packages, once per run (not per build variant): built, linted, installed, used
+# and purged by tests/package/check.sh, whose TAP results count in the totals. It needs root.
+echo "== Debian packages: tests/package/check.sh"
+pkgout="$top/build-package/check.out"
+mkdir -p "$top/build-package"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "package check: SKIPPED (counted as 1 skipped): it installs packages and needs root;" \
+		"run sudo tests/package/check.sh"
+	skipped=$((skipped + 1))
+elif [ "${KEYWARDEN_SKIP_PACKAGE_CHECK:-0}" = 1 ]; then
+	echo "package check: SKIPPED (counted as 1 skipped): KEYWARDEN_SKIP_PACKAGE_CHECK=1"
+	skipped=$((skipped + 1))
+else
+	prc=0
+	t0=$(date +%s)
+	sh "$top/tests/package/check.sh" >"$pkgout" 2>&1 || prc=$?
+	p=$(grep -c '^ok ' "$pkgout" || true)
+	f=$(grep -c '^not ok ' "$pkgout" || true)
+	if grep -q '^Bail out!' "$pkgout" || { [ "$prc" -ne 0 ] && [ "$f" -eq 0 ]; }; then
+		f=$((f + 1))
+	fi
+	grep -E '^(not ok|Bail out!)' "$pkgout" | head -20 || true
+	echo "packages: $p passed, $f failed in $(($(date +%s) - t0)) s (log: $pkgout)"
+	passed=$((passed + p))
+	failed=$((failed + f))
+fi
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -14,12 +14,15 @@ libkeywarden_libkwclient_la_CPPFLAGS = $(KW_CLIENT_CPPFLAGS)
 libkeywarden_libkwclient_la_CFLAGS = $(AM_CFLAGS)
 
 # libkeywarden.so: exports kw_* only; libtool turns the regex into a version script.
+# -version-info C:R:A gives the SONAME libkeywarden.so.(C-A) (Debian package libkeywarden1,
+# whose debian/libkeywarden1.symbols lists every export): a new export bumps C and A, a
+# removed or changed one bumps C and sets A to 0 (and renames the package).
 # keywarden.h includes keywarden_protocol.h (for KW_DEFAULT_SOCKET_PATH): both are installed.
 lib_LTLIBRARIES += libkeywarden/libkeywarden.la
 include_HEADERS += libkeywarden/keywarden.h libkeywarden/keywarden_protocol.h
 libkeywarden_libkeywarden_la_SOURCES =
 libkeywarden_libkeywarden_la_LIBADD = libkeywarden/libkwclient.la
-libkeywarden_libkeywarden_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
+libkeywarden_libkeywarden_la_LDFLAGS = $(AM_LDFLAGS) -version-info 1:0:0 \
 	-export-symbols-regex '^kw_' -no-undefined
 
 # pam_keywarden.so: libc and libpam only; exports pam_sm_* only.

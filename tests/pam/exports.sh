@@ -52,6 +52,6 @@ need=$(needed "$LIB")
 test "$need" = "libc.so.6"
 ok $? "libkeywarden.so needs libc only" "$need"
 soname=$(readelf -d "$LIB" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-test "$soname" = "libkeywarden.so.0"
-ok $? "libkeywarden.so has the soname libkeywarden.so.0" "$soname"
+test "$soname" = "libkeywarden.so.1"
+ok $? "libkeywarden.so has the soname libkeywarden.so.1 (libkeywarden1)" "$soname"
 echo "1..$n"
