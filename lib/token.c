@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "error.h"
 #include "secret.h"
 #include "token.h"
 
@@ -233,7 +234,6 @@ out:
 int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const char **error_r)
 {
 	static const char fp_label[] = "keywarden key fingerprint v1";
-	static char error_buf[128];
 	uint8_t key[KW_KEY_LEN], fp[KW_DIGEST_LEN];
 	struct kw_digest_key *dk = NULL;
 	OSSL_PARAM params[2];
@@ -250,8 +250,7 @@ int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const cha
 		ret = -EINVAL;
 	}
 	if (ret < 0) {
-		snprintf(error_buf, sizeof(error_buf), "key file %s", why);
-		*error_r = error_buf;
+		*error_r = kw_error_format("key file %s", why);
 		goto out;
 	}
 	ret = -EIO;

@@ -36,7 +36,7 @@ printf '1_%s' "${tok#7711\$}" >"$T/seed_token/3"
 for t in proto token; do
 	case $t in
 	proto) srcs="$top_srcdir/tests/fuzz/fuzz_proto.c $top_srcdir/validator/proto.c"; libs= ;;
-	token) srcs="$top_srcdir/tests/fuzz/fuzz_token.c $top_srcdir/lib/token.c $top_srcdir/lib/secret.c"; libs="-lcrypto" ;;
+	token) srcs="$top_srcdir/tests/fuzz/fuzz_token.c $top_srcdir/lib/token.c $top_srcdir/lib/secret.c $top_srcdir/lib/error.c"; libs="-lcrypto" ;;
 	esac
 	if ! $CLANG $FLAGS -o "$T/fuzz_$t" $srcs $libs >"$T/build_$t.log" 2>&1; then
 		not_ok "fuzz_$t builds with clang -fsanitize=fuzzer" "$(head -c 2000 "$T/build_$t.log")"
