@@ -507,6 +507,12 @@ static enum kw_saml_reason walk(struct job *j, xmlNodePtr n, int depth, xmlNodeP
 		if (a->ns != NULL && xmlStrEqual(a->ns->href, (const xmlChar *)XML_XML_NAMESPACE) &&
 		    strcmp(an, "id") == 0)
 			return fail(j, KW_SAML_WRAPPING, "xml:id attribute");
+		/* A ds:Signature's Id is never registered (register_id() registers the
+		 * Response's and the Assertion's only), so nothing can reference it; pysaml2
+		 * names every Signature it makes Id="Signature1", twice in a double-signed
+		 * Response. */
+		if (a->ns == NULL && strcmp(an, "Id") == 0 && is_el(n, NS_DSIG, "Signature"))
+			continue;
 		if (a->ns == NULL &&
 		    (strcmp(an, "ID") == 0 || strcmp(an, "Id") == 0 || strcmp(an, "id") == 0)) {
 			const char *value = attr(n, an);

@@ -3,9 +3,9 @@
 # API tokens" end to end through HTTP and the real validator, the listener's hardening, and
 # floods of cheap requests meant to stall it (issue 10).
 TESTS += tests/ssod/idp.py tests/ssod/rule.py tests/ssod/hardening.py tests/ssod/text.py \
-	tests/ssod/flood.py
+	tests/ssod/flood.py tests/ssod/pysaml2_idp.py
 EXTRA_DIST += tests/ssod/ssodtest.py tests/ssod/idp.py tests/ssod/rule.py \
-	tests/ssod/hardening.py tests/ssod/text.py tests/ssod/flood.py
+	tests/ssod/hardening.py tests/ssod/text.py tests/ssod/flood.py tests/ssod/pysaml2_idp.py
 
 # The HTTP benchmark: built by make check, never run by it (not a timed test); run
 #   $(PYTHON3) $(top_srcdir)/tests/bench/bench_acs.py   (see doc/benchmarks.md)
