@@ -23,3 +23,10 @@ TESTS += tests/unit/test_xml_prescan
 tests_unit_test_xml_prescan_SOURCES = tests/unit/test_xml_prescan.c
 tests_unit_test_xml_prescan_CFLAGS = $(KW_SAML_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_xml_prescan_LDADD = $(KW_SAML_LIBS) $(CMOCKA_LIBS)
+
+# SP-initiated sign-in (issue 17): where `next` may lead, and the AuthnRequest list.
+check_PROGRAMS += tests/unit/test_login
+TESTS += tests/unit/test_login
+tests_unit_test_login_SOURCES = tests/unit/test_login.c
+tests_unit_test_login_CFLAGS = $(KW_SAML_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_login_LDADD = $(KW_SAML_LIBS) $(CMOCKA_LIBS)
