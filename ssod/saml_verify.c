@@ -791,15 +791,13 @@ static enum kw_saml_reason oaep_unwrap(struct job *j, xmlNodePtr ek, xmlNodePtr 
 		if (is_el(c, NS_DSIG, "DigestMethod")) {
 			md = a != NULL ? oaep_md(a) : NULL;
 			if (md == NULL)
-				return fail(j, KW_SAML_ALGORITHM,
-					    "algorithm: OAEP digest %s not done",
+				return fail(j, KW_SAML_ALGORITHM, "OAEP digest %s not done",
 					    a != NULL ? a : "(none)");
 		} else if (is_el(c, NS_XENC11, "MGF")) {
 			mgf = a != NULL && strcmp(alg, ALG_RSA_OAEP11) == 0 ? oaep_md(a) : NULL;
 			if (mgf == NULL ||
 			    strncmp(a, ALG_MGF1_PREFIX, strlen(ALG_MGF1_PREFIX)) != 0)
-				return fail(j, KW_SAML_ALGORITHM,
-					    "algorithm: mask generation %s not done",
+				return fail(j, KW_SAML_ALGORITHM, "mask generation %s not done",
 					    a != NULL ? a : "(none)");
 		} else if (is_el(c, NS_XENC, "OAEPparams")) {
 			text = whole_text(c);

@@ -116,9 +116,20 @@ def post(s, b64):
     return s.post("/saml/acs", {"SAMLResponse": b64})
 
 
-def oaep11_encrypt(idp, s, req_id):
+OAEP11 = "http://www.w3.org/2009/xmlenc11#rsa-oaep"
+OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+DIGESTS = {"http://www.w3.org/2000/09/xmldsig#sha1": "SHA1",
+           "http://www.w3.org/2001/04/xmlenc#sha256": "SHA256",
+           "http://www.w3.org/2001/04/xmlenc#sha512": "SHA512"}
+
+
+def oaep11_encrypt(idp, s, req_id, transport=OAEP11, digest=SHA256,
+                   mgf="http://www.w3.org/2009/xmlenc11#mgf1sha256", label=None):
     """A Response whose signed Assertion is encrypted as Keycloak does it: AES-256-GCM data,
-    key transport xmlenc11#rsa-oaep with SHA-256 and MGF1-SHA-256 (python3-cryptography)."""
+    key transport xmlenc11#rsa-oaep with SHA-256 and MGF1-SHA-256 by default (made with
+    python3-cryptography); transport, digest (None: no DigestMethod), mgf (None: no MGF) and
+    the OAEP label may be changed. A URI python3-cryptography does not know is written as
+    asked, the key wrapped with SHA-256."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -137,24 +148,30 @@ def oaep11_encrypt(idp, s, req_id):
     iv = os.urandom(12)
     ct = iv + AESGCM(key).encrypt(iv, assertion.encode(), None)
     cert = x509.load_pem_x509_certificate(open(s.sp_crt, "rb").read())
+    h = getattr(hashes, DIGESTS.get(digest or "http://www.w3.org/2000/09/xmldsig#sha1",
+                                    "SHA256"))
+    mh = getattr(hashes, {"mgf1sha1": "SHA1", "mgf1sha256": "SHA256", "mgf1sha512": "SHA512"}
+                 .get((mgf or "mgf1sha1").rsplit("#", 1)[-1], "SHA256"))
     wrapped = cert.public_key().encrypt(key, padding.OAEP(
-        mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+        mgf=padding.MGF1(mh()), algorithm=h(), label=label))
+    dm = '<ds:DigestMethod Algorithm="%s"/>' % digest if digest else ""
+    mg = ('<xenc11:MGF xmlns:xenc11="http://www.w3.org/2009/xmlenc11#" Algorithm="%s"/>' % mgf
+          if mgf else "")
+    op = ('<xenc:OAEPparams>%s</xenc:OAEPparams>' % base64.b64encode(label).decode()
+          if label else "")
     enc = (
         '<saml:EncryptedAssertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">'
         '<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" '
         'Type="http://www.w3.org/2001/04/xmlenc#Element">'
         '<xenc:EncryptionMethod Algorithm="%s"/>'
         '<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
-        '<xenc:EncryptedKey><xenc:EncryptionMethod '
-        'Algorithm="http://www.w3.org/2009/xmlenc11#rsa-oaep">'
-        '<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>'
-        '<xenc11:MGF xmlns:xenc11="http://www.w3.org/2009/xmlenc11#" '
-        'Algorithm="http://www.w3.org/2009/xmlenc11#mgf1sha256"/>'
+        '<xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="%s">%s%s%s'
         '</xenc:EncryptionMethod><xenc:CipherData><xenc:CipherValue>%s</xenc:CipherValue>'
         '</xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>'
         '<xenc:CipherData><xenc:CipherValue>%s</xenc:CipherValue></xenc:CipherData>'
         '</xenc:EncryptedData></saml:EncryptedAssertion>' % (
-            AES256_GCM, base64.b64encode(wrapped).decode(), base64.b64encode(ct).decode()))
+            AES256_GCM, transport, dm, mg, op, base64.b64encode(wrapped).decode(),
+            base64.b64encode(ct).decode()))
     out = xml.replace(m.group(0), enc)
     del serialization
     return base64.b64encode(out.encode()).decode()
@@ -305,6 +322,34 @@ def run(tap, s):
     tap.ok(status == 200 and "<b>kc-user</b>" in body,
            "xmlenc11#rsa-oaep, SHA-256 digest, MGF1 with SHA-256 (as Keycloak sends): 200",
            (status, body, s.log()[-800:]))
+
+    # the other OAEP shapes, and algorithms not done (the reason names them)
+    for name, kw, want in (
+            ("rsa-oaep-mgf1p with a SHA-256 DigestMethod", {"transport": OAEP_MGF1P, "mgf": None},
+             200),
+            ("rsa-oaep-mgf1p with no DigestMethod (SHA-1)", {"transport": OAEP_MGF1P,
+                                                             "digest": None, "mgf": None}, 200),
+            ("xmlenc11#rsa-oaep, SHA-512, MGF1-SHA-1 and an OAEP label",
+             {"digest": "http://www.w3.org/2001/04/xmlenc#sha512",
+              "mgf": "http://www.w3.org/2009/xmlenc11#mgf1sha1", "label": b"kw-label"}, 200),
+            ("xmlenc11#rsa-oaep with an MD5 DigestMethod",
+             {"digest": "http://www.w3.org/2001/04/xmldsig-more#md5"}, 403),
+            ("xmlenc11#rsa-oaep with an unknown MGF",
+             {"mgf": "http://example.org/mgf-unknown"}, 403),
+            ("key transport xmlenc#kw-aes128 (not done)",
+             {"transport": "http://www.w3.org/2001/04/xmlenc#kw-aes128", "mgf": None}, 403)):
+        _, hdrs, _ = login(s)
+        rid = idp.parse_authn_request(request_of(hdrs["location"])[0]).message.id
+        status, hdrs, body = post(s, oaep11_encrypt(idp, s, rid, **kw))
+        uri = kw.get("digest") if "md5" in str(kw.get("digest")) else \
+            kw.get("mgf") if "unknown" in str(kw.get("mgf")) else kw.get("transport")
+        if want == 200:
+            tap.ok(status == 200 and "<b>kc-user</b>" in body, "%s: 200" % name,
+                   (status, body, s.log()[-800:]))
+        else:
+            tap.ok(status == 403 and hdrs.get("x-keywarden-reason") == "algorithm" and
+                   wait_log(s, uri), "%s: 403 algorithm, naming %s" % (name, uri),
+                   (status, body, s.log()[-800:]))
 
     # unsolicited, allowed by default
     status, hdrs, body = post(s, respond(idp, s, None, nameid="dave"))
