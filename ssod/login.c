@@ -41,11 +41,6 @@ bool kw_ssod_next_ok(const char *next)
 	return true;
 }
 
-static void xml_escape(FILE *f, const char *s)
-{
-	kw_ssod_markup_escape(f, s);
-}
-
 /* Percent-encodes every byte but the unreserved ones (RFC 3986). */
 static void url_encode(FILE *f, const unsigned char *s, size_t n)
 {
@@ -175,13 +170,13 @@ int kw_ssod_authn_request(struct kw_ssod *d, const char *next, int64_t now, char
 		"xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"%s\" Version=\"2.0\" "
 		"IssueInstant=\"%s\" Destination=\"",
 		id, instant);
-	xml_escape(f, sso_url);
+	kw_ssod_markup_escape(f, sso_url);
 	fputs("\" ProtocolBinding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" "
 	      "AssertionConsumerServiceURL=\"",
 	      f);
-	xml_escape(f, d->sso->saml.acs_url);
+	kw_ssod_markup_escape(f, d->sso->saml.acs_url);
 	fputs("\"><saml:Issuer>", f);
-	xml_escape(f, d->sso->saml.sp_entity_id);
+	kw_ssod_markup_escape(f, d->sso->saml.sp_entity_id);
 	fputs("</saml:Issuer>", f);
 	if (first < KW_SSO_NAMEID_COUNT)
 		fprintf(f, "<samlp:NameIDPolicy Format=\"%s\" AllowCreate=\"true\"/>",

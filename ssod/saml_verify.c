@@ -790,29 +790,33 @@ static enum kw_saml_reason oaep_unwrap(struct job *j, xmlNodePtr ek, xmlNodePtr 
 		const char *a = attr(c, "Algorithm");
 		if (is_el(c, NS_DSIG, "DigestMethod")) {
 			md = a != NULL ? oaep_md(a) : NULL;
-			if (md == NULL)
-				return fail(j, KW_SAML_ALGORITHM, "OAEP digest %s not done",
-					    a != NULL ? a : "(none)");
+			if (md == NULL) {
+				r = fail(j, KW_SAML_ALGORITHM, "OAEP digest %s not done",
+					 a != NULL ? a : "(none)");
+				goto out;
+			}
 		} else if (is_el(c, NS_XENC11, "MGF")) {
 			mgf = a != NULL && strcmp(alg, ALG_RSA_OAEP11) == 0 ? oaep_md(a) : NULL;
 			if (mgf == NULL ||
-			    strncmp(a, ALG_MGF1_PREFIX, strlen(ALG_MGF1_PREFIX)) != 0)
-				return fail(j, KW_SAML_ALGORITHM, "mask generation %s not done",
-					    a != NULL ? a : "(none)");
-		} else if (is_el(c, NS_XENC, "OAEPparams")) {
+			    strncmp(a, ALG_MGF1_PREFIX, strlen(ALG_MGF1_PREFIX)) != 0) {
+				r = fail(j, KW_SAML_ALGORITHM, "mask generation %s not done",
+					 a != NULL ? a : "(none)");
+				goto out;
+			}
+		} else if (is_el(c, NS_XENC, "OAEPparams") && label == NULL) {
 			text = whole_text(c);
 			if (text == NULL ||
 			    (text[0] != '\0' && b64_decode((const uint8_t *)text, strlen(text),
 							   &label, &label_len) < 0)) {
-				free(text);
-				return fail(j, KW_SAML_DECRYPTION, "OAEPparams is not base64");
+				r = fail(j, KW_SAML_DECRYPTION, "OAEPparams is not base64");
+				goto out;
 			}
 			free(text);
 			text = NULL;
 		} else if (!is_el(c, NS_XENC, "KeySize")) {
-			free(label);
-			return fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in EncryptionMethod",
-				    c->name);
+			r = fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in EncryptionMethod",
+				 c->name);
+			goto out;
 		}
 	}
 	text = whole_text(
@@ -830,12 +834,13 @@ static enum kw_saml_reason oaep_unwrap(struct job *j, xmlNodePtr ek, xmlNodePtr 
 		goto out;
 	}
 	if (label_len > 0) {
-		/* the context takes the label */
-		if (EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, (int)label_len) <= 0) {
+		/* the context takes a copy made by OpenSSL's allocator, and frees it */
+		void *l = OPENSSL_memdup(label, label_len);
+		if (l == NULL || EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, l, (int)label_len) <= 0) {
+			OPENSSL_free(l);
 			r = fail(j, KW_SAML_DECRYPTION, "OpenSSL RSA-OAEP setup failed");
 			goto out;
 		}
-		label = NULL;
 	}
 	if (EVP_PKEY_decrypt(ctx, NULL, &out_len, ct, ct_len) <= 0) {
 		r = fail(j, KW_SAML_DECRYPTION, "cannot decrypt the EncryptedKey with sp_key");

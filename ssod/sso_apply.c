@@ -124,7 +124,7 @@ static int check_in_response_to(struct kw_ssod *d, const struct kw_saml_result *
 		return 0;
 	if (res->in_response_to[0] == '\0') {
 		if (d->sso->allow_unsolicited)
-			return KW_SAML_OK;
+			return 0;
 		*detail_r = "an unsolicited (IdP-initiated) Response, and [sso] allow_unsolicited "
 			    "is off: sign in at /saml/login";
 		return -ENOENT;
@@ -162,10 +162,12 @@ void kw_ssod_login(struct kw_ssod *d, const uint8_t *data, size_t len, int64_t n
 		set_reason(o, r, detail);
 		return;
 	}
-	if (!text_ok(res->name_id, &detail))
+	if (!text_ok(res->name_id, &detail) || !text_ok(res->name_id_format, &detail))
 		r = KW_SAML_NAMEID;
 	else if (!text_ok(res->login, &detail)) /* the NameID, or login_attribute's value */
 		r = d->sso->saml.login_attribute != NULL ? KW_SAML_ATTRIBUTE : KW_SAML_NAMEID;
+	else if (!text_ok(res->in_response_to, &detail)) /* to the store and the log */
+		r = KW_SAML_IN_RESPONSE_TO;
 	if (r != KW_SAML_OK) {
 		set_reason(o, r, detail);
 		kw_saml_result_free(&res);
