@@ -1,7 +1,8 @@
 /* http.c: keywarden-ssod's HTTP listener on libmicrohttpd, one thread, and its SAML workers
  * (see http.h).
  *
- * Status codes, decided here and in sso_apply.c only: 200 accepted; 400 malformed request,
+ * Status codes, decided here and in sso_apply.c only: 200 accepted; 302 to the IdP (GET
+ * /saml/login), 303 to `next` after an SP-initiated sign-in; 400 malformed request,
  * form encoding or message (xml, dtd, limit, structure; a missing field); 403 a message not
  * trusted or not for us (signature, wrapping, issuer, audience, time, ...; a login held by a
  * local user or an SSO user of another account); 404 unknown path, or a LogoutRequest for an
