@@ -84,6 +84,12 @@ static const struct setting {
 	T("sso", "role_attribute"),
 	T("sso", "email_attribute"),
 	T("sso", "role_map"),
+	/* SP-initiated sign-in and the IdP's metadata (issue 17) */
+	T("sso", "nameid_format"), /* DERIVED: "persistent, emailAddress" (sso_config.c) */
+	B("sso", "allow_unsolicited", true),
+	U("sso", "request_lifetime", 600, 60, 86400),
+	T("sso", "idp_entity_id"),
+	T("sso", "idp_metadata_cert"),
 	U("sso", "clock_skew", 180, 0, 3600),
 	B("sso", "allow_sha1", false),
 	B("sso", "allow_legacy_encryption", false),

@@ -27,7 +27,8 @@ KW_MIGRATIONS = \
 	$(top_srcdir)/schema/002_sso_review.sql \
 	$(top_srcdir)/schema/003_replay_without_rowid.sql \
 	$(top_srcdir)/schema/004_notify_attempts.sql \
-	$(top_srcdir)/schema/005_meta.sql
+	$(top_srcdir)/schema/005_meta.sql \
+	$(top_srcdir)/schema/006_sso_authn_request.sql
 EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
 BUILT_SOURCES += lib/schema.c
 CLEANFILES += lib/schema.c

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -91,6 +92,75 @@ int kw_store_sso_replay_add(struct kw_store *store, const char *id, int64_t expi
 		return kw_store_fail(store, -EEXIST, error_r,
 				     "replay: message id '%s' was seen before", id);
 	return 0;
+}
+
+/* ---- AuthnRequests sent ---- */
+
+int kw_store_sso_request_add(struct kw_store *store, const char *id, const char *next,
+			     int64_t expires, int64_t now, const char **error_r)
+{
+	sqlite3_stmt *st =
+		kw_store_stmt(store, "DELETE FROM sso_authn_request WHERE expires <= ?1");
+
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "AuthnRequest list");
+	sqlite3_bind_int64(st, 1, now);
+	if (step_done(st) != SQLITE_DONE)
+		return kw_store_db_fail(store, error_r, "AuthnRequest list");
+	st = kw_store_stmt(store, "INSERT INTO sso_authn_request (id, expires, next) "
+				  "VALUES (?1, ?2, ?3)");
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "AuthnRequest list");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, expires);
+	sqlite3_bind_text(st, 3, next != NULL ? next : "", -1, SQLITE_STATIC);
+	if (step_done(st) != SQLITE_DONE)
+		return kw_store_db_fail(store, error_r, "AuthnRequest list");
+	return 0;
+}
+
+int kw_store_sso_request_answer(struct kw_store *store, const char *id, int64_t now, char *next_r,
+				size_t next_size, const char **error_r)
+{
+	/* One statement: two workers given the same Response cannot both take the request. */
+	sqlite3_stmt *st = kw_store_stmt(
+		store, "UPDATE sso_authn_request SET answered = ?2 "
+		       "WHERE id = ?1 AND answered IS NULL AND expires > ?2 RETURNING next");
+	int rc;
+
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "AuthnRequest list");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *next = (const char *)sqlite3_column_text(st, 0);
+		char copy[1024];
+
+		snprintf(copy, sizeof(copy), "%s", next != NULL ? next : "");
+		while (sqlite3_step(st) == SQLITE_ROW)
+			;
+		sqlite3_reset(st);
+		snprintf(next_r, next_size, "%s", strlen(copy) < next_size ? copy : "");
+		return 0;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return kw_store_db_fail(store, error_r, "AuthnRequest list");
+	st = kw_store_stmt(store, "SELECT answered FROM sso_authn_request "
+				  "WHERE id = ?1 AND answered IS NOT NULL");
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "AuthnRequest list");
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = step_done(st);
+	if (rc == SQLITE_ROW)
+		return kw_store_fail(store, -EALREADY, error_r,
+				     "InResponseTo '%s': that AuthnRequest was answered before",
+				     id);
+	if (rc != SQLITE_DONE)
+		return kw_store_db_fail(store, error_r, "AuthnRequest list");
+	return kw_store_fail(store, -ENOENT, error_r,
+			     "InResponseTo '%s' names no AuthnRequest we sent (or it expired)", id);
 }
 
 /* ---- users ---- */

@@ -46,6 +46,19 @@ int kw_store_sso_replay_purge(struct kw_store *store, int64_t now, const char **
 int kw_store_sso_replay_add(struct kw_store *store, const char *id, int64_t expires, int64_t now,
 			    const char **error_r);
 
+/* ---- AuthnRequests sent (store_sso.c) ---- */
+
+/* These two run as statements of their own (each atomic), outside any transaction: several
+ * threads or processes may share the table. */
+/* Keeps the ID of an AuthnRequest sent at `now` until `expires`, with the path `next` (""
+ * for none) to return to; purges the entries that expired. */
+int kw_store_sso_request_add(struct kw_store *store, const char *id, const char *next,
+			     int64_t expires, int64_t now, const char **error_r);
+/* Marks the request `id` answered at `now` and copies its `next` to next_r (next_size bytes).
+ * -ENOENT: no such request was sent (or it expired); -EALREADY: it was answered before. */
+int kw_store_sso_request_answer(struct kw_store *store, const char *id, int64_t now, char *next_r,
+				size_t next_size, const char **error_r);
+
 /* ---- SSO users and sessions (store_sso.c) ---- */
 
 /* Creates an SSO user (source sso, state active, seen and created at now). email: NULL for

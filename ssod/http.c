@@ -1,7 +1,8 @@
 /* http.c: keywarden-ssod's HTTP listener on libmicrohttpd, one thread, and its SAML workers
  * (see http.h).
  *
- * Status codes, decided here and in sso_apply.c only: 200 accepted; 400 malformed request,
+ * Status codes, decided here and in sso_apply.c only: 200 accepted; 302 to the IdP (GET
+ * /saml/login), 303 to `next` after an SP-initiated sign-in; 400 malformed request,
  * form encoding or message (xml, dtd, limit, structure; a missing field); 403 a message not
  * trusted or not for us (signature, wrapping, issuer, audience, time, ...; a login held by a
  * local user or an SSO user of another account); 404 unknown path, or a LogoutRequest for an
@@ -44,6 +45,7 @@
 
 #include "error.h"
 #include "http.h"
+#include "login.h"
 #include "log.h"
 #include "metadata.h"
 #include "timeutil.h"
@@ -56,7 +58,7 @@
 #define REFUSED_SLOTS 32
 #define REFUSED_LINGER_MS 1000
 
-enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ };
+enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ, EP_LOGIN };
 
 struct request;
 struct work;
@@ -120,6 +122,7 @@ struct work {
 	char *message; /* decoded form field; freed by the worker */
 	size_t message_len;
 	bool done;
+	char *location;           /* EP_LOGIN: the IdP URL (login.h), NULL on failure */
 	struct kw_ssod_outcome o; /* o.detail is not used past the worker: see rq->outcome */
 };
 
@@ -304,6 +307,25 @@ static enum MHD_Result plain(struct MHD_Connection *c, struct request *rq, int s
 	return queue(c, rq, status, "text/plain; charset=utf-8", buf, (size_t)n, allow, NULL);
 }
 
+/* A redirect (302 to the IdP, 303 after a sign-in) to location. */
+static enum MHD_Result redirect(struct MHD_Connection *c, struct request *rq, int status,
+				const char *location)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	rq->status = status;
+	return ret;
+}
+
 /* The page the browser shows after a POST of the IdP. */
 static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
 				   const struct kw_ssod_outcome *o)
@@ -315,6 +337,12 @@ static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
 
 	if (f == NULL)
 		abort();
+	if (o->status == 200 && rq->ep == EP_ACS && o->next[0] != '\0' &&
+	    kw_ssod_next_ok(o->next)) {
+		fclose(f);
+		free(page);
+		return redirect(c, rq, MHD_HTTP_SEE_OTHER, o->next);
+	}
 	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>keywarden</title>"
 	      "</head><body>\n<p>",
 	      f);
@@ -499,6 +527,21 @@ static void describe(struct MHD_Connection *c, struct request *rq, const char *m
 	rq->line[n < sizeof(rq->line) ? n : sizeof(rq->line) - 1] = '\0';
 }
 
+/* GET /saml/login[?next=PATH]: next is checked here, the AuthnRequest made by a worker (it
+ * writes to the store). */
+static enum MHD_Result login_first_call(struct MHD_Connection *c, struct request *rq)
+{
+	const char *next = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "next");
+
+	if (next != NULL && next[0] != '\0' && !kw_ssod_next_ok(next))
+		return plain(c, rq, MHD_HTTP_BAD_REQUEST, "next is not a path on this site", NULL);
+	rq->body = strdup(next != NULL ? next : "");
+	if (rq->body == NULL)
+		abort();
+	rq->len = strlen(rq->body);
+	return MHD_YES;
+}
+
 static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, struct request *rq,
 				  const char *url, const char *method)
 {
@@ -513,9 +556,11 @@ static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, 
 		rq->ep = EP_METADATA;
 	else if (strcmp(url, "/healthz") == 0)
 		rq->ep = EP_HEALTHZ;
+	else if (strcmp(url, "/saml/login") == 0)
+		rq->ep = EP_LOGIN;
 	if (rq->ep == EP_NONE)
 		return plain(c, rq, MHD_HTTP_NOT_FOUND, "not found", NULL);
-	get_ok = rq->ep == EP_METADATA || rq->ep == EP_HEALTHZ;
+	get_ok = rq->ep == EP_METADATA || rq->ep == EP_HEALTHZ || rq->ep == EP_LOGIN;
 	allow = get_ok ? "GET, HEAD" : "POST";
 	if (get_ok ? (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		   : strcmp(method, "POST") != 0)
@@ -530,6 +575,8 @@ static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, 
 		return queue(c, rq, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3, NULL,
 			     NULL);
 	}
+	if (rq->ep == EP_LOGIN)
+		return login_first_call(c, rq);
 	if (!is_form(c))
 		return plain(c, rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 			     "not application/x-www-form-urlencoded", NULL);
@@ -571,6 +618,18 @@ static void describe_outcome(struct request *rq, enum endpoint ep, const struct 
 /* Verifies and applies one message with the worker's own verifier and store. */
 static void work_run(struct kw_ssod *d, struct work *w)
 {
+	if (w->ep == EP_LOGIN) {
+		const char *error = NULL;
+		if (kw_ssod_authn_request(d, w->message, kw_now(), &w->location, &error) < 0)
+			snprintf(w->rq->outcome, sizeof(w->rq->outcome), "no AuthnRequest: %s",
+				 error);
+		else
+			snprintf(w->rq->outcome, sizeof(w->rq->outcome),
+				 "AuthnRequest sent to the IdP");
+		free(w->message);
+		w->message = NULL;
+		return;
+	}
 	if (w->ep == EP_ACS)
 		kw_ssod_login(d, (const uint8_t *)w->message, w->message_len, kw_now(), &w->o);
 	else
@@ -765,13 +824,28 @@ static enum MHD_Result process(struct server *srv, struct MHD_Connection *c, str
 
 		if (!rq->work->done)
 			return MHD_YES; /* cannot happen: suspended until done */
-		r = saml_answer(c, rq, &rq->work->o);
+		if (rq->ep == EP_LOGIN && rq->work->location != NULL)
+			r = redirect(c, rq, MHD_HTTP_FOUND, rq->work->location);
+		else if (rq->ep == EP_LOGIN)
+			r = queue(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+				  "503 sign-in is not available now\n", 33, NULL, NULL);
+		else
+			r = saml_answer(c, rq, &rq->work->o);
+		free(rq->work->location);
 		free(rq->work);
 		rq->work = NULL;
 		return r;
 	}
 	if (rq->too_big)
 		return plain(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "body too large", NULL);
+	if (rq->ep == EP_LOGIN) {
+		f.message = rq->body; /* next, checked by login_first_call() */
+		f.message_len = rq->len;
+		rq->body = NULL;
+		rq->len = 0;
+		pool_submit(srv, c, rq, &f);
+		return MHD_YES;
+	}
 	ret = form_parse(rq->body != NULL ? rq->body : "", rq->len, field, &f, &why);
 	if (ret == -ENOENT) {
 		char text[64];

@@ -3,6 +3,7 @@
  *   POST /saml/acs       form field SAMLResponse (HTTP-POST binding), optional RelayState
  *   POST /saml/slo       form field SAMLRequest: a signed LogoutRequest
  *   GET  /saml/metadata  the SP EntityDescriptor
+ *   GET  /saml/login     [?next=PATH] SP-initiated sign-in: 302 to the IdP (login.h)
  *   GET  /healthz        "ok"
  *
  * One thread serves HTTP: libmicrohttpd runs in external-select mode on its epoll

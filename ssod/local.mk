@@ -6,21 +6,22 @@ ssod_libkwsaml_la_SOURCES = \
 	ssod/saml_verify.c ssod/saml_verify.h \
 	ssod/xml_prescan.c ssod/xml_prescan.h \
 	ssod/sso_config.c ssod/sso_config.h \
-	ssod/sso_apply.c ssod/sso_apply.h
-ssod_libkwsaml_la_CFLAGS = $(KW_CORE_CFLAGS) $(XML_CFLAGS) $(XMLSEC_CFLAGS)
-ssod_libkwsaml_la_LIBADD = $(KW_CORE_LIBS) $(XMLSEC_LIBS) $(XML_LIBS)
+	ssod/sso_apply.c ssod/sso_apply.h \
+	ssod/login.c ssod/login.h \
+	ssod/metadata.c ssod/metadata.h
+ssod_libkwsaml_la_CFLAGS = $(KW_CORE_CFLAGS) $(XML_CFLAGS) $(XMLSEC_CFLAGS) $(ZLIB_CFLAGS)
+ssod_libkwsaml_la_LIBADD = $(KW_CORE_LIBS) $(XMLSEC_LIBS) $(XML_LIBS) $(ZLIB_LIBS)
 
 sbin_PROGRAMS += keywarden-ssod
 keywarden_ssod_SOURCES = ssod/ssod.c \
-	ssod/http.c ssod/http.h \
-	ssod/metadata.c ssod/metadata.h
+	ssod/http.c ssod/http.h
 keywarden_ssod_CFLAGS = $(KW_CORE_CFLAGS) $(XML_CFLAGS) $(XMLSEC_CFLAGS) $(MHD_CFLAGS) \
 	$(SYSTEMD_CFLAGS)
 keywarden_ssod_LDADD = ssod/libkwsaml.la $(KW_CORE_LIBS) $(XMLSEC_LIBS) $(XML_LIBS) \
 	$(MHD_LIBS) $(SYSTEMD_LIBS)
 
 KW_SAML_CFLAGS = $(KW_CORE_CFLAGS) $(XML_CFLAGS) $(XMLSEC_CFLAGS) -I$(top_srcdir)/ssod
-KW_SAML_LIBS = ssod/libkwsaml.la $(KW_CORE_LIBS) $(XMLSEC_LIBS) $(XML_LIBS)
+KW_SAML_LIBS = ssod/libkwsaml.la $(KW_CORE_LIBS) $(XMLSEC_LIBS) $(XML_LIBS) $(ZLIB_LIBS)
 
 dist_man_MANS += man/keywarden-ssod.8
 

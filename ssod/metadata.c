@@ -14,6 +14,13 @@
 
 #define BINDING_POST "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 
+static const char *const enc_methods[] = {
+	"http://www.w3.org/2009/xmlenc11#aes256-gcm",
+	"http://www.w3.org/2009/xmlenc11#aes128-gcm",
+	"http://www.w3.org/2009/xmlenc11#rsa-oaep",
+	"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+};
+
 void kw_ssod_markup_escape(FILE *f, const char *s)
 {
 	for (; *s != '\0'; s++) {
@@ -94,17 +101,35 @@ int kw_ssod_metadata(const struct kw_sso_config *sso, char **xml_r, size_t *len_
 	      f);
 	if (cert != NULL) {
 		static const char *const uses[] = { "signing", "encryption" };
-		for (size_t i = 0; i < 2; i++)
+		for (size_t i = 0; i < 2; i++) {
 			fprintf(f,
 				"    <md:KeyDescriptor use=\"%s\"><ds:KeyInfo><ds:X509Data>"
 				"<ds:X509Certificate>%s</ds:X509Certificate></ds:X509Data>"
-				"</ds:KeyInfo></md:KeyDescriptor>\n",
+				"</ds:KeyInfo>",
 				uses[i], cert);
+			/* what the IdP should encrypt with, best first (saml_verify.c does these
+			 * and, with allow_legacy_encryption, the CBC modes and rsa-1_5) */
+			if (i == 1) {
+				fputs("\n", f);
+				for (size_t k = 0; k < sizeof(enc_methods) / sizeof(enc_methods[0]);
+				     k++)
+					fprintf(f,
+						"      <md:EncryptionMethod Algorithm=\"%s\"/>\n",
+						enc_methods[k]);
+				fputs("    ", f);
+			}
+			fputs("</md:KeyDescriptor>\n", f);
+		}
 	}
 	if (sso->slo_url != NULL) {
 		fputs("    <md:SingleLogoutService Binding=\"" BINDING_POST "\" Location=\"", f);
 		kw_ssod_markup_escape(f, sso->slo_url);
 		fputs("\"/>\n", f);
+	}
+	for (unsigned i = 0; i < KW_SSO_NAMEID_COUNT; i++) {
+		if ((sso->nameid_formats & (1u << i)) != 0)
+			fprintf(f, "    <md:NameIDFormat>%s</md:NameIDFormat>\n",
+				kw_sso_nameid_uri(i));
 	}
 	fputs("    <md:AssertionConsumerService Binding=\"" BINDING_POST "\" Location=\"", f);
 	kw_ssod_markup_escape(f, sso->saml.acs_url);

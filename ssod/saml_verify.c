@@ -19,7 +19,9 @@
 #include <libxml/parserInternals.h>
 #include <libxml/tree.h>
 #include <libxml/valid.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <xmlsec/crypto.h>
 #include <xmlsec/errors.h>
@@ -60,7 +62,10 @@
 #define ALG_SHA384 "http://www.w3.org/2001/04/xmldsig-more#sha384"
 #define ALG_SHA512 "http://www.w3.org/2001/04/xmlenc#sha512"
 #define ALG_RSA_OAEP "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+#define ALG_RSA_OAEP11 "http://www.w3.org/2009/xmlenc11#rsa-oaep"
 #define ALG_RSA_1_5 "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
+#define NS_XENC11 "http://www.w3.org/2009/xmlenc11#"
+#define ALG_MGF1_PREFIX "http://www.w3.org/2009/xmlenc11#mgf1"
 #define ALG_AES128_GCM "http://www.w3.org/2009/xmlenc11#aes128-gcm"
 #define ALG_AES192_GCM "http://www.w3.org/2009/xmlenc11#aes192-gcm"
 #define ALG_AES256_GCM "http://www.w3.org/2009/xmlenc11#aes256-gcm"
@@ -73,6 +78,8 @@ struct kw_saml_verifier {
 	char *sp_entity_id, *acs_url, *slo_url, *login_attribute, *role_attribute;
 	char *email_attribute;
 	char *idp_entity_id;
+	char *sso_url; /* SingleSignOnService, HTTP-Redirect binding; NULL when none */
+	bool want_signed_requests;
 	xmlSecKeysMngrPtr mngr;
 	xmlSecKeyPtr keys[KW_SAML_MAX_KEYS]; /* borrowed from mngr's store */
 	unsigned n_keys;
@@ -112,6 +119,7 @@ static const char *const reason_names[KW_SAML_REASON_COUNT] = {
 	[KW_SAML_NAMEID] = "nameid",
 	[KW_SAML_ATTRIBUTE] = "attribute",
 	[KW_SAML_REPLAY] = "replay",
+	[KW_SAML_IN_RESPONSE_TO] = "inresponseto",
 };
 
 const char *kw_saml_reason_name(enum kw_saml_reason reason)
@@ -499,6 +507,12 @@ static enum kw_saml_reason walk(struct job *j, xmlNodePtr n, int depth, xmlNodeP
 		if (a->ns != NULL && xmlStrEqual(a->ns->href, (const xmlChar *)XML_XML_NAMESPACE) &&
 		    strcmp(an, "id") == 0)
 			return fail(j, KW_SAML_WRAPPING, "xml:id attribute");
+		/* A ds:Signature's Id is never registered (register_id() registers the
+		 * Response's and the Assertion's only), so nothing can reference it; pysaml2
+		 * names every Signature it makes Id="Signature1", twice in a double-signed
+		 * Response. */
+		if (a->ns == NULL && strcmp(an, "Id") == 0 && is_el(n, NS_DSIG, "Signature"))
+			continue;
 		if (a->ns == NULL &&
 		    (strcmp(an, "ID") == 0 || strcmp(an, "Id") == 0 || strcmp(an, "id") == 0)) {
 			const char *value = attr(n, an);
@@ -733,6 +747,127 @@ static enum kw_saml_reason check_cipher_data(struct job *j, xmlNodePtr e)
 	return KW_SAML_OK;
 }
 
+/* The digest of an OAEP DigestMethod URI or of an xmlenc11 MGF1 URI suffix; SHA-1 is
+ * accepted here whatever allow_sha1 says (OAEP's use of it is not a signature). */
+static const EVP_MD *oaep_md(const char *alg)
+{
+	static const struct {
+		const char *uri, *mgf;
+		const EVP_MD *(*md)(void);
+	} mds[] = {
+		{ ALG_SHA1, "sha1", EVP_sha1 },
+		{ "http://www.w3.org/2001/04/xmldsig-more#sha224", "sha224", EVP_sha224 },
+		{ ALG_SHA256, "sha256", EVP_sha256 },
+		{ ALG_SHA384, "sha384", EVP_sha384 },
+		{ ALG_SHA512, "sha512", EVP_sha512 },
+	};
+
+	for (size_t i = 0; i < sizeof(mds) / sizeof(mds[0]); i++) {
+		if (strcmp(alg, mds[i].uri) == 0)
+			return mds[i].md();
+		if (strncmp(alg, ALG_MGF1_PREFIX, strlen(ALG_MGF1_PREFIX)) == 0 &&
+		    strcmp(alg + strlen(ALG_MGF1_PREFIX), mds[i].mgf) == 0)
+			return mds[i].md();
+	}
+	return NULL;
+}
+
+/* RSA-OAEP key transport done with OpenSSL (xmlsec1 1.2 knows neither xmlenc11#rsa-oaep nor a
+ * DigestMethod other than SHA-1): em is the EncryptedKey's EncryptionMethod, alg its
+ * Algorithm. The session key goes to key_r (key_size bytes), its length to *len_r. */
+static enum kw_saml_reason oaep_unwrap(struct job *j, xmlNodePtr ek, xmlNodePtr em, const char *alg,
+				       uint8_t *key_r, size_t key_size, size_t *len_r)
+{
+	const EVP_MD *md = EVP_sha1(), *mgf = EVP_sha1();
+	uint8_t *ct = NULL, *label = NULL, *out = NULL;
+	size_t ct_len = 0, label_len = 0, out_len = 0;
+	EVP_PKEY *pkey = xmlSecOpenSSLKeyDataRsaGetEvp(xmlSecKeyGetValue(j->v->sp_key));
+	EVP_PKEY_CTX *ctx = NULL;
+	enum kw_saml_reason r = KW_SAML_OK;
+	char *text = NULL;
+
+	for (xmlNodePtr c = first_el(em); c != NULL; c = next_el(c->next)) {
+		const char *a = attr(c, "Algorithm");
+		if (is_el(c, NS_DSIG, "DigestMethod")) {
+			md = a != NULL ? oaep_md(a) : NULL;
+			if (md == NULL) {
+				r = fail(j, KW_SAML_ALGORITHM, "OAEP digest %s not done",
+					 a != NULL ? a : "(none)");
+				goto out;
+			}
+		} else if (is_el(c, NS_XENC11, "MGF")) {
+			mgf = a != NULL && strcmp(alg, ALG_RSA_OAEP11) == 0 ? oaep_md(a) : NULL;
+			if (mgf == NULL ||
+			    strncmp(a, ALG_MGF1_PREFIX, strlen(ALG_MGF1_PREFIX)) != 0) {
+				r = fail(j, KW_SAML_ALGORITHM, "mask generation %s not done",
+					 a != NULL ? a : "(none)");
+				goto out;
+			}
+		} else if (is_el(c, NS_XENC, "OAEPparams") && label == NULL) {
+			text = whole_text(c);
+			if (text == NULL ||
+			    (text[0] != '\0' && b64_decode((const uint8_t *)text, strlen(text),
+							   &label, &label_len) < 0)) {
+				r = fail(j, KW_SAML_DECRYPTION, "OAEPparams is not base64");
+				goto out;
+			}
+			free(text);
+			text = NULL;
+		} else if (!is_el(c, NS_XENC, "KeySize")) {
+			r = fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in EncryptionMethod",
+				 c->name);
+			goto out;
+		}
+	}
+	text = whole_text(
+		child(child(ek, NS_XENC, "CipherData", NULL), NS_XENC, "CipherValue", NULL));
+	if (text == NULL || b64_decode((const uint8_t *)text, strlen(text), &ct, &ct_len) < 0) {
+		r = fail(j, KW_SAML_DECRYPTION, "EncryptedKey CipherValue is not base64");
+		goto out;
+	}
+	ctx = pkey != NULL ? EVP_PKEY_CTX_new(pkey, NULL) : NULL;
+	if (ctx == NULL || EVP_PKEY_decrypt_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, mgf) <= 0) {
+		r = fail(j, KW_SAML_DECRYPTION, "OpenSSL RSA-OAEP setup failed");
+		goto out;
+	}
+	if (label_len > 0) {
+		/* the context takes a copy made by OpenSSL's allocator, and frees it */
+		void *l = OPENSSL_memdup(label, label_len);
+		if (l == NULL || EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, l, (int)label_len) <= 0) {
+			OPENSSL_free(l);
+			r = fail(j, KW_SAML_DECRYPTION, "OpenSSL RSA-OAEP setup failed");
+			goto out;
+		}
+	}
+	if (EVP_PKEY_decrypt(ctx, NULL, &out_len, ct, ct_len) <= 0) {
+		r = fail(j, KW_SAML_DECRYPTION, "cannot decrypt the EncryptedKey with sp_key");
+		goto out;
+	}
+	out = malloc(out_len);
+	if (out == NULL)
+		abort();
+	if (EVP_PKEY_decrypt(ctx, out, &out_len, ct, ct_len) <= 0 || out_len > key_size) {
+		r = fail(
+			j, KW_SAML_DECRYPTION,
+			"cannot decrypt the EncryptedKey with sp_key (%s, digest %s, MGF1 with %s)",
+			alg, EVP_MD_get0_name(md), EVP_MD_get0_name(mgf));
+		goto out;
+	}
+	memcpy(key_r, out, out_len);
+	*len_r = out_len;
+out:
+	if (out != NULL)
+		OPENSSL_clear_free(out, out_len);
+	EVP_PKEY_CTX_free(ctx);
+	free(label);
+	free(ct);
+	free(text);
+	return r;
+}
+
 static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const char *want,
 					   xmlNodePtr *el_r)
 {
@@ -740,7 +875,8 @@ static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const 
 	enum kw_saml_reason r = KW_SAML_OK;
 	xmlNodePtr ed, ek = NULL, em, c, list = NULL, el = NULL;
 	xmlSecEncCtxPtr kctx = NULL, dctx = NULL;
-	xmlSecTransformId data_t = NULL, key_t;
+	xmlSecTransformId data_t = NULL, key_t = NULL;
+	bool oaep = false;
 	xmlSecBufferPtr buf;
 	xmlSecKeyPtr session = NULL;
 	const char *alg;
@@ -774,18 +910,12 @@ static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const 
 	alg = em != NULL ? attr(em, "Algorithm") : NULL;
 	if (alg == NULL)
 		return fail(j, KW_SAML_DECRYPTION, "EncryptedKey without EncryptionMethod");
-	if (strcmp(alg, ALG_RSA_OAEP) == 0)
-		key_t = xmlSecTransformRsaOaepId;
+	if (strcmp(alg, ALG_RSA_OAEP) == 0 || strcmp(alg, ALG_RSA_OAEP11) == 0)
+		oaep = true; /* OpenSSL: oaep_unwrap() */
 	else if (v->s.allow_legacy_encryption && strcmp(alg, ALG_RSA_1_5) == 0)
 		key_t = xmlSecTransformRsaPkcs1Id;
 	else
 		return fail(j, KW_SAML_ALGORITHM, "key transport %s not allowed", alg);
-	if (em != NULL) {
-		xmlNodePtr d = child(em, NS_DSIG, "DigestMethod", NULL);
-		const char *dalg = d != NULL ? attr(d, "Algorithm") : NULL;
-		if (dalg != NULL && !digest_alg_ok(v, dalg) && strcmp(dalg, ALG_SHA1) != 0)
-			return fail(j, KW_SAML_ALGORITHM, "OAEP digest %s not allowed", dalg);
-	}
 	/* Inline ciphertext only: no CipherReference (something to fetch), and nothing that
 	 * sends xmlsec1 down its error paths (which leak on a CipherData without CipherValue). */
 	r = check_cipher_data(j, ek);
@@ -794,6 +924,19 @@ static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const 
 	if (r != KW_SAML_OK)
 		return r;
 
+	if (oaep) {
+		uint8_t raw[64];
+		size_t raw_len = 0;
+
+		r = oaep_unwrap(j, ek, em, alg, raw, sizeof(raw), &raw_len);
+		if (r != KW_SAML_OK)
+			return r;
+		session = xmlSecKeyReadMemory(xmlSecKeyDataAesId, raw, raw_len);
+		OPENSSL_cleanse(raw, sizeof(raw));
+		if (session == NULL)
+			return fail(j, KW_SAML_DECRYPTION, "bad session key");
+		goto data;
+	}
 	kctx = xmlSecEncCtxCreate(NULL);
 	if (kctx == NULL)
 		abort();
@@ -817,6 +960,7 @@ static enum kw_saml_reason decrypt_element(struct job *j, xmlNodePtr enc, const 
 		r = fail(j, KW_SAML_DECRYPTION, "bad session key");
 		goto out;
 	}
+data:
 	dctx = xmlSecEncCtxCreate(NULL);
 	if (dctx == NULL)
 		abort();
@@ -925,7 +1069,8 @@ static enum kw_saml_reason check_version(struct job *j, xmlNodePtr n)
 /* One bearer SubjectConfirmation; *expires_r its NotOnOrAfter. signed_response: the Response
  * element's own signature has been verified (so its Destination is the IdP's). */
 static enum kw_saml_reason check_confirmation(struct job *j, xmlNodePtr sc, const char *irt,
-					      bool signed_response, int64_t *expires_r)
+					      bool signed_response, int64_t *expires_r,
+					      const char **sc_irt_r)
 {
 	int64_t skew = j->v->s.clock_skew, nb, noa;
 	const char *method = attr(sc, "Method"), *recipient, *sc_irt;
@@ -965,6 +1110,7 @@ static enum kw_saml_reason check_confirmation(struct job *j, xmlNodePtr sc, cons
 	if (attr(data, "NotBefore") != NULL && j->now + skew < nb)
 		return fail(j, KW_SAML_TIME, "SubjectConfirmationData NotBefore in the future");
 	*expires_r = noa;
+	*sc_irt_r = sc_irt;
 	return KW_SAML_OK;
 }
 
@@ -1103,7 +1249,7 @@ static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNo
 	xmlNodePtr c, subject = NULL, cond = NULL, name_id = NULL, authn = NULL;
 	int64_t sc_expires = 0, cond_expires = 0;
 	enum kw_saml_reason r, first_sc = KW_SAML_OK;
-	const char *irt = attr(root, "InResponseTo"), *q;
+	const char *irt = attr(root, "InResponseTo"), *q, *sc_irt = NULL;
 	char first_detail[sizeof(j->v->detail)] = "";
 	int stage = 0, n_authn = 0;
 	bool confirmed = false;
@@ -1165,10 +1311,12 @@ static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNo
 			return fail(j, KW_SAML_STRUCTURE, "unexpected <%s> in Subject", c->name);
 		if (confirmed)
 			continue;
-		r = check_confirmation(j, c, irt, signed_response, &e);
+		const char *this_irt = NULL;
+		r = check_confirmation(j, c, irt, signed_response, &e, &this_irt);
 		if (r == KW_SAML_OK) {
 			confirmed = true;
 			sc_expires = e;
+			sc_irt = this_irt;
 		} else if (first_sc == KW_SAML_OK) {
 			first_sc = r;
 			memcpy(first_detail, j->v->detail, sizeof(first_detail));
@@ -1189,6 +1337,15 @@ static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNo
 	q = attr(name_id, "SPNameQualifier");
 	if (q != NULL && strcmp(q, v->sp_entity_id) != 0)
 		return fail(j, KW_SAML_NAMEID, "SPNameQualifier is not the SP");
+	q = attr(name_id, "Format");
+	if (q != NULL && (has_control(q) || strlen(q) > 255))
+		return fail(j, KW_SAML_NAMEID, "NameID Format is not a URI");
+	res->name_id_format = xstrdup(q);
+	/* InResponseTo: the Response's, else that of the bearer SubjectConfirmationData
+	 * (check_confirmation() has refused the two when they differ). */
+	res->in_response_to = xstrdup(irt != NULL ? irt : sc_irt);
+	if (has_control(res->in_response_to) || strlen(res->in_response_to) > 255)
+		return fail(j, KW_SAML_SUBJECTCONFIRMATION, "InResponseTo is not an ID");
 
 	r = check_conditions(j, cond, &cond_expires);
 	if (r != KW_SAML_OK)
@@ -1409,6 +1566,8 @@ void kw_saml_result_free(struct kw_saml_result **rp)
 	free(r->assertion_id);
 	free(r->session_index);
 	free(r->email);
+	free(r->name_id_format);
+	free(r->in_response_to);
 	for (size_t i = 0; i < r->n_roles; i++)
 		free(r->roles[i]);
 	free(r->roles);
@@ -1646,27 +1805,111 @@ out:
 	return ret;
 }
 
+#define BINDING_REDIRECT "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+
+/* The metadata file's own signature (root, an EntityDescriptor or EntitiesDescriptor), checked
+ * with the key of the PEM certificate cert_path: one Signature, its one Reference to the root's
+ * ID, the algorithms allowed for Responses. */
+static int check_metadata_signature(struct kw_saml_verifier *v, xmlDocPtr doc, xmlNodePtr root,
+				    const char *path, const char *cert_path, const char **error_r)
+{
+	xmlSecDSigCtxPtr ctx = NULL;
+	xmlSecKeyPtr key = NULL;
+	xmlNodePtr sig, si, ref, sm;
+	const char *id = attr(root, "ID"), *uri, *alg;
+	xmlAttrPtr id_attr = xmlHasNsProp(root, (const xmlChar *)"ID", NULL);
+	int count, ret = 0;
+
+	sig = child(root, NS_DSIG, "Signature", &count);
+	if (count != 1)
+		return kw_error_fail(error_r, -EINVAL,
+				     "%s: %d Signatures on the metadata, need one "
+				     "([sso] idp_metadata_cert is set)",
+				     path, count);
+	if (id == NULL || id[0] == '\0' || id_attr == NULL)
+		return kw_error_fail(error_r, -EINVAL, "%s: signed metadata without ID", path);
+	si = first_el(sig);
+	ref = is_el(si, NS_DSIG, "SignedInfo") ? child(si, NS_DSIG, "Reference", &count) : NULL;
+	uri = ref != NULL ? attr(ref, "URI") : NULL;
+	if (ref == NULL || count != 1 || uri == NULL || uri[0] != '#' || strcmp(uri + 1, id) != 0)
+		return kw_error_fail(error_r, -EINVAL,
+				     "%s: the metadata signature has not one Reference to #%s",
+				     path, id);
+	sm = child(si, NS_DSIG, "SignatureMethod", NULL);
+	alg = sm != NULL ? attr(sm, "Algorithm") : NULL;
+	if (alg == NULL || !sig_alg_ok(v, alg))
+		return kw_error_fail(error_r, -EINVAL,
+				     "%s: algorithm: metadata signature method %s not allowed",
+				     path, alg != NULL ? alg : "(none)");
+	if (xmlAddID(NULL, doc, (const xmlChar *)id, id_attr) == NULL)
+		return kw_error_fail(error_r, -EINVAL, "%s: cannot register the metadata ID", path);
+	key = xmlSecOpenSSLAppKeyLoad(cert_path, xmlSecKeyDataFormatCertPem, NULL, NULL, NULL);
+	if (key == NULL)
+		return kw_error_fail(error_r, -EINVAL,
+				     "[sso] idp_metadata_cert: %s is not a PEM certificate",
+				     cert_path);
+	ctx = xmlSecDSigCtxCreate(NULL);
+	if (ctx == NULL)
+		abort();
+	ctx->signKey = key;
+	key = NULL;
+	if (enable_dsig_transforms(v, ctx) < 0 || xmlSecDSigCtxVerify(ctx, sig) < 0 ||
+	    ctx->status != xmlSecDSigStatusSucceeded)
+		ret = kw_error_fail(error_r, -EINVAL,
+				    "%s: the metadata signature does not verify with the key of "
+				    "[sso] idp_metadata_cert %s",
+				    path, cert_path);
+	xmlSecDSigCtxDestroy(ctx);
+	return ret;
+}
+
+/* The EntityDescriptor of the IdP in root: root itself, or, in an EntitiesDescriptor (nested
+ * ones too), the one whose entityID is want (or the only one with an IDPSSODescriptor). */
+static xmlNodePtr find_entity(xmlNodePtr root, const char *want, int *found)
+{
+	xmlNodePtr hit = NULL;
+
+	if (is_el(root, NS_MD, "EntityDescriptor")) {
+		const char *e = attr(root, "entityID");
+		if (want != NULL ? (e != NULL && strcmp(e, want) == 0)
+				 : child(root, NS_MD, "IDPSSODescriptor", NULL) != NULL) {
+			(*found)++;
+			return root;
+		}
+		return NULL;
+	}
+	if (!is_el(root, NS_MD, "EntitiesDescriptor"))
+		return NULL;
+	for (xmlNodePtr c = first_el(root); c != NULL; c = next_el(c->next)) {
+		xmlNodePtr h = find_entity(c, want, found);
+		if (h != NULL && hit == NULL)
+			hit = h;
+	}
+	return hit;
+}
+
 static int load_metadata(struct kw_saml_verifier *v, const char *path, const char **error_r)
 {
 	enum kw_saml_reason why;
 	xmlDocPtr doc = NULL;
-	xmlNodePtr root, idp;
+	xmlNodePtr root, idp, ent;
 	FILE *f;
 	char *buf = NULL;
 	size_t len;
-	const char *entity;
-	int ret = 0, count;
+	const char *entity, *want;
+	int ret = 0, count, found = 0;
 
 	f = fopen(path, "re");
 	if (f == NULL)
 		return kw_error_fail(error_r, -EINVAL, "cannot read %s: %s", path, strerror(errno));
-	buf = malloc(1024 * 1024 + 1);
+	buf = malloc(16 * 1024 * 1024 + 1);
 	if (buf == NULL)
 		abort();
-	len = fread(buf, 1, 1024 * 1024 + 1, f);
+	/* a federation's EntitiesDescriptor runs to megabytes */
+	len = fread(buf, 1, 16 * 1024 * 1024 + 1, f);
 	fclose(f);
-	if (len > 1024 * 1024) {
-		ret = kw_error_fail(error_r, -EINVAL, "%s: larger than 1 MiB", path);
+	if (len > 16 * 1024 * 1024) {
+		ret = kw_error_fail(error_r, -EINVAL, "%s: larger than 16 MiB", path);
 		goto out;
 	}
 	doc = parse_hardened(buf, len, &why);
@@ -1676,26 +1919,66 @@ static int load_metadata(struct kw_saml_verifier *v, const char *path, const cha
 		goto out;
 	}
 	root = xmlDocGetRootElement(doc);
-	if (!is_el(root, NS_MD, "EntityDescriptor")) {
-		ret = kw_error_fail(error_r, -EINVAL, "%s: root is not md:EntityDescriptor", path);
+	if (!is_el(root, NS_MD, "EntityDescriptor") && !is_el(root, NS_MD, "EntitiesDescriptor")) {
+		ret = kw_error_fail(
+			error_r, -EINVAL,
+			"%s: root is neither md:EntityDescriptor nor md:EntitiesDescriptor", path);
 		goto out;
 	}
-	entity = attr(root, "entityID");
+	if (v->s.idp_metadata_cert != NULL) {
+		ret = check_metadata_signature(v, doc, root, path, v->s.idp_metadata_cert, error_r);
+		if (ret < 0)
+			goto out;
+	}
+	want = v->s.idp_entity_id;
+	ent = find_entity(root, want, &found);
+	if (ent == NULL) {
+		ret = want != NULL
+			      ? kw_error_fail(error_r, -EINVAL,
+					      "%s: no EntityDescriptor with entityID \"%s\" "
+					      "([sso] idp_entity_id)",
+					      path, want)
+			      : kw_error_fail(error_r, -EINVAL,
+					      "%s: no EntityDescriptor with an IDPSSODescriptor",
+					      path);
+		goto out;
+	}
+	if (found > 1) {
+		ret = kw_error_fail(
+			error_r, -EINVAL,
+			"%s: %d identity providers; set [sso] idp_entity_id to choose one", path,
+			found);
+		goto out;
+	}
+	entity = attr(ent, "entityID");
 	if (entity == NULL || entity[0] == '\0') {
 		ret = kw_error_fail(error_r, -EINVAL, "%s: EntityDescriptor without entityID",
 				    path);
 		goto out;
 	}
 	v->idp_entity_id = xstrdup(entity);
-	idp = child(root, NS_MD, "IDPSSODescriptor", &count);
+	idp = child(ent, NS_MD, "IDPSSODescriptor", &count);
 	if (count != 1) {
 		ret = kw_error_fail(error_r, -EINVAL, "%s: %d IDPSSODescriptor elements, need one",
 				    path, count);
 		goto out;
 	}
+	{
+		const char *w = attr(idp, "WantAuthnRequestsSigned");
+		v->want_signed_requests =
+			w != NULL && (strcmp(w, "true") == 0 || strcmp(w, "1") == 0);
+	}
 	for (xmlNodePtr kd = first_el(idp); kd != NULL; kd = next_el(kd->next)) {
 		const char *use;
 		xmlNodePtr ki, xd;
+		if (is_el(kd, NS_MD, "SingleSignOnService") && v->sso_url == NULL) {
+			const char *b = attr(kd, "Binding"), *loc = attr(kd, "Location");
+			if (b != NULL && strcmp(b, BINDING_REDIRECT) == 0 && loc != NULL &&
+			    (strncmp(loc, "https://", 8) == 0 || strncmp(loc, "http://", 7) == 0) &&
+			    !has_control(loc) && strchr(loc, '#') == NULL)
+				v->sso_url = xstrdup(loc);
+			continue;
+		}
 		if (!is_el(kd, NS_MD, "KeyDescriptor"))
 			continue;
 		use = attr(kd, "use");
@@ -1787,6 +2070,7 @@ void kw_saml_verifier_free(struct kw_saml_verifier **vp)
 	free(v->role_attribute);
 	free(v->email_attribute);
 	free(v->idp_entity_id);
+	free(v->sso_url);
 	free(v);
 	*vp = NULL;
 }
@@ -1799,4 +2083,14 @@ const char *kw_saml_verifier_idp_entity_id(const struct kw_saml_verifier *v)
 unsigned kw_saml_verifier_key_count(const struct kw_saml_verifier *v)
 {
 	return v->n_keys;
+}
+
+const char *kw_saml_verifier_sso_url(const struct kw_saml_verifier *v)
+{
+	return v->sso_url;
+}
+
+bool kw_saml_verifier_wants_signed_requests(const struct kw_saml_verifier *v)
+{
+	return v->want_signed_requests;
 }

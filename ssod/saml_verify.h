@@ -60,6 +60,9 @@ enum kw_saml_reason {
 	KW_SAML_NAMEID,
 	KW_SAML_ATTRIBUTE,
 	KW_SAML_REPLAY, /* set by the replay cache, never by kw_saml_verify() */
+	/* set by the caller: InResponseTo names no AuthnRequest we sent, or an unsolicited
+	 * Response when those are not allowed */
+	KW_SAML_IN_RESPONSE_TO,
 	KW_SAML_REASON_COUNT
 };
 
@@ -74,6 +77,11 @@ struct kw_saml_settings {
 	bool allow_sha1;
 	bool allow_legacy_encryption;
 	bool allow_missing_recipient; /* an unsigned Destination may stand in for Recipient */
+	/* idp_metadata may be an EntitiesDescriptor: the EntityDescriptor with this entityID is
+	 * the IdP (NULL: the file must hold one IdP) */
+	const char *idp_entity_id;
+	/* PEM certificate whose key must have signed the metadata file (NULL: not checked) */
+	const char *idp_metadata_cert;
 };
 
 /* The verified facts of one accepted Response. Strings are NUL-terminated and never NULL
@@ -84,9 +92,13 @@ struct kw_saml_result {
 	char *issuer;
 	char *assertion_id;
 	char *session_index;
-	int64_t expires; /* keep the assertion ID in the replay cache until then */
-	char *email;     /* first value of email_attribute, "" when none */
-	char **roles;    /* values of role_attribute */
+	int64_t expires;      /* keep the assertion ID in the replay cache until then */
+	char *email;          /* first value of email_attribute, "" when none */
+	char *name_id_format; /* the NameID's Format, "" when it has none */
+	/* the Response's InResponseTo (or that of its SubjectConfirmationData), "" when the
+	 * Response is unsolicited; which request it answers is the caller's to check */
+	char *in_response_to;
+	char **roles; /* values of role_attribute */
 	size_t n_roles;
 };
 
@@ -106,6 +118,10 @@ int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *id
 void kw_saml_verifier_free(struct kw_saml_verifier **v);
 const char *kw_saml_verifier_idp_entity_id(const struct kw_saml_verifier *v);
 unsigned kw_saml_verifier_key_count(const struct kw_saml_verifier *v);
+/* The IdP's SingleSignOnService for the HTTP-Redirect binding, or NULL when its metadata names
+ * none; and whether its metadata says WantAuthnRequestsSigned. */
+const char *kw_saml_verifier_sso_url(const struct kw_saml_verifier *v);
+bool kw_saml_verifier_wants_signed_requests(const struct kw_saml_verifier *v);
 
 /* Verifies data (raw XML, or base64 of it as the HTTP-POST binding carries it) at instant now.
  * Returns KW_SAML_OK and *result_r (free with kw_saml_result_free()), or a reason with detail

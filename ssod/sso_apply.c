@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "error.h"
+#include "login.h"
 #include "sso_apply.h"
+#include "store_sso.h"
 #include "text.h"
 
 int kw_ssod_http_status(enum kw_saml_reason reason)
@@ -77,6 +80,64 @@ static bool text_ok(const char *s, const char **why_r)
 	return s == NULL || kw_text_check(s, SIZE_MAX, 0, why_r) == 0;
 }
 
+/* [sso] nameid_format: a transient NameID (a new one at each sign-in) names no one, so it is
+ * refused unless login_attribute names the login; a NameID without Format (or unspecified)
+ * is taken as it is; any other format must be listed. */
+static enum kw_saml_reason check_nameid_format(const struct kw_ssod *d,
+					       const struct kw_saml_result *res,
+					       const char **detail_r)
+{
+	const char *f = res->name_id_format;
+	unsigned bit;
+
+	if (f[0] == '\0')
+		return KW_SAML_OK;
+	bit = kw_sso_nameid_of_uri(f);
+	if (bit == KW_SSO_NAMEID_UNSPECIFIED)
+		return KW_SAML_OK;
+	if (bit == KW_SSO_NAMEID_TRANSIENT) {
+		if (d->sso->saml.login_attribute != NULL)
+			return KW_SAML_OK;
+		*detail_r = "a transient NameID changes at each sign-in and cannot name a user: "
+			    "set [sso] login_attribute to the attribute that holds the login, or "
+			    "have the IdP send a persistent or emailAddress NameID";
+		return KW_SAML_NAMEID;
+	}
+	if ((d->sso->nameid_formats & bit) == 0) {
+		*detail_r = kw_error_format("NameID Format %s is not in [sso] nameid_format", f);
+		return KW_SAML_NAMEID;
+	}
+	return KW_SAML_OK;
+}
+
+/* InResponseTo must name an AuthnRequest we sent and nobody answered yet (the store keeps
+ * them: any worker, any process); an unsolicited Response is taken unless allow_unsolicited
+ * is off. next_r: where the request said to go afterwards. */
+static int check_in_response_to(struct kw_ssod *d, const struct kw_saml_result *res, int64_t now,
+				char *next_r, size_t next_size, const char **detail_r)
+{
+	const char *error = NULL;
+	int ret;
+
+	next_r[0] = '\0';
+	if (d->ingest)
+		return 0;
+	if (res->in_response_to[0] == '\0') {
+		if (d->sso->allow_unsolicited)
+			return 0;
+		*detail_r = "an unsolicited (IdP-initiated) Response, and [sso] allow_unsolicited "
+			    "is off: sign in at /saml/login";
+		return -ENOENT;
+	}
+	ret = kw_store_sso_request_answer(d->store, res->in_response_to, now, next_r, next_size,
+					  &error);
+	if (ret == 0 && !kw_ssod_next_ok(next_r))
+		next_r[0] = '\0';
+	if (ret < 0)
+		*detail_r = error;
+	return ret;
+}
+
 static void reset(struct kw_ssod_outcome *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -101,12 +162,32 @@ void kw_ssod_login(struct kw_ssod *d, const uint8_t *data, size_t len, int64_t n
 		set_reason(o, r, detail);
 		return;
 	}
-	if (!text_ok(res->name_id, &detail))
+	if (!text_ok(res->name_id, &detail) || !text_ok(res->name_id_format, &detail))
 		r = KW_SAML_NAMEID;
 	else if (!text_ok(res->login, &detail)) /* the NameID, or login_attribute's value */
 		r = d->sso->saml.login_attribute != NULL ? KW_SAML_ATTRIBUTE : KW_SAML_NAMEID;
+	else if (!text_ok(res->in_response_to, &detail)) /* to the store and the log */
+		r = KW_SAML_IN_RESPONSE_TO;
 	if (r != KW_SAML_OK) {
 		set_reason(o, r, detail);
+		kw_saml_result_free(&res);
+		return;
+	}
+	r = check_nameid_format(d, res, &detail);
+	if (r != KW_SAML_OK) {
+		set_reason(o, r, detail);
+		kw_saml_result_free(&res);
+		return;
+	}
+	ret = check_in_response_to(d, res, now, o->next, sizeof(o->next), &detail);
+	if (ret < 0) {
+		if (ret == -ENOENT)
+			set_reason(o, KW_SAML_IN_RESPONSE_TO, detail);
+		else if (ret == -EALREADY)
+			set_reason(o, KW_SAML_REPLAY, detail);
+		else
+			store_error(o, ret, detail, KW_SAML_IN_RESPONSE_TO);
+		o->next[0] = '\0';
 		kw_saml_result_free(&res);
 		return;
 	}

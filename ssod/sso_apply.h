@@ -19,11 +19,16 @@
 #include "sso_config.h"
 #include "store.h"
 
+#define KW_SSOD_NEXT_MAX 512
+
 /* What the daemon holds; the caller owns each part. */
 struct kw_ssod {
 	struct kw_sso_config *sso;
 	struct kw_saml_verifier *v;
 	struct kw_store *store;
+	/* `ingest`: Responses from files an admin gives, answering no AuthnRequest this
+	 * process sent: InResponseTo and allow_unsolicited are not checked (HTTP checks them) */
+	bool ingest;
 };
 
 struct kw_ssod_outcome {
@@ -38,6 +43,9 @@ struct kw_ssod_outcome {
 	unsigned sessions_ended;    /* for a logout */
 	int64_t case_id;            /* the review case the rule opened or updated, or 0 */
 	unsigned active_tokens;     /* when the rule applied */
+	/* after an SP-initiated sign-in: the path on this site to send the browser to ("" for
+	 * none; checked with kw_ssod_next_ok()) */
+	char next[KW_SSOD_NEXT_MAX + 1];
 };
 
 /* A Response (raw XML or base64). Never fails: everything is in *o (o->status 200: accepted). */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -90,6 +91,80 @@ static int parse_role_map(struct kw_sso_config *sso, const char *text, struct kw
 	}
 	if (sso->n_map == 0)
 		ret = kw_error_fail(error_r, -EINVAL, "[sso] role_map: empty");
+out:
+	free(copy);
+	return ret;
+}
+
+static const struct {
+	const char *name, *uri;
+} nameids[KW_SSO_NAMEID_COUNT] = {
+	{ "persistent", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" },
+	{ "emailAddress", "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress" },
+	{ "unspecified", "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified" },
+	{ "transient", "urn:oasis:names:tc:SAML:2.0:nameid-format:transient" },
+};
+
+const char *kw_sso_nameid_name(unsigned i)
+{
+	return i < KW_SSO_NAMEID_COUNT ? nameids[i].name : NULL;
+}
+
+const char *kw_sso_nameid_uri(unsigned i)
+{
+	return i < KW_SSO_NAMEID_COUNT ? nameids[i].uri : NULL;
+}
+
+unsigned kw_sso_nameid_of_uri(const char *uri)
+{
+	static const char v20[] = "urn:oasis:names:tc:SAML:2.0:nameid-format:";
+
+	for (unsigned i = 0; i < KW_SSO_NAMEID_COUNT; i++) {
+		if (strcmp(uri, nameids[i].uri) == 0)
+			return 1u << i;
+	}
+	/* Some IdPs (OneLogin, older ADFS rules) spell the SAML 1.1 formats with "2.0". */
+	if (strcmp(uri, "urn:oasis:names:tc:SAML:2.0:nameid-format:unspecified") == 0)
+		return KW_SSO_NAMEID_UNSPECIFIED;
+	if (strncmp(uri, v20, sizeof(v20) - 1) == 0 &&
+	    strcmp(uri + sizeof(v20) - 1, "emailAddress") == 0)
+		return KW_SSO_NAMEID_EMAIL;
+	return 0;
+}
+
+/* "persistent, emailAddress": short names or URIs, in the order of preference (the first is
+ * the one an AuthnRequest asks for). */
+static int parse_nameid_formats(struct kw_sso_config *sso, const char *text, const char **error_r)
+{
+	char *copy = dup_or_null(text), *save = NULL, *item;
+	int ret = 0;
+
+	sso->nameid_formats = 0;
+	for (item = strtok_r(copy, ", ", &save); item != NULL; item = strtok_r(NULL, ", ", &save)) {
+		unsigned bit = kw_sso_nameid_of_uri(item);
+		for (unsigned i = 0; bit == 0 && i < KW_SSO_NAMEID_COUNT; i++) {
+			if (strcasecmp(item, nameids[i].name) == 0)
+				bit = 1u << i;
+		}
+		if (bit == 0) {
+			ret = kw_error_fail(
+				error_r, -EINVAL,
+				"[sso] nameid_format: unknown format \"%s\" (persistent, "
+				"emailAddress, unspecified, transient or their URIs)",
+				item);
+			goto out;
+		}
+		if (sso->nameid_formats == 0)
+			sso->nameid_first = bit;
+		sso->nameid_formats |= bit;
+	}
+	if (sso->nameid_formats == 0)
+		ret = kw_error_fail(error_r, -EINVAL, "[sso] nameid_format: empty");
+	else if ((sso->nameid_formats & KW_SSO_NAMEID_TRANSIENT) != 0 &&
+		 sso->saml.login_attribute == NULL)
+		ret = kw_error_fail(error_r, -EINVAL,
+				    "[sso] nameid_format: transient NameIDs change at each sign-in "
+				    "and need login_attribute to name the login");
 out:
 	free(copy);
 	return ret;
@@ -197,6 +272,33 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		goto fail;
 	}
 	sso->saml.email_attribute = dup_or_null(v);
+	v = kw_config_get(cfg, "sso", "nameid_format");
+	ret = parse_nameid_formats(sso, v != NULL ? v : KW_SSO_NAMEID_DEFAULT, error_r);
+	if (ret < 0)
+		goto fail;
+	sso->allow_unsolicited = kw_config_bool(cfg, "sso", "allow_unsolicited");
+	sso->request_lifetime = (unsigned)kw_config_uint(cfg, "sso", "request_lifetime");
+	v = kw_config_get(cfg, "sso", "idp_entity_id");
+	if (v != NULL && v[0] == '\0') {
+		ret = kw_error_fail(error_r, -EINVAL, "[sso] idp_entity_id: empty");
+		goto fail;
+	}
+	sso->saml.idp_entity_id = dup_or_null(v);
+	v = kw_config_get(cfg, "sso", "idp_metadata_cert");
+	if (v != NULL) {
+		FILE *cf = fopen(v, "re");
+		X509 *x = cf != NULL ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
+		if (cf != NULL)
+			fclose(cf);
+		if (x == NULL) {
+			ret = kw_error_fail(error_r, -EINVAL,
+					    "[sso] idp_metadata_cert: %s is not a PEM certificate",
+					    v);
+			goto fail;
+		}
+		X509_free(x);
+	}
+	sso->saml.idp_metadata_cert = dup_or_null(v);
 	v = kw_config_get(cfg, "sso", "role_map");
 	if (v != NULL) {
 		if (sso->saml.role_attribute == NULL) {
@@ -232,6 +334,8 @@ void kw_sso_config_free(struct kw_sso_config **p)
 	free((char *)sso->saml.login_attribute);
 	free((char *)sso->saml.role_attribute);
 	free((char *)sso->saml.email_attribute);
+	free((char *)sso->saml.idp_entity_id);
+	free((char *)sso->saml.idp_metadata_cert);
 	for (size_t i = 0; i < sso->n_map; i++)
 		free(sso->map[i].group);
 	free(sso->map);

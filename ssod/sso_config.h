@@ -20,6 +20,22 @@ struct kw_sso_role_map {
 	struct kw_role role;
 };
 
+/* NameID formats, as [sso] nameid_format names them; the one table is in sso_config.c. */
+enum kw_sso_nameid {
+	KW_SSO_NAMEID_PERSISTENT = 1 << 0,
+	KW_SSO_NAMEID_EMAIL = 1 << 1,
+	KW_SSO_NAMEID_UNSPECIFIED = 1 << 2,
+	KW_SSO_NAMEID_TRANSIENT = 1 << 3,
+	KW_SSO_NAMEID_COUNT = 4,
+};
+#define KW_SSO_NAMEID_DEFAULT "persistent, emailAddress"
+
+/* The short name and the URI of format bit i (0 .. KW_SSO_NAMEID_COUNT - 1). */
+const char *kw_sso_nameid_name(unsigned i);
+const char *kw_sso_nameid_uri(unsigned i);
+/* The bit of a Format URI, or 0 for one not in the table. */
+unsigned kw_sso_nameid_of_uri(const char *uri);
+
 struct kw_sso_config {
 	char *account;
 	char *idp_metadata;
@@ -33,6 +49,10 @@ struct kw_sso_config {
 	struct kw_saml_settings saml; /* strings point into cfg, valid while it lives */
 	struct kw_sso_role_map *map;
 	size_t n_map;
+	unsigned nameid_formats;   /* enum kw_sso_nameid bits: [sso] nameid_format */
+	unsigned nameid_first;     /* the bit listed first: what an AuthnRequest asks for */
+	bool allow_unsolicited;    /* IdP-initiated Responses (without InResponseTo) */
+	unsigned request_lifetime; /* seconds an AuthnRequest may be answered in */
 };
 
 /* Reads and checks [sso]; store resolves role names (may be NULL: then only syntax). */

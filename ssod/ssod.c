@@ -177,6 +177,7 @@ int main(int argc, char **argv)
 	d.sso = sso;
 	d.v = v;
 	d.store = store;
+	d.ingest = ingest;
 	if (!ingest) {
 		ret = kw_ssod_serve(&d, kw_config_database(cfg), &error);
 		if (ret < 0) {

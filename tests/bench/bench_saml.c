@@ -190,9 +190,13 @@ int main(int argc, char **argv)
 		sso.saml = s;
 		sso.map = &map;
 		sso.n_map = 1;
+		sso.nameid_formats = KW_SSO_NAMEID_PERSISTENT | KW_SSO_NAMEID_EMAIL;
+		sso.nameid_first = KW_SSO_NAMEID_PERSISTENT;
+		sso.allow_unsolicited = true;
 		ssod.sso = &sso;
 		ssod.v = v;
 		ssod.store = store;
+		ssod.ingest = true; /* the ingest path: no AuthnRequest was sent */
 	}
 	printf("responses: %zu, average %zu bytes, RSA-SHA256 Assertion signatures\n", n_inputs,
 	       total / n_inputs);
