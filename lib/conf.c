@@ -35,6 +35,8 @@ static const char *const known_keys[] = {
 	"validator.rate_limit_failures", "validator.rate_limit_window",
 	"validator.rate_limit_block", "validator.cache_size",
 	"validator.max_connections_per_uid", "validator.line_timeout",
+	"validator.http_listen", "validator.trusted_proxies", "validator.http_max_request",
+	"validator.http_max_headers",
 	"sso.account", "sso.sp_entity_id", "sso.acs_url", "sso.idp_metadata", "sso.sp_key",
 	"sso.sp_cert", "sso.clock_skew", "sso.login_attribute", "sso.role_attribute",
 	"sso.role_map", "sso.allow_sha1", "sso.allow_legacy_encryption",

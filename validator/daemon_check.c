@@ -38,6 +38,7 @@
 #define NIL UINT32_MAX
 #define TOUCH_SLOTS 16384 /* pending last uses; flushed early at 3/4 */
 #define IP_MAX KW_STORE_IP_MAX
+#define ROLES_CACHED 16
 #define LOCK_WAIT_MS 100 /* the loop must never wait long for a lock: a busy flush retries */
 
 struct centry {
@@ -68,6 +69,13 @@ struct kw_checker {
 	size_t n_touches;
 
 	struct kw_failures *failures;
+
+	/* Role ranks asked for by min_role (daemon_http.c): few, cached with the tokens. */
+	struct {
+		char name[KW_ROLE_MAX + 1];
+		int rank;
+	} roles[ROLES_CACHED];
+	size_t n_roles;
 };
 
 static size_t hash_id(uint64_t id)
@@ -83,6 +91,7 @@ static void cache_reset(struct kw_checker *c)
 	memset(c->buckets, 0xff, (c->bucket_mask + 1) * sizeof(uint32_t));
 	c->count = 0;
 	c->hand = 0;
+	c->n_roles = 0;
 }
 
 static void cache_alloc(struct kw_checker *c, size_t cap)
@@ -376,6 +385,41 @@ int kw_checker_flush(struct kw_checker *c)
 	}
 	if (failures)
 		kw_failures_committed(c->failures);
+	return 0;
+}
+
+int kw_checker_role_rank(struct kw_checker *c, const char *name, size_t len, int *rank_r)
+{
+	char buf[KW_ROLE_MAX + 1];
+	struct kw_role role;
+	const char *error = NULL;
+	int ret;
+
+	if (len > KW_ROLE_MAX || memchr(name, '\0', len) != NULL)
+		return -ENOENT;
+	for (size_t i = 0; i < c->n_roles; i++) {
+		if (strlen(c->roles[i].name) == len && memcmp(c->roles[i].name, name, len) == 0) {
+			*rank_r = c->roles[i].rank;
+			return 0;
+		}
+	}
+	if (c->store == NULL)
+		return -EIO;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	ret = kw_store_role_get(c->store, buf, &role, &error);
+	if (ret == -ENOENT)
+		return -ENOENT;
+	if (ret < 0) {
+		kw_warning("role lookup failed: %s", error != NULL ? error : "database error");
+		return -EIO;
+	}
+	if (c->n_roles < ROLES_CACHED) {
+		memcpy(c->roles[c->n_roles].name, buf, len + 1);
+		c->roles[c->n_roles].rank = role.rank;
+		c->n_roles++;
+	}
+	*rank_r = role.rank;
 	return 0;
 }
 
