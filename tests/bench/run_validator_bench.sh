@@ -14,7 +14,8 @@
 #     resident memory.
 #
 # Usage: tests/bench/run_validator_bench.sh [BUILDDIR]
-#   SECONDS_PER_RUN=2 per round, ROUNDS=3 rounds per side, BIG=0 skips the 1,000,000 tokens.
+#   SECONDS_PER_RUN=2 per round, ROUNDS=3 rounds per side, BIG=0 skips the 1,000,000 tokens,
+#   SKIP_NGINX=1 the nginx figures, VAL_CONNS="1 8" limits the connection counts.
 set -eu
 B=${1:-${top_builddir:-.}}
 B=$(cd "$B" && pwd)
@@ -25,7 +26,7 @@ GEN="$B/tests/bench/bench_validator"
 VAL="$B/keywarden-validator"
 [ -x "$GEN" ] || { echo "build $GEN first (make check or make tests/bench/bench_validator)"; exit 1; }
 command -v redis-server >/dev/null || { echo "needs redis-server"; exit 1; }
-NGINX=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+NGINX=$([ "${SKIP_NGINX:-0}" = 1 ] || command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
 T=$(mktemp -d "${TMPDIR:-/tmp}/kw-bench.XXXXXX")
 PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$T"; }
