@@ -22,3 +22,4 @@ systemd/keywarden-validator.service: $(top_srcdir)/systemd/keywarden-validator.s
 		$(top_srcdir)/systemd/keywarden-validator.service.in >$@
 
 dist_man_MANS += man/keywarden-validator.8
+EXTRA_DIST += doc/http-authz.md
