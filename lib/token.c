@@ -1,6 +1,12 @@
 /* token.c: token text, checksum, pepper key and HMAC digests (see token.h). */
 #include "config.h"
 
+/* kw_token_digest() computes HMAC-SHA-256 from two precomputed SHA-256 states through the
+ * low-level SHA256_* functions, deprecated in OpenSSL 3 but kept: EVP_MAC costs three times as
+ * much per digest (provider dispatch, a context duplicated with malloc and free), and the
+ * validator pays it on every CHECK (doc/benchmarks.md). The token checksum likewise. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,11 +21,16 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/sha.h>
 
 #include "token.h"
 
+#define HMAC_BLOCK 64 /* SHA-256's block: the key is padded to it */
+
+/* HMAC-SHA-256 (RFC 2104) with the key absorbed: SHA-256 states after one block of
+ * key XOR ipad and key XOR opad. Secret (key-derived); wiped when freed. Read-only after load. */
 struct kw_digest_key {
-	EVP_MAC_CTX *keyed; /* HMAC context with the key set; duplicated per digest */
+	SHA256_CTX inner, outer;
 };
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -47,28 +58,21 @@ void kw_secret_wipe(struct kw_secret *secret)
 
 static void checksum(uint64_t id, const struct kw_secret *secret, uint8_t out[KW_SECRET_CHECK_LEN])
 {
-	/* Fetched and allocated once, reused for every token: every program of keywarden is
-	 * single-threaded, and the validator checks this before any lookup. */
-	static EVP_MD *sha256;
-	static EVP_MD_CTX *ctx;
+	/* SHA-256 through the low-level functions, as for the digest (top of this file): the
+	 * validator computes it for every token it is shown. */
+	SHA256_CTX ctx;
 	uint8_t idbuf[8];
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	uint8_t md[SHA256_DIGEST_LENGTH];
 
-	if (sha256 == NULL)
-		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (ctx == NULL)
-		ctx = EVP_MD_CTX_new();
 	for (int i = 0; i < 8; i++)
 		idbuf[i] = (uint8_t)(id >> (56 - 8 * i));
-	if (sha256 == NULL || ctx == NULL || !EVP_DigestInit_ex2(ctx, sha256, NULL) ||
-	    !EVP_DigestUpdate(ctx, "keywarden-v1", 12) ||
-	    !EVP_DigestUpdate(ctx, idbuf, sizeof(idbuf)) ||
-	    !EVP_DigestUpdate(ctx, secret->random, KW_SECRET_RANDOM_LEN) ||
-	    !EVP_DigestFinal_ex(ctx, md, &mdlen))
+	if (!SHA256_Init(&ctx) || !SHA256_Update(&ctx, "keywarden-v1", 12) ||
+	    !SHA256_Update(&ctx, idbuf, sizeof(idbuf)) ||
+	    !SHA256_Update(&ctx, secret->random, KW_SECRET_RANDOM_LEN) || !SHA256_Final(md, &ctx))
 		memset(md, 0, sizeof(md)); /* cannot happen with a working libcrypto */
 	memcpy(out, md, KW_SECRET_CHECK_LEN);
 	OPENSSL_cleanse(md, sizeof(md));
+	OPENSSL_cleanse(&ctx, sizeof(ctx));
 }
 
 void kw_token_format(uint64_t id, const struct kw_secret *secret, char *text)
@@ -231,14 +235,13 @@ out:
 
 int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const char **error_r)
 {
-	uint8_t key[KW_KEY_LEN + 1];
+	uint8_t key[KW_KEY_LEN + 1], pad[HMAC_BLOCK];
 	struct kw_digest_key *dk = NULL;
-	OSSL_PARAM params[2];
 	struct stat st;
-	EVP_MAC *mac = NULL;
 	ssize_t n;
 	int fd, ret = -EIO;
 
+	_Static_assert(KW_KEY_LEN <= HMAC_BLOCK, "the key fits one SHA-256 block");
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		*error_r = errno == ENOENT ? "key file is missing (run 'keywarden init')"
@@ -259,15 +262,22 @@ int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const cha
 		*error_r = "key file has the wrong size";
 		goto out;
 	}
-	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	dk = calloc(1, sizeof(*dk));
-	if (mac == NULL || dk == NULL || (dk->keyed = EVP_MAC_CTX_new(mac)) == NULL) {
+	if (dk == NULL) {
 		*error_r = "cannot set up HMAC";
 		goto out;
 	}
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!EVP_MAC_init(dk->keyed, key, KW_KEY_LEN, params)) {
+	memset(pad, 0x36, sizeof(pad));
+	for (size_t i = 0; i < KW_KEY_LEN; i++)
+		pad[i] ^= key[i];
+	if (!SHA256_Init(&dk->inner) || !SHA256_Update(&dk->inner, pad, sizeof(pad))) {
+		*error_r = "cannot set up HMAC";
+		goto out;
+	}
+	memset(pad, 0x5c, sizeof(pad));
+	for (size_t i = 0; i < KW_KEY_LEN; i++)
+		pad[i] ^= key[i];
+	if (!SHA256_Init(&dk->outer) || !SHA256_Update(&dk->outer, pad, sizeof(pad))) {
 		*error_r = "cannot set up HMAC";
 		goto out;
 	}
@@ -276,7 +286,7 @@ int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const cha
 	ret = 0;
 out:
 	OPENSSL_cleanse(key, sizeof(key));
-	EVP_MAC_free(mac);
+	OPENSSL_cleanse(pad, sizeof(pad));
 	kw_digest_key_free(&dk);
 	close(fd);
 	return ret;
@@ -286,7 +296,7 @@ void kw_digest_key_free(struct kw_digest_key **key)
 {
 	if (*key == NULL)
 		return;
-	EVP_MAC_CTX_free((*key)->keyed);
+	OPENSSL_cleanse(*key, sizeof(**key));
 	free(*key);
 	*key = NULL;
 }
@@ -294,21 +304,22 @@ void kw_digest_key_free(struct kw_digest_key **key)
 int kw_token_digest(struct kw_digest_key *key, uint64_t id, const struct kw_secret *secret,
 		    uint8_t digest[KW_DIGEST_LEN])
 {
-	uint8_t idbuf[8];
-	size_t outlen = 0;
+	uint8_t idbuf[8], inner[SHA256_DIGEST_LENGTH];
+	SHA256_CTX ctx;
 	int ok;
 
 	for (int i = 0; i < 8; i++)
 		idbuf[i] = (uint8_t)(id >> (56 - 8 * i));
-	/* Re-initialising with a NULL key restarts HMAC from the precomputed key state: no
-	 * allocation and no key schedule per digest, which is what the validator's CHECK path
-	 * pays. This is why a key must not be shared between threads. */
-	ok = EVP_MAC_init(key->keyed, NULL, 0, NULL) &&
-	     EVP_MAC_update(key->keyed, (const uint8_t *)"kw1", 3) &&
-	     EVP_MAC_update(key->keyed, idbuf, sizeof(idbuf)) &&
-	     EVP_MAC_update(key->keyed, secret->random, sizeof(secret->random)) &&
-	     EVP_MAC_final(key->keyed, digest, &outlen, KW_DIGEST_LEN);
-	return ok && outlen == KW_DIGEST_LEN ? 0 : -EIO;
+	/* A copy of the keyed states per digest: no allocation, no key schedule. */
+	ctx = key->inner;
+	ok = SHA256_Update(&ctx, "kw1", 3) && SHA256_Update(&ctx, idbuf, sizeof(idbuf)) &&
+	     SHA256_Update(&ctx, secret->random, sizeof(secret->random)) &&
+	     SHA256_Final(inner, &ctx);
+	ctx = key->outer;
+	ok = ok && SHA256_Update(&ctx, inner, sizeof(inner)) && SHA256_Final(digest, &ctx);
+	OPENSSL_cleanse(&ctx, sizeof(ctx));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return ok ? 0 : -EIO;
 }
 
 bool kw_digest_equal(const uint8_t a[KW_DIGEST_LEN], const uint8_t b[KW_DIGEST_LEN])

@@ -60,3 +60,10 @@ tests_unit_test_http_SOURCES = tests/unit/test_http.c validator/http.c validator
 tests_unit_test_http_CFLAGS = $(KW_UNIT_CFLAGS) -I$(top_srcdir)/validator
 tests_unit_test_http_LDADD = $(KW_UNIT_LIBS)
 TESTS += tests/unit/test_http
+
+# kw_token_digest() (the validator's fast HMAC path) against OpenSSL's HMAC.
+check_PROGRAMS += tests/unit/test_digest
+tests_unit_test_digest_SOURCES = tests/unit/test_digest.c
+tests_unit_test_digest_CFLAGS = $(KW_UNIT_CFLAGS)
+tests_unit_test_digest_LDADD = $(KW_UNIT_LIBS)
+TESTS += tests/unit/test_digest

@@ -15,7 +15,9 @@
 #
 # Usage: tests/bench/run_validator_bench.sh [BUILDDIR]
 #   SECONDS_PER_RUN=2 per round, ROUNDS=3 rounds per side, BIG=0 skips the 1,000,000 tokens,
-#   SKIP_NGINX=1 the nginx figures, VAL_CONNS="1 8" limits the connection counts.
+#   SKIP_NGINX=1 the nginx figures, VAL_CONNS="1 8" limits the connection counts,
+#   BASELINE=/path/to/an/older/keywarden-validator adds it as a fourth side (on a copy of the
+#   same database), to measure a change in the same run.
 set -eu
 B=${1:-${top_builddir:-.}}
 B=$(cd "$B" && pwd)
@@ -84,6 +86,13 @@ $S redis-server --unixsocket "$T/redis.sock" --unixsocketperm 700 --port 0 --sav
 	--appendonly no --daemonize no --logfile "$T/redis.log" &
 PIDS="$PIDS $!"
 wait_sock "$T/k1/validator.sock"; wait_sock "$T/echo.sock"; wait_sock "$T/redis.sock"
+if [ -n "${BASELINE:-}" ]; then
+	mkdir -p "$T/b1" && chmod 700 "$T/b1"
+	cp "$T/k1/keywarden.db" "$T/k1/keywarden.key" "$T/b1/"
+	$S "$BASELINE" --state-dir "$T/b1" 2>"$T/base.log" &
+	PIDS="$PIDS $!"
+	wait_sock "$T/b1/validator.sock"
+fi
 VPORT=$(sed -n 's/.*HTTP check endpoint listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$T/val.log")
 HOT="$T/k1/hot.txt"
 
@@ -97,6 +106,14 @@ for c in ${VAL_CONNS:-1 8 64}; do
 		printf '%-5s %-5s | %-33s | %-33s | %-33s | %5s      %5s          %5s\n' "$c" "$d" \
 			"$(fmt val)" "$(fmt redis)" "$(fmt echo)" "$(ratio "$(rps val)" "$(rps redis)")" \
 			"$(ratio "$(p99 val)" "$(p99 redis)")" "$(ratio "$(rps val)" "$(rps echo)")"
+		if [ -n "${BASELINE:-}" ]; then
+			rounds val "val $T/k1/validator.sock $HOT $c $d" \
+				base "val $T/b1/validator.sock $HOT $c $d" \
+				redis "resp $T/redis.sock $HOT $c $d"
+			printf '%-11s | %-33s | baseline %-33s | redis %-27s | val/base %s  base/redis %s\n' \
+				"  (again)" "$(fmt val)" "$(fmt base)" "$(fmt redis)" \
+				"$(ratio "$(rps val)" "$(rps base)")" "$(ratio "$(rps base)" "$(rps redis)")"
+		fi
 	done
 done
 
