@@ -28,7 +28,7 @@ struct conn {
 	pid_t pid;
 	unsigned id; /* for logs */
 	bool handshake, eof, closing, dead, readable;
-	bool http;  /* accepted on http_listen */
+	bool http;      /* accepted on http_listen */
 	bool unix_peer; /* over a Unix socket (uid, gid, pid are SO_PEERCRED's) */
 	uint32_t events;
 	char *in;

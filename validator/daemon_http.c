@@ -392,11 +392,12 @@ static void log_request(const struct conn *c, const char *ip, unsigned status, c
 {
 	if (c->unix_peer)
 		kw_debug("HTTP peer uid=%u pid=%d connection %u: client=%s %u %s token_id=%llu",
-			 (unsigned)c->uid, (int)c->pid, c->id, ip[0] != '\0' ? ip : "-", status, why,
-			 (unsigned long long)token_id);
+			 (unsigned)c->uid, (int)c->pid, c->id, ip[0] != '\0' ? ip : "-", status,
+			 why, (unsigned long long)token_id);
 	else
 		kw_debug("HTTP peer %s connection %u: client=%s %u %s token_id=%llu", c->addr_text,
-			 c->id, ip[0] != '\0' ? ip : "-", status, why, (unsigned long long)token_id);
+			 c->id, ip[0] != '\0' ? ip : "-", status, why,
+			 (unsigned long long)token_id);
 }
 
 static void handle_request(struct kw_server *s, struct conn *c, const struct kw_http_request *req,
@@ -432,8 +433,7 @@ static void handle_request(struct kw_server *s, struct conn *c, const struct kw_
 		/* Bearer access tokens do not exist yet: any other scheme is answered as an
 		 * unknown token (a credential that is not ours: 401 invalid), counted alike. */
 		static const char none[] = "-";
-		kw_server_check(s, c, rate_key(c, ip), c->uid, none, 1, ip, strlen(ip), now,
-				&res);
+		kw_server_check(s, c, rate_key(c, ip), c->uid, none, 1, ip, strlen(ip), now, &res);
 	}
 	if (!res.ok) {
 		answer_denied(s, &r, req->minor, res.code);
@@ -505,8 +505,8 @@ void kw_http_conn_process(struct kw_server *s, struct conn *c, int64_t now)
 		if (ret == -EAGAIN)
 			break;
 		if (ret < 0) {
-			unsigned status = ret == -E2BIG	   ? 431
-					  : ret == -ENOSYS ? 405
+			unsigned status = ret == -E2BIG             ? 431
+					  : ret == -ENOSYS          ? 405
 					  : ret == -EPROTONOSUPPORT ? 505
 								    : 400;
 			kw_notice("HTTP connection %u (%s%s): protocol violation: %s", c->id,

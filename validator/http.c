@@ -120,8 +120,8 @@ static int parse_request_line(const char *s, size_t len, struct kw_http_request 
 		if (ch <= ' ' || ch >= 0x7f)
 			return fail(what_r, "bad byte in the request target", -EPROTO);
 	}
-	if (vlen != 8 || memcmp(version, "HTTP/", 5) != 0 || version[5] < '0' ||
-	    version[5] > '9' || version[6] != '.' || version[7] < '0' || version[7] > '9')
+	if (vlen != 8 || memcmp(version, "HTTP/", 5) != 0 || version[5] < '0' || version[5] > '9' ||
+	    version[6] != '.' || version[7] < '0' || version[7] > '9')
 		return fail(what_r, "bad HTTP version", -EPROTO);
 	if (version[5] != '1' || version[7] > '1')
 		return fail(what_r, "HTTP version not supported", -EPROTONOSUPPORT);

@@ -30,14 +30,14 @@ enum kw_http_method {
 
 struct kw_http_request {
 	enum kw_http_method method;
-	unsigned minor;                 /* HTTP/1.minor */
-	struct kw_proto_field path;     /* the target up to '?' */
-	struct kw_proto_field query;    /* after '?' (s == NULL without one) */
+	unsigned minor;              /* HTTP/1.minor */
+	struct kw_proto_field path;  /* the target up to '?' */
+	struct kw_proto_field query; /* after '?' (s == NULL without one) */
 	struct kw_proto_field authorization, min_role, forwarded_for, real_ip;
-	bool keep_alive;     /* from the version and Connection */
-	bool chunked;        /* a Transfer-Encoding was sent: the body cannot be skipped */
-	uint64_t body_len;   /* Content-Length, 0 when absent */
-	size_t head_len;     /* bytes of the head, the empty line's CRLF included */
+	bool keep_alive;   /* from the version and Connection */
+	bool chunked;      /* a Transfer-Encoding was sent: the body cannot be skipped */
+	uint64_t body_len; /* Content-Length, 0 when absent */
+	size_t head_len;   /* bytes of the head, the empty line's CRLF included */
 	unsigned n_headers;
 };
 

@@ -128,11 +128,11 @@ static void test_refused(void **state)
 		const char *head;
 		int ret;
 	} cases[] = {
-		{ "GET /authz HTTP/1.1\nHost: a\n\n", -EPROTO },           /* bare LF */
-		{ "GET /authz HTTP/1.1\r\nHost: a\rb\r\n\r\n", -EPROTO },  /* bare CR */
+		{ "GET /authz HTTP/1.1\nHost: a\n\n", -EPROTO },             /* bare LF */
+		{ "GET /authz HTTP/1.1\r\nHost: a\rb\r\n\r\n", -EPROTO },    /* bare CR */
 		{ "GET /authz HTTP/1.1\r\nHost: a\r\n x\r\n\r\n", -EPROTO }, /* obs-fold */
-		{ "GET /authz HTTP/1.1\r\nHost : a\r\n\r\n", -EPROTO },    /* blank before colon */
-		{ "GET /authz HTTP/1.1\r\n\r\n", -EPROTO },                /* no Host */
+		{ "GET /authz HTTP/1.1\r\nHost : a\r\n\r\n", -EPROTO }, /* blank before colon */
+		{ "GET /authz HTTP/1.1\r\n\r\n", -EPROTO },             /* no Host */
 		{ "GET /authz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", -EPROTO },
 		{ "GET /authz HTTP/1.1\r\nHost: a\r\nAuthorization: APIKey 1$a\r\n"
 		  "Authorization: APIKey 2$b\r\n\r\n",
@@ -140,7 +140,8 @@ static void test_refused(void **state)
 		{ "POST /authz HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
 		  "Transfer-Encoding: chunked\r\n\r\n",
 		  -EPROTO },
-		{ "POST /authz HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+		{ "POST /authz HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: "
+		  "1\r\n\r\n",
 		  -EPROTO },
 		{ "POST /authz HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", -EPROTO },
 		{ "POST /authz HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999\r\n\r\n",
