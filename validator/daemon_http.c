@@ -322,7 +322,12 @@ static void put_fields(struct resp *r, const char *fields, size_t len, const cha
 				put(r, &ch, 1);
 			}
 			PUT_LIT(r, ": ");
-			put(r, v, vlen);
+			for (size_t j = 0; j < vlen; j++) {
+				/* The store refuses control characters in names; never let one
+				 * end a header line all the same. */
+				char ch = (unsigned char)v[j] < ' ' || v[j] == 0x7f ? '?' : v[j];
+				put(r, &ch, 1);
+			}
 			PUT_LIT(r, "\r\n");
 			if (klen == sizeof(KW_PROTO_FIELD_ROLE) - 1 &&
 			    memcmp(k, KW_PROTO_FIELD_ROLE, klen) == 0) {

@@ -52,6 +52,25 @@ try:
     r = c.request(headers=apikey(good))
     t.eq(r.status, 200, "the same connection still answers after a discarded body")
 
+    # --- the proxies' request shapes ---
+    # Envoy ext_authz (HTTP service): the original method and path under path_prefix,
+    # lower-case header names, content-length 0, x-forwarded-for with Envoy's own hop.
+    c.send("POST /authz/api/v1/items?page=2 HTTP/1.1\r\nhost: api.example\r\n"
+           "authorization: APIKey %s\r\nx-forwarded-for: 198.51.100.20, 127.0.0.1\r\n"
+           "x-request-id: 5f1c\r\nx-envoy-expected-rq-timeout-ms: 250\r\n"
+           "content-length: 0\r\n\r\n" % good)
+    r = c.response()
+    t.eq((r.status, r.h("x-keywarden-user")), (200, "alice"), "Envoy's request shape: 200")
+    # Traefik forwardAuth: GET of the configured address with the original headers and
+    # X-Forwarded-Method/-Proto/-Host/-Uri/-For.
+    c.send("GET /authz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: Go-http-client/1.1\r\n"
+           "Accept: */*\r\nAuthorization: APIKey %s\r\nX-Forwarded-For: 198.51.100.21\r\n"
+           "X-Forwarded-Host: api.example\r\nX-Forwarded-Method: DELETE\r\n"
+           "X-Forwarded-Proto: https\r\nX-Forwarded-Uri: /api/v1/items/7\r\n"
+           "Accept-Encoding: gzip\r\n\r\n" % (port, good))
+    r = c.response()
+    t.eq((r.status, r.h("X-Keywarden-Role")), (200, "Engineers"), "Traefik's request shape: 200")
+
     # --- 401 ---
     exp = env.token("alice", "exp", expires=time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                           time.gmtime(time.time() + 2)))
