@@ -83,17 +83,8 @@ void kw_checker_set_cache_size(struct kw_checker *checker, size_t cache_size);
 void kw_checker_set_lock_wait(struct kw_checker *checker, unsigned ms);
 /* Called once per wakeup, after the requests to answer were read and before any is answered:
  * drops the cache if someone else changed the database, reopens a replaced database file, and
- * takes the time. The store is polled only when something was written in the database's
- * folder since the previous poll (see kw_checker_notify_fd()). */
+ * takes the time. */
 void kw_checker_sync(struct kw_checker *checker);
-/* A descriptor that becomes readable when something is written in the database's folder, or
- * -1. A loop that takes it must call kw_checker_changed() whenever it is readable (or when it
- * cannot tell, e.g. its event array was full), before kw_checker_sync(); kw_checker_sync()
- * then skips the store's poll when nothing was written since the previous one. Without it,
- * kw_checker_sync() reads the descriptor itself. The descriptor may be closed by
- * kw_checker_changed() (the folder is gone: every sync polls from then on). */
-int kw_checker_notify_fd(struct kw_checker *checker);
-void kw_checker_changed(struct kw_checker *checker);
 
 /* The checker's verdict on one CHECK (libkeywarden's struct kw_check_result is the client's). */
 struct kw_check_answer {

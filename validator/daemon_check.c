@@ -27,9 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -61,12 +59,6 @@ struct kw_checker {
 	char *db_path;
 	struct kw_store *store; /* NULL while a replaced database cannot be reopened */
 	struct kw_store_watch *watch;
-	/* Writes in the database's folder (inotify), so that a wakeup with nothing written since
-	 * the previous one skips the store's poll: -1 when not available (then every sync
-	 * polls). dirty: something was written since the last poll. in_loop: the event loop
-	 * watches notify_fd and calls kw_checker_changed(); else kw_checker_sync() reads it. */
-	int notify_fd;
-	bool dirty, in_loop;
 	unsigned lock_wait_ms;
 	struct kw_digest_key *key;
 	uint8_t decoy[KW_DIGEST_LEN]; /* what an unknown id's digest is compared with */
@@ -241,8 +233,6 @@ static void store_close(struct kw_checker *c)
 	kw_store_free(&c->store);
 }
 
-static void notify_open(struct kw_checker *c);
-
 int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_size,
 		   struct kw_checker **checker_r, const char **error_r)
 {
@@ -253,8 +243,6 @@ int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_
 		abort();
 	c->key = key;
 	c->lock_wait_ms = LOCK_WAIT_MS;
-	c->notify_fd = -1;
-	c->dirty = true;
 	if (getrandom(c->decoy, sizeof(c->decoy), 0) != (ssize_t)sizeof(c->decoy)) {
 		*error_r = "cannot read random bytes";
 		free(c->db_path);
@@ -267,7 +255,6 @@ int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_
 		free(c);
 		return ret;
 	}
-	notify_open(c);
 	cache_alloc(c, cache_size);
 	c->touches = calloc(TOUCH_SLOTS, sizeof(*c->touches));
 	if (c->touches == NULL)
@@ -284,8 +271,6 @@ void kw_checker_free(struct kw_checker **checkerp)
 	if (c == NULL)
 		return;
 	store_close(c);
-	if (c->notify_fd >= 0)
-		close(c->notify_fd);
 	free(c->db_path);
 	cache_release(c);
 	free(c->touches);
@@ -309,70 +294,6 @@ void kw_checker_set_lock_wait(struct kw_checker *c, unsigned ms)
 		kw_store_lock_wait(c->store, ms);
 }
 
-/* Watches the database's folder for writes: a commit by another process writes the database
- * file or its write-ahead log (or journal) with write(2), which queues an inotify event before
- * that process's commit returns; a replaced file is created, moved or deleted there. Our own
- * writes (last use) are seen too, and cost one poll each. Memory maps (SQLite's -shm) send no
- * event, and need not: a commit always writes one of the files. */
-static void notify_open(struct kw_checker *c)
-{
-	char *dir = strdup(c->db_path), *slash;
-	int fd;
-
-	if (dir == NULL)
-		abort();
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd >= 0 && inotify_add_watch(fd, dir,
-					 IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE |
-						 IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |
-						 IN_DELETE_SELF | IN_MOVE_SELF) < 0) {
-		kw_notice("inotify on %s: %s: polling the database on every wakeup", dir,
-			  strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-	c->notify_fd = fd;
-	free(dir);
-}
-
-int kw_checker_notify_fd(struct kw_checker *c)
-{
-	if (c->notify_fd >= 0)
-		c->in_loop = true;
-	return c->notify_fd;
-}
-
-void kw_checker_changed(struct kw_checker *c)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	ssize_t n;
-
-	c->dirty = true;
-	if (c->notify_fd < 0)
-		return;
-	while ((n = read(c->notify_fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;) {
-			const struct inotify_event *ev = (const struct inotify_event *)p;
-			if ((ev->mask & IN_IGNORED) != 0) {
-				/* The folder itself went away: back to polling every wakeup. */
-				kw_notice("the database's folder is no longer watched: polling the "
-					  "database on every wakeup");
-				close(c->notify_fd);
-				c->notify_fd = -1;
-				return;
-			}
-			p += sizeof(*ev) + ev->len;
-		}
-	}
-}
-
 /* The database file was replaced: close ours (before opening the new one, so that the two
  * never share the lock files) and open what is at the path now. Pending last uses stay
  * pending and go to the new database (a restored copy has the same token ids). */
@@ -394,17 +315,8 @@ static void store_reopen(struct kw_checker *c)
 
 void kw_checker_sync(struct kw_checker *c)
 {
-	enum kw_store_change change;
-
-	if (c->notify_fd >= 0 && !c->in_loop)
-		kw_checker_changed(c);
-	if (c->notify_fd >= 0 && !c->dirty && c->store != NULL) {
-		/* Nothing was written in the database's folder since the previous poll. */
-		c->now = kw_now();
-		return;
-	}
-	c->dirty = false;
-	change = c->store != NULL ? kw_store_watch_poll(c->watch) : KW_STORE_REPLACED;
+	enum kw_store_change change =
+		c->store != NULL ? kw_store_watch_poll(c->watch) : KW_STORE_REPLACED;
 
 	if (change == KW_STORE_REPLACED) {
 		store_reopen(c);

@@ -48,7 +48,6 @@ struct conn {
 
 struct kw_server {
 	int epfd, listen_fd, http_fd, sig_fd;
-	int notify_fd; /* the checker's (kw_checker_notify_fd()), watched in the epoll set */
 	struct kw_checker *checker;
 	struct kw_rate *rate;
 	const struct kw_vconf *vc;

@@ -4,11 +4,11 @@
  * phases: first every readable connection is read once into its own buffer, then the checker
  * syncs with the database (data_version, time), then the complete lines of those buffers are
  * answered and the answers written. Reading before syncing is what makes a commit that
- * returned before a client sent its CHECK visible to that CHECK. The checker's inotify
- * descriptor is in the same epoll set: a commit by another process made it ready before that
- * process's commit returned, so it is in the same wakeup as any CHECK sent after, and a
- * wakeup without it skips the database poll (kw_checker_notify_fd()). The HTTP check
- * endpoint's connections live in the same loop (daemon_http.c, daemon_conn.h).
+ * returned before a client sent its CHECK visible to that CHECK. The poll runs on every wakeup
+ * with requests: an inotify watch cannot replace it, because an SQLite commit in WAL mode
+ * becomes visible through shared memory after its last write(2), and a writer stalled between
+ * the two would be missed (doc/benchmarks.md). The HTTP check endpoint's connections live in
+ * the same loop (daemon_http.c, daemon_conn.h).
  *
  * Memory per connection is bounded: input by the line limit (a longer line is an error), output
  * by OUT_HIGH: above it the connection's input is left unread until its client reads its
@@ -839,10 +839,6 @@ int kw_server_run(struct kw_server *s)
 				handle_signals(s);
 				continue;
 			}
-			if (ptr == &s->notify_fd) {
-				kw_checker_changed(s->checker);
-				continue;
-			}
 			c = ptr;
 			if (c->dead)
 				continue;
@@ -865,9 +861,6 @@ int kw_server_run(struct kw_server *s)
 			}
 		}
 		*ready_tail = NULL;
-		/* A full event array may have left the database's notification out. */
-		if (n == MAX_EVENTS)
-			kw_checker_changed(s->checker);
 		/* Phase 2: answer, with a view of the database no older than the reads. */
 		if (ready != NULL)
 			kw_checker_sync(s->checker);
@@ -942,11 +935,6 @@ int kw_server_new(int listen_fd, int http_fd, struct kw_checker *checker,
 	ev.events = EPOLLIN;
 	ev.data.ptr = &s->listen_fd;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0)
-		goto fail;
-	ev.events = EPOLLIN;
-	ev.data.ptr = &s->notify_fd;
-	s->notify_fd = kw_checker_notify_fd(checker);
-	if (s->notify_fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->notify_fd, &ev) < 0)
 		goto fail;
 	ev.events = EPOLLIN;
 	ev.data.ptr = &s->http_fd;
