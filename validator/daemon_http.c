@@ -444,7 +444,10 @@ static void handle_request(struct kw_server *s, struct conn *c, const struct kw_
 		answer_denied(s, &r, req->minor, res.code);
 		finish(c, &r, req->minor, keep);
 		if (kw_log_enabled(KW_LOG_DEBUG))
-			log_request(c, ip, res.code == KW_PROTO_CODE_TEMP_FAIL ? 503 : 401,
+			log_request(c, ip,
+				    res.code == KW_PROTO_CODE_TEMP_FAIL      ? 503
+				    : res.code == KW_PROTO_CODE_RATE_LIMITED ? 403
+									     : 401,
 				    kw_proto_code_name(res.code), res.token_id);
 		return;
 	}
