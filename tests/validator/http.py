@@ -72,6 +72,8 @@ try:
     t.eq((r.status, r.h("X-Keywarden-Role")), (200, "Engineers"), "Traefik's request shape: 200")
 
     # --- 401 ---
+    # (Four of these are `invalid` answers to 127.0.0.1, under rate_limit_failures = 5: the
+    # rate limit is tested below with other client addresses.)
     exp = env.token("alice", "exp", expires=time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                           time.gmtime(time.time() + 2)))
     dele = env.token("alice", "del")
