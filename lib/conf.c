@@ -33,18 +33,11 @@ struct kw_config {
  * typed getters take their defaults from here. Text settings are checked by the part that
  * reads them (addresses, lists, role maps). A default marked DERIVED is computed by that part
  * (see its comment). */
-#define U(sec, key, def, min, max)                                                                 \
-	{                                                                                          \
-		sec, key, KW_SETTING_UINT, def, min, max                                           \
-	}
-#define B(sec, key, def)                                                                           \
-	{                                                                                          \
-		sec, key, KW_SETTING_BOOL, def, 0, 1                                               \
-	}
-#define T(sec, key)                                                                                \
-	{                                                                                          \
-		sec, key, KW_SETTING_TEXT, 0, 0, 0                                                 \
-	}
+// clang-format off
+#define U(sec, key, def, min, max) { sec, key, KW_SETTING_UINT, def, min, max }
+#define B(sec, key, def) { sec, key, KW_SETTING_BOOL, def, 0, 1 }
+#define T(sec, key) { sec, key, KW_SETTING_TEXT, 0, 0, 0 }
+// clang-format on
 #define DERIVED 0
 
 static const struct setting {
@@ -72,6 +65,11 @@ static const struct setting {
 	U("validator", "line_timeout", 10, 1, 3600),
 	/* DERIVED: a quarter of max_connections (at least 1) */
 	U("validator", "max_connections_per_uid", DERIVED, 1, 1000000),
+	/* the HTTP check endpoint (doc/http-authz.md) */
+	T("validator", "http_listen"),
+	T("validator", "trusted_proxies"),
+	U("validator", "http_max_request", 8192, 1024, 65536), /* bytes of a request head */
+	U("validator", "http_max_headers", 64, 1, 1000),       /* header lines */
 	T("sso", "account"),
 	T("sso", "sp_entity_id"),
 	T("sso", "acs_url"),

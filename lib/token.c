@@ -2,6 +2,13 @@
  * read through secret.h. */
 #include "config.h"
 
+/* kw_token_digest() computes HMAC-SHA-256 from two precomputed SHA-256 states through the
+ * low-level SHA256_* functions, deprecated in OpenSSL 3 but kept: EVP_MAC costs three times as
+ * much per digest (provider dispatch, a context duplicated with malloc and free), and the
+ * validator pays it on every CHECK (doc/benchmarks.md). The token checksum likewise. Both work
+ * on the stack or on read-only key state, so ssod's worker threads may share a key. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,15 +21,18 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include <openssl/sha.h>
 
 #include "error.h"
 #include "secret.h"
 #include "token.h"
 
+#define HMAC_BLOCK 64 /* SHA-256's block: the key is padded to it */
+
+/* HMAC-SHA-256 (RFC 2104) with the key absorbed: SHA-256 states after one block of
+ * key XOR ipad and key XOR opad. Secret (key-derived); wiped when freed. Read-only after load. */
 struct kw_digest_key {
-	EVP_MAC_CTX *keyed; /* HMAC context with the key set; duplicated per digest */
+	SHA256_CTX inner, outer;
 	char fingerprint[2 * KW_KEY_FINGERPRINT_LEN + 1];
 };
 
@@ -51,28 +61,21 @@ void kw_secret_wipe(struct kw_secret *secret)
 
 static void checksum(uint64_t id, const struct kw_secret *secret, uint8_t out[KW_SECRET_CHECK_LEN])
 {
-	/* Fetched and allocated once, reused for every token: every program of keywarden is
-	 * single-threaded, and the validator checks this before any lookup. */
-	static EVP_MD *sha256;
-	static EVP_MD_CTX *ctx;
+	/* SHA-256 through the low-level functions, as for the digest (top of this file): the
+	 * validator computes it for every token it is shown. */
+	SHA256_CTX ctx;
 	uint8_t idbuf[8];
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	uint8_t md[SHA256_DIGEST_LENGTH];
 
-	if (sha256 == NULL)
-		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (ctx == NULL)
-		ctx = EVP_MD_CTX_new();
 	for (int i = 0; i < 8; i++)
 		idbuf[i] = (uint8_t)(id >> (56 - 8 * i));
-	if (sha256 == NULL || ctx == NULL || !EVP_DigestInit_ex2(ctx, sha256, NULL) ||
-	    !EVP_DigestUpdate(ctx, "keywarden-v1", 12) ||
-	    !EVP_DigestUpdate(ctx, idbuf, sizeof(idbuf)) ||
-	    !EVP_DigestUpdate(ctx, secret->random, KW_SECRET_RANDOM_LEN) ||
-	    !EVP_DigestFinal_ex(ctx, md, &mdlen))
+	if (!SHA256_Init(&ctx) || !SHA256_Update(&ctx, "keywarden-v1", 12) ||
+	    !SHA256_Update(&ctx, idbuf, sizeof(idbuf)) ||
+	    !SHA256_Update(&ctx, secret->random, KW_SECRET_RANDOM_LEN) || !SHA256_Final(md, &ctx))
 		memset(md, 0, sizeof(md)); /* cannot happen with a working libcrypto */
 	memcpy(out, md, KW_SECRET_CHECK_LEN);
 	OPENSSL_cleanse(md, sizeof(md));
+	OPENSSL_cleanse(&ctx, sizeof(ctx));
 }
 
 void kw_token_format(uint64_t id, const struct kw_secret *secret, char *text)
@@ -95,19 +98,24 @@ void kw_token_format(uint64_t id, const struct kw_secret *secret, char *text)
 	OPENSSL_cleanse(raw, sizeof(raw));
 }
 
+/* Base64url digit values plus one (0: not a digit): a table rather than comparisons, because
+ * the validator decodes every secret it is shown, and branches on random digits mispredict. */
+static const uint8_t b64url_plus1[256] = {
+	['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,
+	['H'] = 8,  ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
+	['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
+	['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
+	['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
+	['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
+	['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63,
+	['_'] = 64,
+};
+
 static int b64url_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
+	return (int)b64url_plus1[c] - 1;
 }
 
 static int parse_id(const char *p, size_t len, uint64_t *id_r)
@@ -231,16 +239,33 @@ out:
 	return ret;
 }
 
+/* HMAC-SHA-256 of the concatenation of up to three parts (NULL, 0 for none), from a copy of
+ * the keyed states: no allocation, no key schedule, and the key stays read-only. */
+static int hmac(const struct kw_digest_key *key, const void *a, size_t a_len, const void *b,
+		size_t b_len, const void *c, size_t c_len, uint8_t out[KW_DIGEST_LEN])
+{
+	uint8_t inner[SHA256_DIGEST_LENGTH];
+	SHA256_CTX ctx = key->inner;
+	int ok = SHA256_Update(&ctx, a, a_len) && (b == NULL || SHA256_Update(&ctx, b, b_len)) &&
+		 (c == NULL || SHA256_Update(&ctx, c, c_len)) && SHA256_Final(inner, &ctx);
+
+	ctx = key->outer;
+	ok = ok && SHA256_Update(&ctx, inner, sizeof(inner)) && SHA256_Final(out, &ctx);
+	OPENSSL_cleanse(&ctx, sizeof(ctx));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return ok ? 0 : -EIO;
+}
+
 int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const char **error_r)
 {
 	static const char fp_label[] = "keywarden key fingerprint v1";
-	uint8_t key[KW_KEY_LEN], fp[KW_DIGEST_LEN];
+	uint8_t key[KW_KEY_LEN], fp[KW_DIGEST_LEN], pad[HMAC_BLOCK];
 	struct kw_digest_key *dk = NULL;
-	OSSL_PARAM params[2];
-	EVP_MAC *mac = NULL;
 	const char *why = NULL;
-	size_t len = 0, fplen = 0;
+	size_t len = 0;
 	int ret;
+
+	_Static_assert(KW_KEY_LEN <= HMAC_BLOCK, "the key fits one SHA-256 block");
 
 	ret = kw_secret_file_read(path, key, sizeof(key), &len, &why);
 	if (ret == -ENOENT)
@@ -254,17 +279,23 @@ int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const cha
 		goto out;
 	}
 	ret = -EIO;
-	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	dk = calloc(1, sizeof(*dk));
-	if (mac == NULL || dk == NULL || (dk->keyed = EVP_MAC_CTX_new(mac)) == NULL) {
+	if (dk == NULL) {
 		*error_r = "cannot set up HMAC";
 		goto out;
 	}
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!EVP_MAC_init(dk->keyed, key, KW_KEY_LEN, params) ||
-	    !EVP_MAC_update(dk->keyed, (const uint8_t *)fp_label, sizeof(fp_label) - 1) ||
-	    !EVP_MAC_final(dk->keyed, fp, &fplen, sizeof(fp)) || fplen != sizeof(fp)) {
+	memset(pad, 0x36, sizeof(pad));
+	for (size_t i = 0; i < KW_KEY_LEN; i++)
+		pad[i] ^= key[i];
+	if (!SHA256_Init(&dk->inner) || !SHA256_Update(&dk->inner, pad, sizeof(pad))) {
+		*error_r = "cannot set up HMAC";
+		goto out;
+	}
+	memset(pad, 0x5c, sizeof(pad));
+	for (size_t i = 0; i < KW_KEY_LEN; i++)
+		pad[i] ^= key[i];
+	if (!SHA256_Init(&dk->outer) || !SHA256_Update(&dk->outer, pad, sizeof(pad)) ||
+	    hmac(dk, fp_label, sizeof(fp_label) - 1, NULL, 0, NULL, 0, fp) < 0) {
 		*error_r = "cannot set up HMAC";
 		goto out;
 	}
@@ -275,7 +306,7 @@ int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const cha
 	ret = 0;
 out:
 	OPENSSL_cleanse(key, sizeof(key));
-	EVP_MAC_free(mac);
+	OPENSSL_cleanse(pad, sizeof(pad));
 	kw_digest_key_free(&dk);
 	return ret;
 }
@@ -289,7 +320,7 @@ void kw_digest_key_free(struct kw_digest_key **key)
 {
 	if (*key == NULL)
 		return;
-	EVP_MAC_CTX_free((*key)->keyed);
+	OPENSSL_cleanse(*key, sizeof(**key));
 	free(*key);
 	*key = NULL;
 }
@@ -298,20 +329,11 @@ int kw_token_digest(struct kw_digest_key *key, uint64_t id, const struct kw_secr
 		    uint8_t digest[KW_DIGEST_LEN])
 {
 	uint8_t idbuf[8];
-	size_t outlen = 0;
-	int ok;
 
 	for (int i = 0; i < 8; i++)
 		idbuf[i] = (uint8_t)(id >> (56 - 8 * i));
-	/* Re-initialising with a NULL key restarts HMAC from the precomputed key state: no
-	 * allocation and no key schedule per digest, which is what the validator's CHECK path
-	 * pays. This is why a key must not be shared between threads. */
-	ok = EVP_MAC_init(key->keyed, NULL, 0, NULL) &&
-	     EVP_MAC_update(key->keyed, (const uint8_t *)"kw1", 3) &&
-	     EVP_MAC_update(key->keyed, idbuf, sizeof(idbuf)) &&
-	     EVP_MAC_update(key->keyed, secret->random, sizeof(secret->random)) &&
-	     EVP_MAC_final(key->keyed, digest, &outlen, KW_DIGEST_LEN);
-	return ok && outlen == KW_DIGEST_LEN ? 0 : -EIO;
+	return hmac(key, "kw1", 3, idbuf, sizeof(idbuf), secret->random, sizeof(secret->random),
+		    digest);
 }
 
 bool kw_digest_equal(const uint8_t a[KW_DIGEST_LEN], const uint8_t b[KW_DIGEST_LEN])

@@ -59,8 +59,8 @@ int kw_digest_key_load(const char *path, struct kw_digest_key **key_r, const cha
 const char *kw_digest_key_fingerprint(const struct kw_digest_key *key);
 void kw_digest_key_free(struct kw_digest_key **key);
 
-/* digest = HMAC-SHA-256(key, "kw1" || id as 8 bytes big-endian || random). Uses the key's
- * HMAC context: a key serves one thread at a time. */
+/* digest = HMAC-SHA-256(key, "kw1" || id as 8 bytes big-endian || random). The key is only
+ * read: threads may share it. */
 int kw_token_digest(struct kw_digest_key *key, uint64_t id, const struct kw_secret *secret,
 		    uint8_t digest[KW_DIGEST_LEN]);
 

@@ -13,10 +13,12 @@ VALIDATOR_TESTS = \
 	tests/validator/replaced.py \
 	tests/validator/wipe.py \
 	tests/validator/debuglog.py \
+	tests/validator/http.py \
+	tests/nginx/nginx.py \
 	tests/validator/fuzz.sh
 TESTS += $(VALIDATOR_TESTS)
-EXTRA_DIST += $(VALIDATOR_TESTS) tests/validator/vtest.py \
-	tests/fuzz/fuzz_proto.c tests/fuzz/fuzz_token.c
+EXTRA_DIST += $(VALIDATOR_TESTS) tests/validator/vtest.py tests/validator/httptest.py \
+	tests/fuzz/fuzz_proto.c tests/fuzz/fuzz_token.c tests/fuzz/fuzz_http.c
 
 # The benchmark's load generator, echo server and bulk token writer (built by make check,
 # run by tests/bench/run_validator_bench.sh; never a timed test).
@@ -50,3 +52,18 @@ tests_unit_test_peers_SOURCES = tests/unit/test_peers.c validator/daemon_peers.c
 tests_unit_test_peers_CFLAGS = $(KW_UNIT_CFLAGS) -I$(top_srcdir)/validator
 tests_unit_test_peers_LDADD = $(KW_UNIT_LIBS)
 TESTS += tests/unit/test_peers
+
+# The HTTP check endpoint's request head parser (validator/http.c, pure; fuzzed by fuzz.sh).
+check_PROGRAMS += tests/unit/test_http
+tests_unit_test_http_SOURCES = tests/unit/test_http.c validator/http.c validator/http.h \
+	validator/proto.h
+tests_unit_test_http_CFLAGS = $(KW_UNIT_CFLAGS) -I$(top_srcdir)/validator
+tests_unit_test_http_LDADD = $(KW_UNIT_LIBS)
+TESTS += tests/unit/test_http
+
+# kw_token_digest() (the validator's fast HMAC path) against OpenSSL's HMAC.
+check_PROGRAMS += tests/unit/test_digest
+tests_unit_test_digest_SOURCES = tests/unit/test_digest.c
+tests_unit_test_digest_CFLAGS = $(KW_UNIT_CFLAGS)
+tests_unit_test_digest_LDADD = $(KW_UNIT_LIBS)
+TESTS += tests/unit/test_digest

@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -27,6 +29,7 @@
 #include "conf.h"
 #include "error.h"
 #include "daemon.h"
+#include "http.h"
 #include "store.h"
 
 #define PROGRAM "keywarden-validator"
@@ -37,7 +40,8 @@ struct daemon {
 	struct kw_config *cfg;
 	struct kw_vconf vc;
 	struct kw_checker *checker;
-	char *socket_path; /* set when we created (and must remove) the socket */
+	char *socket_path;      /* set when we created (and must remove) the socket */
+	char *http_socket_path; /* the same for http_listen = unix:PATH */
 };
 
 static void usage(FILE *f)
@@ -113,8 +117,143 @@ static int parse_ids(const char *list, bool groups, void **ids_r, size_t *n_r, c
 	return ret;
 }
 
+/* [validator] http_listen: "unix:PATH" (absolute), or a loopback address and port:
+ * "127.0.0.1:8181", "[::1]:8181" (port 0: any free port, logged). Anything else is refused:
+ * tokens travel in clear over this endpoint. */
+static int parse_http_listen(const char *s, const char **error_r)
+{
+	struct sockaddr_storage sa;
+
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || strlen(s + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			*error_r = kw_error_format(
+				"[validator] http_listen: '%s': give unix: and an absolute path "
+				"shorter than 108 bytes",
+				s);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (kw_vconf_http_addr(s, &sa) < 0) {
+		*error_r = kw_error_format(
+			"[validator] http_listen: '%s' is neither unix:PATH nor a loopback address "
+			"with a port (127.0.0.1:8181, [::1]:8181)",
+			s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int kw_vconf_http_addr(const char *s, struct sockaddr_storage *sa_r)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':'), *h = s;
+	size_t hlen;
+	char *end;
+	unsigned long port;
+	struct sockaddr_storage sa;
+
+	memset(&sa, 0, sizeof(sa));
+	if (colon == NULL || colon[1] == '\0')
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || errno != 0 || port > 65535 || colon[1] == '-' || colon[1] == '+')
+		return -EINVAL;
+	hlen = (size_t)(colon - s);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	} else if (memchr(h, ':', hlen) != NULL) {
+		return -EINVAL; /* IPv6 without brackets */
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		if ((ntohl(in->sin_addr.s_addr) >> 24) != 127)
+			return -EINVAL;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		if (!IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return -EINVAL;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+	} else {
+		return -EINVAL;
+	}
+	*sa_r = sa;
+	return 0;
+}
+
+/* [validator] trusted_proxies: addresses or blocks (10.0.0.0/8, ::1, 2001:db8::/32) and the
+ * word "unix" (peers of an http_listen on a Unix socket), separated by commas or blanks. */
+static int parse_trusted(const char *list, struct kw_vconf *n, const char **error_r)
+{
+	char *copy = strdup(list), *save = NULL, *tok;
+	int ret = 0;
+
+	if (copy == NULL)
+		abort();
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		struct kw_vnet net;
+		char *slash = strchr(tok, '/');
+		unsigned long prefix = 0;
+		char *end;
+
+		if (strcmp(tok, "unix") == 0) {
+			n->trust_unix = true;
+			continue;
+		}
+		memset(&net, 0, sizeof(net));
+		if (slash != NULL) {
+			*slash = '\0';
+			errno = 0;
+			prefix = strtoul(slash + 1, &end, 10);
+			if (slash[1] == '\0' || *end != '\0' || errno != 0)
+				goto bad;
+		}
+		if (inet_pton(AF_INET, tok, net.addr) == 1) {
+			net.family = AF_INET;
+			net.prefix = slash != NULL ? (unsigned)prefix : 32;
+			if (net.prefix > 32)
+				goto bad;
+		} else if (inet_pton(AF_INET6, tok, net.addr) == 1) {
+			net.family = AF_INET6;
+			net.prefix = slash != NULL ? (unsigned)prefix : 128;
+			if (net.prefix > 128)
+				goto bad;
+		} else {
+			goto bad;
+		}
+		n->trusted = realloc(n->trusted, (n->n_trusted + 1) * sizeof(*n->trusted));
+		if (n->trusted == NULL)
+			abort();
+		n->trusted[n->n_trusted++] = net;
+		continue;
+	bad:
+		if (slash != NULL)
+			*slash = '/';
+		*error_r = kw_error_format(
+			"[validator] trusted_proxies: '%s' is not an address, an address/prefix or "
+			"unix",
+			tok);
+		ret = -EINVAL;
+		break;
+	}
+	free(copy);
+	return ret;
+}
+
 void kw_vconf_clear(struct kw_vconf *vc)
 {
+	free(vc->http_listen);
+	free(vc->trusted);
 	free(vc->allow_uids);
 	free(vc->allow_gids);
 	memset(vc, 0, sizeof(*vc));
@@ -171,6 +310,8 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 	n.rate_limit_block = kw_config_uint(cfg, "validator", "rate_limit_block");
 	n.cache_size = kw_config_uint(cfg, "validator", "cache_size");
 	n.line_timeout = kw_config_uint(cfg, "validator", "line_timeout");
+	n.http_max_request = kw_config_uint(cfg, "validator", "http_max_request");
+	n.http_max_headers = kw_config_uint(cfg, "validator", "http_max_headers");
 	/* One uid may hold a quarter of the connections unless told otherwise. */
 	if (kw_config_get(cfg, "validator", "max_connections_per_uid") != NULL)
 		n.max_connections_uid = kw_config_uint(cfg, "validator", "max_connections_per_uid");
@@ -185,6 +326,17 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 	    (ret = parse_ids(s, true, &ids, &n.n_allow_gids, error_r)) == 0)
 		n.allow_gids = ids;
 	else if (s != NULL)
+		goto fail;
+	if ((s = kw_config_get(cfg, "validator", "http_listen")) != NULL && s[0] != '\0' &&
+	    strcmp(s, "off") != 0) {
+		if ((ret = parse_http_listen(s, error_r)) < 0)
+			goto fail;
+		n.http_listen = strdup(s);
+		if (n.http_listen == NULL)
+			abort();
+	}
+	if ((s = kw_config_get(cfg, "validator", "trusted_proxies")) != NULL &&
+	    (ret = parse_trusted(s, &n, error_r)) < 0)
 		goto fail;
 	*vc = n;
 	return 0;
@@ -224,9 +376,8 @@ static int take_systemd_socket(int *fd_r)
 	return 1;
 }
 
-static int create_socket(struct daemon *d, int *fd_r)
+static int create_socket(struct daemon *d, const char *path, char **created_r, int *fd_r)
 {
-	const char *path = kw_config_socket(d->cfg);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	mode_t old_umask;
@@ -292,8 +443,8 @@ static int create_socket(struct daemon *d, int *fd_r)
 		kw_error("cannot listen on %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	d->socket_path = strdup(path);
-	if (d->socket_path == NULL)
+	*created_r = strdup(path);
+	if (*created_r == NULL)
 		abort();
 	*fd_r = fd;
 	return 0;
@@ -301,6 +452,54 @@ fail:
 	close(fd);
 	unlink(path);
 	return ret;
+}
+
+/* The listening socket of the HTTP check endpoint ([validator] http_listen, checked by
+ * kw_vconf_load()): a Unix socket made like the protocol's, or TCP on a loopback address. */
+static int create_http_socket(struct daemon *d, int *fd_r)
+{
+	const char *spec = d->vc.http_listen;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char host[INET6_ADDRSTRLEN];
+	int fd, one = 1, ret;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		ret = create_socket(d, spec + 5, &d->http_socket_path, fd_r);
+		if (ret == 0)
+			kw_info("HTTP check endpoint listening on unix:%s", spec + 5);
+		return ret;
+	}
+	if (kw_vconf_http_addr(spec, &sa) < 0)
+		return -EINVAL;
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	salen = sa.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, SOMAXCONN) < 0) {
+		ret = -errno;
+		kw_error("cannot listen on %s (http_listen): %s", spec, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	salen = sizeof(sa);
+	if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0) {
+		unsigned port;
+		if (sa.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, host,
+				  sizeof(host));
+			port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+			kw_info("HTTP check endpoint listening on %s:%u", host, port);
+		} else {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, host,
+				  sizeof(host));
+			port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+			kw_info("HTTP check endpoint listening on [%s]:%u", host, port);
+		}
+	}
+	*fd_r = fd;
+	return 0;
 }
 
 /* File descriptors kept for other uses than connections: standard streams, the listening
@@ -355,6 +554,9 @@ static void reload(struct kw_server *server, void *ctx)
 	    strcmp(kw_config_database(cfg), kw_config_database(d->cfg)) != 0 ||
 	    strcmp(kw_config_key_file(cfg), kw_config_key_file(d->cfg)) != 0)
 		kw_warning("SIGHUP: the socket, database and key paths change only on restart");
+	if ((vc.http_listen == NULL) != (d->vc.http_listen == NULL) ||
+	    (vc.http_listen != NULL && strcmp(vc.http_listen, d->vc.http_listen) != 0))
+		kw_warning("SIGHUP: http_listen changes only on restart");
 	if (vc.socket_mode != d->vc.socket_mode || vc.has_socket_group != d->vc.has_socket_group ||
 	    vc.socket_group != d->vc.socket_group)
 		kw_warning("SIGHUP: socket_mode and socket_group change only on restart");
@@ -386,7 +588,7 @@ int main(int argc, char **argv)
 	struct kw_server *server = NULL;
 	struct kw_server_hooks hooks;
 	const char *error = NULL;
-	int opt, fd = -1, ret, exit_code = 1;
+	int opt, fd = -1, http_fd = -1, ret, exit_code = 1;
 
 	memset(&d, 0, sizeof(d));
 	while ((opt = getopt_long(argc, argv, "d:c:fhV", longopts, NULL)) != -1) {
@@ -439,14 +641,16 @@ int main(int argc, char **argv)
 	ret = take_systemd_socket(&fd);
 	if (ret < 0)
 		goto out;
-	if (ret == 0 && create_socket(&d, &fd) < 0)
+	if (ret == 0 && create_socket(&d, kw_config_socket(d.cfg), &d.socket_path, &fd) < 0)
+		goto out;
+	if (d.vc.http_listen != NULL && create_http_socket(&d, &http_fd) < 0)
 		goto out;
 	fit_fd_limit(&d.vc);
 	hooks.reload = reload;
 	hooks.ctx = &d;
-	if (kw_server_new(fd, d.checker, &d.vc, &hooks, &server) < 0)
+	if (kw_server_new(fd, http_fd, d.checker, &d.vc, &hooks, &server) < 0)
 		goto out;
-	fd = -1; /* the server owns it now */
+	fd = http_fd = -1; /* the server owns them now */
 	kw_info("listening on %s%s (protocol %d.%d, database %s)",
 		d.socket_path != NULL ? d.socket_path : kw_config_socket(d.cfg),
 		d.socket_path != NULL ? "" : " (from systemd)", KW_PROTO_MAJOR, KW_PROTO_MINOR,
@@ -472,8 +676,14 @@ out:
 		unlink(d.socket_path);
 		free(d.socket_path);
 	}
+	if (d.http_socket_path != NULL) {
+		unlink(d.http_socket_path);
+		free(d.http_socket_path);
+	}
 	if (fd >= 0)
 		close(fd);
+	if (http_fd >= 0)
+		close(http_fd);
 	kw_server_free(&server);
 	kw_checker_free(&d.checker);
 	kw_digest_key_free(&key);

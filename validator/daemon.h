@@ -1,7 +1,9 @@
 /* daemon.h: the parts of keywarden-validator and what they share.
  *
  *   daemon.c         options, configuration (and its reload), signals, systemd, main()
- *   daemon_server.c  the epoll loop: listening socket, connections, line framing, answers
+ *   daemon_server.c  the epoll loop: listening sockets, connections, line framing, answers
+ *   daemon_http.c    the HTTP check endpoint (GET /authz) in the same loop (daemon_conn.h)
+ *   http.c           parsing HTTP request heads (no I/O; shared with the fuzz target)
  *   daemon_check.c   answering a CHECK: token cache, staleness rule, last-use coalescing
  *   daemon_rate.c    failing checks: throttling peers (by uid) that send many, and counting
  *                    them all for the audit log
@@ -23,6 +25,13 @@
 #include "store_validator.h"
 #include "token.h"
 
+/* An address block of [validator] trusted_proxies. */
+struct kw_vnet {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix; /* bits */
+};
+
 /* Tunables of [validator] (and [log] level); re-read on SIGHUP. */
 struct kw_vconf {
 	unsigned socket_mode;
@@ -43,6 +52,13 @@ struct kw_vconf {
 	unsigned rate_limit_block;    /* seconds */
 	size_t cache_size;            /* token rows */
 	enum kw_log_level log_level;
+	/* The HTTP check endpoint (doc/http-authz.md). */
+	char *http_listen;       /* NULL: off; "unix:PATH" or a loopback "ADDR:PORT" */
+	struct kw_vnet *trusted; /* trusted_proxies: their X-Forwarded-For is believed */
+	size_t n_trusted;
+	bool trust_unix;           /* trusted_proxies holds "unix": peers on a Unix socket */
+	size_t http_max_request;   /* bytes of a request head */
+	unsigned http_max_headers; /* header lines of a request */
 };
 
 /* Parses the tunables of cfg into *vc (which the caller frees with kw_vconf_clear()). */
@@ -50,6 +66,9 @@ struct kw_config;
 int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 		  const char **error_r);
 void kw_vconf_clear(struct kw_vconf *vc);
+/* The socket address of a loopback "ADDR:PORT" http_listen value; -EINVAL for anything else. */
+struct sockaddr_storage;
+int kw_vconf_http_addr(const char *s, struct sockaddr_storage *sa_r);
 
 /* ---- daemon_check.c ---- */
 struct kw_checker;
@@ -78,6 +97,10 @@ struct kw_check_answer {
 /* Answers a CHECK of token (len bytes). ip (may be NULL) is recorded as last use. */
 void kw_checker_check(struct kw_checker *checker, const char *token, size_t len, const char *ip,
 		      size_t ip_len, struct kw_check_answer *res_r);
+/* The rank of role name (len bytes; higher is more) into *rank_r. Returns 0, -ENOENT for no
+ * such role, or -EIO when the database cannot tell (then answer temp_fail). Roles are cached
+ * with the tokens and dropped with them. */
+int kw_checker_role_rank(struct kw_checker *checker, const char *name, size_t len, int *rank_r);
 /* Counts a failed check of peer uid for the audit log (nothing for OK and temp_fail answers).
  * res->token_id is 0 when no id was parsed, as for a rate_limited answer. */
 void kw_checker_failed(struct kw_checker *checker, uid_t uid, const struct kw_check_answer *res);
@@ -94,9 +117,10 @@ struct kw_rate *kw_rate_new(void);
 void kw_rate_free(struct kw_rate **rate);
 void kw_rate_configure(struct kw_rate *rate, unsigned failures, unsigned window_s,
 		       unsigned block_s);
-bool kw_rate_blocked(struct kw_rate *rate, uid_t uid, int64_t now_ms);
-/* Counts a failing check of uid; true when this failure started a block. */
-bool kw_rate_failure(struct kw_rate *rate, uid_t uid, int64_t now_ms);
+/* key: a peer uid, or an HTTP client address folded into 64 bits with the top bit set. */
+bool kw_rate_blocked(struct kw_rate *rate, uint64_t key, int64_t now_ms);
+/* Counts a failing check of key; true when this failure started a block. */
+bool kw_rate_failure(struct kw_rate *rate, uint64_t key, int64_t now_ms);
 
 /* Failed checks between two writes, per peer uid and per (token id, code), for the audit log.
  * Memory is fixed at creation: past KW_FAILURES_TOKENS_MAX token ids or KW_FAILURES_PEERS_MAX
@@ -146,8 +170,9 @@ struct kw_server_hooks {
 	void *ctx;
 };
 
-/* listen_fd: a listening Unix stream socket (taken over: the server closes it). */
-int kw_server_new(int listen_fd, struct kw_checker *checker, const struct kw_vconf *vc,
+/* listen_fd: a listening Unix stream socket; http_fd: the listening socket of the HTTP check
+ * endpoint (TCP on loopback or Unix), or -1. Both taken over: the server closes them. */
+int kw_server_new(int listen_fd, int http_fd, struct kw_checker *checker, const struct kw_vconf *vc,
 		  const struct kw_server_hooks *hooks, struct kw_server **server_r);
 /* Replaces the tunables (the server keeps a pointer: vc must outlive it or be replaced). */
 void kw_server_configure(struct kw_server *server, const struct kw_vconf *vc);

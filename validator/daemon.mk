@@ -2,7 +2,9 @@
 sbin_PROGRAMS += keywarden-validator
 keywarden_validator_SOURCES = \
 	validator/daemon.c validator/daemon.h \
-	validator/daemon_server.c \
+	validator/daemon_server.c validator/daemon_conn.h \
+	validator/daemon_http.c \
+	validator/http.c validator/http.h \
 	validator/daemon_check.c \
 	validator/daemon_rate.c \
 	validator/daemon_peers.c \
@@ -20,3 +22,4 @@ systemd/keywarden-validator.service: $(top_srcdir)/systemd/keywarden-validator.s
 		$(top_srcdir)/systemd/keywarden-validator.service.in >$@
 
 dist_man_MANS += man/keywarden-validator.8
+EXTRA_DIST += doc/http-authz.md

@@ -39,13 +39,18 @@
 #define NIL UINT32_MAX
 #define TOUCH_SLOTS 16384 /* pending last uses; flushed early at 3/4 */
 #define IP_MAX KW_STORE_IP_MAX
+#define ROLES_CACHED 16
 #define LOCK_WAIT_MS 100 /* the loop must never wait long for a lock: a busy flush retries */
 
 struct centry {
 	uint64_t id;
 	uint32_t next; /* bucket chain */
 	bool negative, deleted, issuer_enabled, referenced;
+	bool used;           /* a last use waits here (listed in checker->used) */
+	uint8_t used_family; /* of used_ip: AF_INET, AF_INET6, 0 for none */
 	int64_t expires;
+	int64_t used_at;
+	uint8_t used_ip[16];
 	uint8_t digest[KW_DIGEST_LEN];
 	char *fields; /* "token_id=..\taccount=..\tuser=..\trole=..\texpires=.." */
 	size_t fields_len;
@@ -67,8 +72,21 @@ struct kw_checker {
 
 	struct kw_token_use *touches; /* open addressing by token id; token_id 0: free */
 	size_t n_touches;
+	/* Last uses are first recorded in the cache entry the check just read (no other memory
+	 * touched), and moved into touches when the entry is evicted or the cache dropped, and
+	 * before a write. used: the indexes of such entries (at most cap; may repeat one that
+	 * was moved and used again, which is skipped). */
+	uint32_t *used;
+	size_t n_used;
 
 	struct kw_failures *failures;
+
+	/* Role ranks asked for by min_role (daemon_http.c): few, cached with the tokens. */
+	struct {
+		char name[KW_ROLE_MAX + 1];
+		int rank;
+	} roles[ROLES_CACHED];
+	size_t n_roles;
 };
 
 static size_t hash_id(uint64_t id)
@@ -79,11 +97,16 @@ static size_t hash_id(uint64_t id)
 	return (size_t)id;
 }
 
+static void touches_harvest(struct kw_checker *c);
+static void touch_move(struct kw_checker *c, struct centry *e);
+
 static void cache_reset(struct kw_checker *c)
 {
+	touches_harvest(c);
 	memset(c->buckets, 0xff, (c->bucket_mask + 1) * sizeof(uint32_t));
 	c->count = 0;
 	c->hand = 0;
+	c->n_roles = 0;
 }
 
 static void cache_alloc(struct kw_checker *c, size_t cap)
@@ -95,7 +118,9 @@ static void cache_alloc(struct kw_checker *c, size_t cap)
 	c->cap = cap;
 	c->entries = calloc(cap, sizeof(*c->entries));
 	c->buckets = malloc(nb * sizeof(uint32_t));
-	if (c->entries == NULL || c->buckets == NULL)
+	c->used = malloc(cap * sizeof(uint32_t));
+	c->n_used = 0;
+	if (c->entries == NULL || c->buckets == NULL || c->used == NULL)
 		abort();
 	c->bucket_mask = nb - 1;
 	cache_reset(c);
@@ -103,6 +128,9 @@ static void cache_alloc(struct kw_checker *c, size_t cap)
 
 static void cache_release(struct kw_checker *c)
 {
+	touches_harvest(c);
+	free(c->used);
+	c->used = NULL;
 	if (c->entries != NULL) {
 		for (size_t i = 0; i < c->cap; i++)
 			free(c->entries[i].fields);
@@ -143,6 +171,8 @@ static struct centry *cache_slot(struct kw_checker *c, uint64_t id)
 		}
 		idx = (uint32_t)c->hand;
 		c->hand = (c->hand + 1) % c->cap;
+		if (e->used)
+			touch_move(c, e);
 		for (link = &c->buckets[hash_id(e->id) & c->bucket_mask]; *link != idx;
 		     link = &c->entries[*link].next)
 			;
@@ -152,6 +182,7 @@ static struct centry *cache_slot(struct kw_checker *c, uint64_t id)
 	e->id = id;
 	e->referenced = true;
 	e->negative = false;
+	e->used = false;
 	e->next = c->buckets[hash_id(id) & c->bucket_mask];
 	c->buckets[hash_id(id) & c->bucket_mask] = idx;
 	return e;
@@ -309,21 +340,10 @@ void kw_checker_sync(struct kw_checker *c)
 	c->now = kw_now();
 }
 
-static void record_use(struct kw_checker *c, uint64_t id, const char *ip, size_t ip_len)
+/* Records a last use of id at when from ip (text, "" for none) in touches. */
+static void touch_insert(struct kw_checker *c, uint64_t id, int64_t when, const char *ip)
 {
-	char ipbuf[IP_MAX];
-	unsigned char addr[16];
-	size_t i;
-
-	ipbuf[0] = '\0';
-	if (ip != NULL && ip_len > 0 && ip_len < IP_MAX) {
-		memcpy(ipbuf, ip, ip_len);
-		ipbuf[ip_len] = '\0';
-		/* Only a well-formed address is recorded. */
-		if (inet_pton(AF_INET, ipbuf, addr) != 1 && inet_pton(AF_INET6, ipbuf, addr) != 1)
-			ipbuf[0] = '\0';
-	}
-	for (i = hash_id(id) & (TOUCH_SLOTS - 1);; i = (i + 1) & (TOUCH_SLOTS - 1)) {
+	for (size_t i = hash_id(id) & (TOUCH_SLOTS - 1);; i = (i + 1) & (TOUCH_SLOTS - 1)) {
 		struct kw_token_use *t = &c->touches[i];
 		if (t->token_id == id || t->token_id == 0) {
 			if (t->token_id == 0) {
@@ -333,19 +353,68 @@ static void record_use(struct kw_checker *c, uint64_t id, const char *ip, size_t
 				t->ip[0] = '\0';
 				c->n_touches++;
 			}
-			t->when = c->now;
-			if (ipbuf[0] != '\0')
-				memcpy(t->ip, ipbuf, sizeof(ipbuf));
+			if (when > t->when)
+				t->when = when;
+			if (ip[0] != '\0')
+				snprintf(t->ip, sizeof(t->ip), "%s", ip);
 			break;
 		}
 	}
-	if (c->n_touches >= TOUCH_SLOTS / 4 * 3)
+}
+
+/* Moves the last use waiting in e into touches. */
+static void touch_move(struct kw_checker *c, struct centry *e)
+{
+	char ip[IP_MAX] = "";
+
+	if (e->used_family != 0)
+		inet_ntop(e->used_family, e->used_ip, ip, sizeof(ip));
+	touch_insert(c, e->id, e->used_at, ip);
+	e->used = false;
+}
+
+static void touches_harvest(struct kw_checker *c)
+{
+	for (size_t i = 0; i < c->n_used; i++) {
+		struct centry *e = &c->entries[c->used[i]];
+		if (e->used)
+			touch_move(c, e);
+	}
+	c->n_used = 0;
+}
+
+static void record_use(struct kw_checker *c, struct centry *e, const char *ip, size_t ip_len)
+{
+	char ipbuf[IP_MAX];
+
+	if (!e->used) {
+		if (c->n_used == c->cap)
+			touches_harvest(c); /* only repeats of moved entries fill it */
+		e->used = true;
+		e->used_family = 0;
+		c->used[c->n_used++] = (uint32_t)(e - c->entries);
+	}
+	e->used_at = c->now;
+	if (ip != NULL && ip_len > 0 && ip_len < IP_MAX) {
+		memcpy(ipbuf, ip, ip_len);
+		ipbuf[ip_len] = '\0';
+		/* Only a well-formed address is recorded; a malformed one keeps the previous. */
+		if (inet_pton(AF_INET, ipbuf, e->used_ip) == 1)
+			e->used_family = AF_INET;
+		else if (inet_pton(AF_INET6, ipbuf, e->used_ip) == 1)
+			e->used_family = AF_INET6;
+	}
+	if (c->n_touches + c->n_used >= TOUCH_SLOTS / 4 * 3)
 		(void)kw_checker_flush(c);
 }
 
 size_t kw_checker_pending(const struct kw_checker *c)
 {
-	return c->n_touches + (kw_failures_pending(c->failures) ? 1 : 0);
+	size_t n = c->n_touches;
+
+	for (size_t i = 0; i < c->n_used; i++)
+		n += c->entries[c->used[i]].used ? 1 : 0;
+	return n + (kw_failures_pending(c->failures) ? 1 : 0);
 }
 
 void kw_checker_failed(struct kw_checker *c, uid_t uid, const struct kw_check_answer *res)
@@ -357,10 +426,12 @@ void kw_checker_failed(struct kw_checker *c, uid_t uid, const struct kw_check_an
 int kw_checker_flush(struct kw_checker *c)
 {
 	struct kw_failures_event ev = { .details = NULL };
-	bool failures = kw_failures_event(c->failures, kw_now(), &ev);
+	bool failures;
 	const char *error = NULL;
 	int ret;
 
+	touches_harvest(c);
+	failures = kw_failures_event(c->failures, kw_now(), &ev);
 	if (c->n_touches == 0 && !failures)
 		return 0;
 	if (c->store == NULL) {
@@ -383,6 +454,41 @@ int kw_checker_flush(struct kw_checker *c)
 	}
 	if (failures)
 		kw_failures_committed(c->failures);
+	return 0;
+}
+
+int kw_checker_role_rank(struct kw_checker *c, const char *name, size_t len, int *rank_r)
+{
+	char buf[KW_ROLE_MAX + 1];
+	struct kw_role role;
+	const char *error = NULL;
+	int ret;
+
+	if (len > KW_ROLE_MAX || memchr(name, '\0', len) != NULL)
+		return -ENOENT;
+	for (size_t i = 0; i < c->n_roles; i++) {
+		if (strlen(c->roles[i].name) == len && memcmp(c->roles[i].name, name, len) == 0) {
+			*rank_r = c->roles[i].rank;
+			return 0;
+		}
+	}
+	if (c->store == NULL)
+		return -EIO;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	ret = kw_store_role_get(c->store, buf, &role, &error);
+	if (ret == -ENOENT)
+		return -ENOENT;
+	if (ret < 0) {
+		kw_warning("role lookup failed: %s", error != NULL ? error : "database error");
+		return -EIO;
+	}
+	if (c->n_roles < ROLES_CACHED) {
+		memcpy(c->roles[c->n_roles].name, buf, len + 1);
+		c->roles[c->n_roles].rank = role.rank;
+		c->n_roles++;
+	}
+	*rank_r = role.rank;
 	return 0;
 }
 
@@ -438,7 +544,7 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 		res->ok = true;
 		res->fields = e->fields;
 		res->fields_len = e->fields_len;
-		record_use(c, id, ip, ip_len);
+		record_use(c, e, ip, ip_len);
 		break;
 	case KW_TOKEN_EXPIRED:
 		res->code = KW_PROTO_CODE_EXPIRED;

@@ -1,9 +1,11 @@
 /* daemon_rate.c: failing checks (see daemon.h): throttling the peers, by uid, that send many,
  * and counting every one of them for the audit log.
  *
- * Throttling: a fixed window per uid counts `invalid` answers; reaching the limit within the
- * window blocks that uid for the block time, during which each of its CHECKs is answered
- * rate_limited. The table is small (peers are local uids) and bounded; a horizon (the latest
+ * Throttling: a fixed window per key (a peer uid, or an HTTP client's address folded into 64
+ * bits with the top bit set) counts `invalid` answers; reaching the limit within the
+ * window blocks that key for the block time, during which each of its CHECKs is answered
+ * rate_limited. The table is bounded (RATE_PEERS_MAX keys, scanned: local uids are few, and an
+ * HTTP client's address enters only with its first failure); a horizon (the latest
  * end of any block) keeps the common case, nobody blocked, free of any lookup.
  *
  * Counting: failed checks are too many to record one by one, so they are counted in two
@@ -27,7 +29,7 @@
 #define RATE_PEERS_MAX 4096
 
 struct peer {
-	uid_t uid;
+	uint64_t key; /* a peer uid, or an HTTP client address folded (daemon_conn.h) */
 	unsigned failures;
 	int64_t window_start;  /* ms */
 	int64_t blocked_until; /* ms, 0 when not blocked */
@@ -70,26 +72,26 @@ void kw_rate_configure(struct kw_rate *rate, unsigned failures, unsigned window_
 	}
 }
 
-static struct peer *find(struct kw_rate *rate, uid_t uid)
+static struct peer *find(struct kw_rate *rate, uint64_t key)
 {
 	for (size_t i = 0; i < rate->n; i++) {
-		if (rate->peers[i].uid == uid)
+		if (rate->peers[i].key == key)
 			return &rate->peers[i];
 	}
 	return NULL;
 }
 
-bool kw_rate_blocked(struct kw_rate *rate, uid_t uid, int64_t now_ms)
+bool kw_rate_blocked(struct kw_rate *rate, uint64_t key, int64_t now_ms)
 {
 	struct peer *p;
 
 	if (now_ms >= rate->horizon)
 		return false;
-	p = find(rate, uid);
+	p = find(rate, key);
 	return p != NULL && now_ms < p->blocked_until;
 }
 
-static struct peer *add(struct kw_rate *rate, uid_t uid, int64_t now_ms)
+static struct peer *add(struct kw_rate *rate, uint64_t key, int64_t now_ms)
 {
 	struct peer *p;
 
@@ -107,20 +109,20 @@ static struct peer *add(struct kw_rate *rate, uid_t uid, int64_t now_ms)
 	}
 	p = &rate->peers[rate->n++];
 	memset(p, 0, sizeof(*p));
-	p->uid = uid;
+	p->key = key;
 	p->window_start = now_ms;
 	return p;
 }
 
-bool kw_rate_failure(struct kw_rate *rate, uid_t uid, int64_t now_ms)
+bool kw_rate_failure(struct kw_rate *rate, uint64_t key, int64_t now_ms)
 {
 	struct peer *p;
 
 	if (rate->limit == 0)
 		return false;
-	p = find(rate, uid);
+	p = find(rate, key);
 	if (p == NULL)
-		p = add(rate, uid, now_ms);
+		p = add(rate, key, now_ms);
 	if (now_ms - p->window_start >= rate->window_ms) {
 		p->window_start = now_ms;
 		p->failures = 0;

@@ -4,7 +4,11 @@
  * phases: first every readable connection is read once into its own buffer, then the checker
  * syncs with the database (data_version, time), then the complete lines of those buffers are
  * answered and the answers written. Reading before syncing is what makes a commit that
- * returned before a client sent its CHECK visible to that CHECK.
+ * returned before a client sent its CHECK visible to that CHECK. The poll runs on every wakeup
+ * with requests: an inotify watch cannot replace it, because an SQLite commit in WAL mode
+ * becomes visible through shared memory after its last write(2), and a writer stalled between
+ * the two would be missed (doc/benchmarks.md). The HTTP check endpoint's connections live in
+ * the same loop (daemon_http.c, daemon_conn.h).
  *
  * Memory per connection is bounded: input by the line limit (a longer line is an error), output
  * by OUT_HIGH: above it the connection's input is left unread until its client reads its
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -32,56 +37,12 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_conn.h"
 #include "timeutil.h"
 
-#define OUT_HIGH (64 * 1024) /* stop answering a connection above this much pending output */
-#define OUT_ANSWER_MAX 1024  /* longest single answer line */
 #define MAX_EVENTS 256
 #define ACCEPT_BACKOFF_MS 250
 #define ACCEPT_WARN_MS 10000 /* at most one warning per this, for each kind of refusal */
-
-/* A warning that a peer can cause at will, logged at most once per ACCEPT_WARN_MS. */
-struct log_limit {
-	int64_t last;        /* when it was last logged; 0: never */
-	unsigned suppressed; /* since then */
-};
-
-struct conn {
-	int fd;
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	unsigned id; /* for logs */
-	bool handshake, eof, closing, dead, readable;
-	uint32_t events;
-	char *in;
-	size_t in_len, in_cap;
-	char *out;
-	size_t out_off, out_len, out_cap;
-	int64_t last_active;
-	int64_t line_start;         /* when the partial line in `in` began; 0: none */
-	struct conn *prev, *next;   /* idle list, least recently active first */
-	struct conn *lprev, *lnext; /* partial-line list, oldest line_start first */
-	struct conn *ready_next;
-};
-
-struct kw_server {
-	int epfd, listen_fd, sig_fd;
-	struct kw_checker *checker;
-	struct kw_rate *rate;
-	const struct kw_vconf *vc;
-	struct kw_server_hooks hooks;
-	struct conn *idle_head, *idle_tail;
-	struct conn *line_head, *line_tail;
-	struct conn *graveyard;
-	struct kw_peers *peers;
-	size_t n_conns;
-	int64_t accept_resume; /* listening socket out of the epoll set until then; 0: in it */
-	struct log_limit accept_log, busy_log, busy_uid_log;
-	unsigned next_conn_id;
-	int64_t next_flush;
-	bool stop;
-};
 
 static const char version_line[] = KW_PROTO_HELLO;
 /* The fixed parts of the answers (keywarden_protocol.h); LIT_LEN: a literal's length. */
@@ -148,7 +109,8 @@ static void line_unlink(struct kw_server *s, struct conn *c)
  * when not. A line's clock starts with its first byte and is not reset by later ones. */
 static void line_track(struct kw_server *s, struct conn *c, int64_t now)
 {
-	bool partial = c->in_len > 0 && memchr(c->in, '\n', c->in_len) == NULL;
+	bool partial = c->http ? kw_http_conn_partial(c)
+			       : c->in_len > 0 && memchr(c->in, '\n', c->in_len) == NULL;
 
 	if (!partial) {
 		line_unlink(s, c);
@@ -180,7 +142,8 @@ static void conn_close(struct kw_server *s, struct conn *c, const char *why)
 	c->dead = true;
 	idle_unlink(s, c);
 	line_unlink(s, c);
-	kw_peers_remove(s->peers, c->uid);
+	if (c->unix_peer)
+		kw_peers_remove(s->peers, c->uid);
 	s->n_conns--;
 	/* Freed at the end of the wakeup: the ready list may still point to it. */
 	c->ready_next = s->graveyard;
@@ -196,7 +159,7 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-static void out_reserve(struct conn *c, size_t n)
+void kw_conn_out_reserve(struct conn *c, size_t n)
 {
 	if (c->out_off > 0 && c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
@@ -218,9 +181,9 @@ static void out_reserve(struct conn *c, size_t n)
 	c->out_cap = cap;
 }
 
-static void out_append(struct conn *c, const char *s, size_t n)
+void kw_conn_out_append(struct conn *c, const char *s, size_t n)
 {
-	out_reserve(c, n);
+	kw_conn_out_reserve(c, n);
 	memcpy(c->out + c->out_len, s, n);
 	c->out_len += n;
 }
@@ -245,7 +208,7 @@ static void conn_error(struct conn *c, enum kw_proto_reason reason)
 	char line[64];
 	int n = snprintf(line, sizeof(line), ERROR_FMT, kw_proto_reason_name(reason));
 
-	out_append(c, line, (size_t)n);
+	kw_conn_out_append(c, line, (size_t)n);
 	c->closing = true;
 }
 
@@ -354,14 +317,20 @@ static bool peer_allowed(struct kw_server *s, struct conn *c)
 	return allowed;
 }
 
-/* Refuses a connection with VERSION and ERROR, without queueing anything. */
-static void refuse(int fd, enum kw_proto_reason reason)
+/* Refuses a connection with VERSION and ERROR (HTTP: 503 or 403, Connection: close), without
+ * queueing anything. */
+static void refuse(int fd, bool http, enum kw_proto_reason reason)
 {
-	char line[96];
-	int n = snprintf(line, sizeof(line), "%s" ERROR_FMT, version_line,
-			 kw_proto_reason_name(reason));
+	char line[512];
+	size_t n;
 
-	(void)!send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (http)
+		n = kw_http_refusal(line, sizeof(line),
+				    reason == KW_PROTO_REASON_NOT_ALLOWED ? 403 : 503);
+	else
+		n = (size_t)snprintf(line, sizeof(line), "%s" ERROR_FMT, version_line,
+				     kw_proto_reason_name(reason));
+	(void)!send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 }
 
@@ -379,8 +348,8 @@ static bool log_limit_pass(struct log_limit *l, int64_t now, unsigned *suppresse
 }
 
 /* accept() failed for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM...): the pending
- * connection stays queued and the socket readable, so stop watching it for a while rather than
- * spin, and say so once in a while rather than for every wakeup. */
+ * connection stays queued and the socket readable, so stop watching the listening sockets for
+ * a while rather than spin, and say so once in a while rather than for every wakeup. */
 static void accept_failed(struct kw_server *s, int err, int64_t now)
 {
 	unsigned more;
@@ -391,16 +360,21 @@ static void accept_failed(struct kw_server *s, int err, int64_t now)
 			   strerror(err), ACCEPT_BACKOFF_MS, more, s->n_conns);
 	if (epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL) < 0)
 		kw_error("epoll_ctl: %s", strerror(errno));
+	if (s->http_fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->http_fd, NULL) < 0)
+		kw_error("epoll_ctl: %s", strerror(errno));
 	s->accept_resume = now + ACCEPT_BACKOFF_MS;
 }
 
 static void accept_resume(struct kw_server *s, int64_t now)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->listen_fd };
+	struct epoll_event hev = { .events = EPOLLIN, .data.ptr = &s->http_fd };
 
 	if (s->accept_resume == 0 || now < s->accept_resume)
 		return;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0 && errno != EEXIST) {
+	if ((epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0 && errno != EEXIST) ||
+	    (s->http_fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->http_fd, &hev) < 0 &&
+	     errno != EEXIST)) {
 		kw_error("epoll_ctl: %s", strerror(errno));
 		s->accept_resume = now + ACCEPT_BACKOFF_MS;
 		return;
@@ -408,15 +382,50 @@ static void accept_resume(struct kw_server *s, int64_t now)
 	s->accept_resume = 0;
 }
 
-static void accept_all(struct kw_server *s, int64_t now)
+/* Who a new connection's peer is: SO_PEERCRED over a Unix socket, the address over TCP (the
+ * HTTP endpoint on a loopback address). False when the connection is to be dropped. */
+static bool accept_peer(int fd, const struct sockaddr_storage *sa, struct conn *c)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (sa->ss_family == AF_UNIX) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+			kw_warning("SO_PEERCRED: %s", strerror(errno));
+			return false;
+		}
+		c->unix_peer = true;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+		c->pid = cred.pid;
+		return true;
+	}
+	c->uid = KW_HTTP_TCP_UID;
+	c->gid = (gid_t)-1;
+	c->pid = 0;
+	c->family = sa->ss_family;
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		memcpy(c->addr, &in->sin_addr, 4);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		memcpy(c->addr, &in6->sin6_addr, 16);
+	} else {
+		return false;
+	}
+	inet_ntop(c->family, c->addr, c->addr_text, sizeof(c->addr_text));
+	return true;
+}
+
+static void accept_all(struct kw_server *s, int lfd, bool http, int64_t now)
 {
 	for (;;) {
-		struct ucred cred;
-		socklen_t clen = sizeof(cred);
+		struct sockaddr_storage sa;
+		socklen_t salen = sizeof(sa);
 		struct epoll_event ev;
 		struct conn *c;
 		unsigned more;
-		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -425,47 +434,50 @@ static void accept_all(struct kw_server *s, int64_t now)
 				accept_failed(s, errno, now);
 			return;
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
-			kw_warning("SO_PEERCRED: %s", strerror(errno));
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			abort();
+		c->fd = fd;
+		c->http = http;
+		if (!accept_peer(fd, &sa, c)) {
 			close(fd);
+			free(c);
 			continue;
 		}
 		if (s->n_conns >= s->vc->max_connections) {
 			if (log_limit_pass(&s->busy_log, now, &more))
-				kw_warning("peer uid=%u pid=%d refused: %zu connections "
+				kw_warning("%speer uid=%u pid=%d%s%s refused: %zu connections "
 					   "(max_connections; %u more refused since the last such "
 					   "message)",
-					   (unsigned)cred.uid, (int)cred.pid, s->n_conns, more);
-			refuse(fd, KW_PROTO_REASON_BUSY);
+					   http ? "HTTP " : "", (unsigned)c->uid, (int)c->pid,
+					   c->unix_peer ? "" : " address=", c->addr_text,
+					   s->n_conns, more);
+			refuse(fd, http, KW_PROTO_REASON_BUSY);
+			free(c);
 			continue;
 		}
-		if (kw_peers_count(s->peers, cred.uid) >= s->vc->max_connections_uid) {
+		if (c->unix_peer &&
+		    kw_peers_count(s->peers, c->uid) >= s->vc->max_connections_uid) {
 			if (log_limit_pass(&s->busy_uid_log, now, &more))
 				kw_warning(
 					"peer uid=%u pid=%d refused: uid holds %u connections "
 					"(max_connections_per_uid; %u more refused since the last "
 					"such message)",
-					(unsigned)cred.uid, (int)cred.pid,
-					s->vc->max_connections_uid, more);
-			refuse(fd, KW_PROTO_REASON_BUSY);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL)
-			abort();
-		c->fd = fd;
-		c->uid = cred.uid;
-		c->gid = cred.gid;
-		c->pid = cred.pid;
-		c->id = ++s->next_conn_id;
-		if (!peer_allowed(s, c)) {
-			kw_notice("peer uid=%u gid=%u pid=%d refused: not on the allow-list",
-				  (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
-			refuse(fd, KW_PROTO_REASON_NOT_ALLOWED);
+					(unsigned)c->uid, (int)c->pid, s->vc->max_connections_uid,
+					more);
+			refuse(fd, http, KW_PROTO_REASON_BUSY);
 			free(c);
 			continue;
 		}
-		c->in_cap = s->vc->max_line;
+		c->id = ++s->next_conn_id;
+		if (c->unix_peer && !peer_allowed(s, c)) {
+			kw_notice("peer uid=%u gid=%u pid=%d refused: not on the allow-list",
+				  (unsigned)c->uid, (unsigned)c->gid, (int)c->pid);
+			refuse(fd, http, KW_PROTO_REASON_NOT_ALLOWED);
+			free(c);
+			continue;
+		}
+		c->in_cap = http ? s->vc->http_max_request : s->vc->max_line;
 		c->in = malloc(c->in_cap);
 		if (c->in == NULL)
 			abort();
@@ -479,12 +491,19 @@ static void accept_all(struct kw_server *s, int64_t now)
 		}
 		c->events = EPOLLIN;
 		s->n_conns++;
-		kw_peers_add(s->peers, c->uid);
+		if (c->unix_peer)
+			kw_peers_add(s->peers, c->uid);
 		c->last_active = now;
 		idle_append(s, c);
-		kw_debug("connection %u: peer uid=%u gid=%u pid=%d", c->id, (unsigned)c->uid,
-			 (unsigned)c->gid, (int)c->pid);
-		out_append(c, version_line, sizeof(version_line) - 1);
+		if (c->unix_peer)
+			kw_debug("connection %u%s: peer uid=%u gid=%u pid=%d", c->id,
+				 http ? " (HTTP)" : "", (unsigned)c->uid, (unsigned)c->gid,
+				 (int)c->pid);
+		else
+			kw_debug("connection %u (HTTP): peer address %s", c->id, c->addr_text);
+		if (http)
+			continue; /* the client speaks first */
+		kw_conn_out_append(c, version_line, sizeof(version_line) - 1);
 		if (conn_write(s, c, now))
 			conn_update_events(s, c);
 	}
@@ -555,29 +574,38 @@ static void log_check(const struct conn *c, const struct kw_proto_request *req, 
 		 log_field(&req->remote_ip, ip));
 }
 
+void kw_server_check(struct kw_server *s, const struct conn *c, uint64_t rate_key, uid_t audit_uid,
+		     const char *token, size_t len, const char *ip, size_t ip_len, int64_t now,
+		     struct kw_check_answer *res)
+{
+	if (kw_rate_blocked(s->rate, rate_key, now)) {
+		memset(res, 0, sizeof(*res));
+		res->code = KW_PROTO_CODE_RATE_LIMITED;
+	} else {
+		kw_checker_check(s->checker, token, len, ip, ip_len, res);
+		if (!res->ok && res->code == KW_PROTO_CODE_INVALID &&
+		    kw_rate_failure(s->rate, rate_key, now))
+			kw_warning("%s uid=%u pid=%d%s%.*s: %u failing checks within %u s: rate "
+				   "limited for %u s",
+				   c->http ? "HTTP peer" : "peer", (unsigned)c->uid, (int)c->pid,
+				   c->http ? " client=" : "", c->http ? (int)ip_len : 0,
+				   ip != NULL ? ip : "", s->vc->rate_limit_failures,
+				   s->vc->rate_limit_window, s->vc->rate_limit_block);
+	}
+	if (!res->ok)
+		kw_checker_failed(s->checker, audit_uid, res);
+}
+
 static void handle_check(struct kw_server *s, struct conn *c, const struct kw_proto_request *req,
 			 int64_t now)
 {
 	struct kw_check_answer res;
 	char *p;
 
-	if (kw_rate_blocked(s->rate, c->uid, now)) {
-		memset(&res, 0, sizeof(res));
-		res.code = KW_PROTO_CODE_RATE_LIMITED;
-	} else {
-		kw_checker_check(s->checker, req->token.s, req->token.len, req->remote_ip.s,
-				 req->remote_ip.len, &res);
-		if (!res.ok && res.code == KW_PROTO_CODE_INVALID &&
-		    kw_rate_failure(s->rate, c->uid, now))
-			kw_warning("peer uid=%u pid=%d: %u failing checks within %u s: rate "
-				   "limited for %u s",
-				   (unsigned)c->uid, (int)c->pid, s->vc->rate_limit_failures,
-				   s->vc->rate_limit_window, s->vc->rate_limit_block);
-	}
-	if (!res.ok)
-		kw_checker_failed(s->checker, c->uid, &res);
+	kw_server_check(s, c, c->uid, c->uid, req->token.s, req->token.len, req->remote_ip.s,
+			req->remote_ip.len, now, &res);
 	if (res.ok) {
-		out_reserve(c, 16 + res.fields_len);
+		kw_conn_out_reserve(c, 16 + res.fields_len);
 		p = c->out + c->out_len;
 		memcpy(p, OK_TAB, LIT_LEN(OK_TAB));
 		p = fmt_u32(p + LIT_LEN(OK_TAB), req->id);
@@ -591,7 +619,7 @@ static void handle_check(struct kw_server *s, struct conn *c, const struct kw_pr
 	} else {
 		const char *code = kw_proto_code_name(res.code);
 		size_t clen = strlen(code);
-		out_reserve(c, 32 + clen);
+		kw_conn_out_reserve(c, 32 + clen);
 		p = c->out + c->out_len;
 		memcpy(p, FAIL_TAB, LIT_LEN(FAIL_TAB));
 		p = fmt_u32(p + LIT_LEN(FAIL_TAB), req->id);
@@ -644,10 +672,27 @@ static void handle_line(struct kw_server *s, struct conn *c, const char *line, s
 	handle_check(s, c, &req, now);
 }
 
-/* Answers the complete lines in c's buffer, as far as the output bound allows. */
+void kw_conn_consume(struct conn *c, size_t pos)
+{
+	if (pos == 0)
+		return;
+	explicit_bzero(c->in, pos);
+	memmove(c->in, c->in + pos, c->in_len - pos);
+	/* The moved bytes' old place, beyond the new end, still holds them. */
+	explicit_bzero(c->in + (c->in_len - pos), pos);
+	c->in_len -= pos;
+}
+
+/* Answers the complete lines (or HTTP requests) in c's buffer, as far as the output bound
+ * allows. */
 static void conn_process(struct kw_server *s, struct conn *c, int64_t now)
 {
 	size_t pos = 0;
+
+	if (c->http) {
+		kw_http_conn_process(s, c, now);
+		return;
+	}
 
 	while (!c->closing && c->out_len - c->out_off < OUT_HIGH) {
 		char *lf = memchr(c->in + pos, '\n', c->in_len - pos);
@@ -656,13 +701,7 @@ static void conn_process(struct kw_server *s, struct conn *c, int64_t now)
 		handle_line(s, c, c->in + pos, (size_t)(lf - (c->in + pos)), now);
 		pos = (size_t)(lf - c->in) + 1;
 	}
-	if (pos > 0) {
-		explicit_bzero(c->in, pos);
-		memmove(c->in, c->in + pos, c->in_len - pos);
-		/* The moved bytes' old place, beyond the new end, still holds them. */
-		explicit_bzero(c->in + (c->in_len - pos), pos);
-		c->in_len -= pos;
-	}
+	kw_conn_consume(c, pos);
 	if (c->closing)
 		return;
 	if (c->in_len == c->in_cap && memchr(c->in, '\n', c->in_len) == NULL) {
@@ -702,13 +741,13 @@ static void handle_signals(struct kw_server *s)
 }
 
 /* Says ERROR reason=idle (best effort: a client that stopped reading may not take it) and
- * closes the connection. */
+ * closes the connection. An HTTP connection is closed without a word (RFC 9112, 9.6). */
 static void close_idle(struct kw_server *s, struct conn *c, const char *why)
 {
 	char line[64];
 	int n = snprintf(line, sizeof(line), ERROR_FMT, kw_proto_reason_name(KW_PROTO_REASON_IDLE));
 
-	if (c->out_len == c->out_off)
+	if (c->out_len == c->out_off && !c->http)
 		(void)!send(c->fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	conn_close(s, c, why);
 }
@@ -782,7 +821,11 @@ int kw_server_run(struct kw_server *s)
 			struct conn *c;
 
 			if (ptr == &s->listen_fd) {
-				accept_all(s, now);
+				accept_all(s, s->listen_fd, false, now);
+				continue;
+			}
+			if (ptr == &s->http_fd) {
+				accept_all(s, s->http_fd, true, now);
 				continue;
 			}
 			if (ptr == &s->sig_fd) {
@@ -845,7 +888,7 @@ int kw_server_run(struct kw_server *s)
 	return 0;
 }
 
-int kw_server_new(int listen_fd, struct kw_checker *checker, const struct kw_vconf *vc,
+int kw_server_new(int listen_fd, int http_fd, struct kw_checker *checker, const struct kw_vconf *vc,
 		  const struct kw_server_hooks *hooks, struct kw_server **server_r)
 {
 	struct kw_server *s = calloc(1, sizeof(*s));
@@ -856,6 +899,7 @@ int kw_server_new(int listen_fd, struct kw_checker *checker, const struct kw_vco
 	if (s == NULL)
 		abort();
 	s->listen_fd = listen_fd;
+	s->http_fd = http_fd;
 	s->checker = checker;
 	s->vc = vc;
 	s->hooks = *hooks;
@@ -884,12 +928,17 @@ int kw_server_new(int listen_fd, struct kw_checker *checker, const struct kw_vco
 	ev.data.ptr = &s->listen_fd;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, listen_fd, &ev) < 0)
 		goto fail;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &s->http_fd;
+	if (http_fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, http_fd, &ev) < 0)
+		goto fail;
 	*server_r = s;
 	return 0;
 fail:
 	ret = -errno;
 	kw_error("cannot set up the event loop: %s", strerror(errno));
-	s->listen_fd = -1; /* the caller still owns it */
+	s->listen_fd = -1; /* the caller still owns them */
+	s->http_fd = -1;
 	kw_server_free(&s);
 	return ret;
 }
@@ -916,6 +965,8 @@ void kw_server_free(struct kw_server **serverp)
 	}
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	if (s->http_fd >= 0)
+		close(s->http_fd);
 	if (s->sig_fd >= 0)
 		close(s->sig_fd);
 	if (s->epfd >= 0)

@@ -1,5 +1,5 @@
 /* bench_validator.c: the validator benchmark's tools (not a test; run by
- * tests/bench/run_validator_bench.sh, which also runs redis-benchmark for comparison).
+ * tests/bench/run_validator_bench.sh).
  *
  *   bench_validator populate DIR COUNT HOT OUTFILE
  *       a keywarden state folder with COUNT tokens, inserted in one transaction straight
@@ -7,11 +7,15 @@
  *       written to OUTFILE (one token a line) for the load.
  *   bench_validator echo SOCKET
  *       a bare line echo server on a Unix socket (the baseline: same loop shape, no work).
- *   bench_validator load SOCKET TOKENFILE CONNS DEPTH SECONDS [echo]
- *       CONNS connections, each sending DEPTH requests at a time and waiting for their DEPTH
- *       answers before the next batch (as redis-benchmark -P does); prints checks/s and the
- *       p50/p99/p99.9 latency of a request (from its batch's send to its answer).
- *       "echo" skips the VERSION handshake (for the echo server). */
+ *   bench_validator load PROTO ADDR TOKENFILE CONNS DEPTH SECONDS [HTTP_PATH]
+ *       the one load generator of every comparison (one thread, epoll): CONNS connections to
+ *       ADDR (a Unix socket path, or 127.0.0.1:PORT), each sending DEPTH requests at a time and
+ *       waiting for their DEPTH answers before the next batch (as redis-benchmark -P does);
+ *       prints requests/s and the p50/p99/p99.9 latency of a request (from its batch's send
+ *       to its answer). PROTO: val (VERSION, then CHECK lines), echo (CHECK lines to the echo
+ *       server), resp (Redis: SET of every token first, untimed, then EXISTS <token>: one hash
+ *       lookup and a one-line reply), http (GET HTTP_PATH, default /authz, with
+ *       Authorization: APIKey <token>, keep-alive; a success is a 200). */
 #include "config.h"
 
 #include <errno.h>
@@ -20,6 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -202,6 +210,13 @@ static int echo_server(const char *path)
 
 /* ---- load ---- */
 
+enum lproto {
+	P_VAL,  /* the validator protocol: VERSION, then CHECK lines; answers OK/FAIL lines */
+	P_ECHO, /* CHECK lines to the echo server: each comes back */
+	P_RESP, /* Redis: EXISTS <token> after SET <token> 1 of every token; answers :1 */
+	P_HTTP, /* GET <path> with Authorization: APIKey <token>; answers 200 */
+};
+
 struct lconn {
 	int fd;
 	int pending;        /* answers awaited in the batch */
@@ -212,15 +227,46 @@ struct lconn {
 };
 
 struct load {
+	enum lproto proto;
+	const char *path; /* HTTP */
 	char **tokens;
 	size_t n_tokens, next_token;
 	uint32_t next_id;
 	int depth;
-	bool echo, recording;
+	bool recording;
 	uint32_t *lat; /* ns, capped */
 	size_t n_lat, cap_lat;
 	uint64_t done, ok, bad;
 };
+
+static size_t format_request(struct load *l, char *buf, size_t size, const char *tok)
+{
+	switch (l->proto) {
+	case P_VAL:
+	case P_ECHO:
+		return (size_t)snprintf(buf, size, "CHECK\t%u\tservice=bench\ttoken=%s\n",
+					++l->next_id, tok);
+	case P_RESP:
+		return (size_t)snprintf(buf, size, "*2\r\n$6\r\nEXISTS\r\n$%zu\r\n%s\r\n",
+					strlen(tok), tok);
+	case P_HTTP:
+		return (size_t)snprintf(buf, size,
+					"GET %s HTTP/1.1\r\nHost: bench\r\nAuthorization: APIKey "
+					"%s\r\n\r\n",
+					l->path, tok);
+	}
+	return 0;
+}
+
+static void send_all(int fd, const char *buf, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t w = send(fd, buf + off, len - off, MSG_NOSIGNAL);
+		if (w < 0)
+			die("send");
+		off += (size_t)w;
+	}
+}
 
 static void send_batch(struct load *l, struct lconn *c)
 {
@@ -230,17 +276,53 @@ static void send_batch(struct load *l, struct lconn *c)
 	for (int i = 0; i < l->depth; i++) {
 		const char *tok = l->tokens[l->next_token];
 		l->next_token = (l->next_token + 1) % l->n_tokens;
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-					"CHECK\t%u\tservice=bench\ttoken=%s\n", ++l->next_id, tok);
+		len += format_request(l, buf + len, sizeof(buf) - len, tok);
 	}
 	c->pending = l->depth;
 	c->batch_sent = now_ns();
-	for (size_t off = 0; off < len;) {
-		ssize_t w = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
-		if (w < 0)
-			die("send");
-		off += (size_t)w;
+	send_all(c->fd, buf, len);
+}
+
+/* The length of the first complete answer in buf (0: not complete yet) and whether it is a
+ * success. */
+static size_t next_answer(const struct load *l, struct lconn *c, const char *buf, size_t len,
+			  bool *ok_r)
+{
+	const char *lf, *end;
+	size_t head, body = 0;
+
+	if (l->proto != P_HTTP) {
+		lf = memchr(buf, '\n', len);
+		if (lf == NULL)
+			return 0;
+		if (!c->greeted) {
+			*ok_r = true;
+			return (size_t)(lf - buf) + 1;
+		}
+		if (l->proto == P_VAL)
+			*ok_r = memcmp(buf, "OK\t", 3) == 0;
+		else if (l->proto == P_ECHO)
+			*ok_r = memcmp(buf, "CHECK", 5) == 0;
+		else
+			*ok_r = len >= 4 && memcmp(buf, ":1\r", 3) == 0;
+		return (size_t)(lf - buf) + 1;
 	}
+	end = memmem(buf, len, "\r\n\r\n", 4);
+	if (end == NULL)
+		return 0;
+	head = (size_t)(end - buf) + 4;
+	for (const char *p = buf; p < end;) {
+		const char *eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
+		if (eol == NULL)
+			break;
+		if (eol - p > 15 && strncasecmp(p, "Content-Length:", 15) == 0)
+			body = strtoul(p + 15, NULL, 10);
+		p = eol + 2;
+	}
+	if (len < head + body)
+		return 0;
+	*ok_r = len > 12 && memcmp(buf + 9, "200", 3) == 0;
+	return head + body;
 }
 
 static void record(struct load *l, int64_t ns)
@@ -262,10 +344,58 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int load(const char *path, const char *tokfile, int conns, int depth, double seconds,
-		bool echo)
+/* A Unix socket path, or HOST:PORT (IPv4) for TCP. */
+static int connect_to(const char *addr)
 {
-	struct load l = { .depth = depth, .echo = echo };
+	const char *colon = strrchr(addr, ':');
+	int fd;
+
+	if (addr[0] == '/' || colon == NULL) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", addr);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			die(addr);
+		return fd;
+	}
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	char host[64];
+	int one = 1;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+	in.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &in.sin_addr) != 1)
+		die(addr);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&in, sizeof(in)) < 0)
+		die(addr);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* Redis: SET every token (untimed), so that each EXISTS finds its key. */
+static void resp_populate(struct load *l, int fd)
+{
+	char buf[65536], in[65536];
+	size_t got = 0, want = 0;
+
+	for (size_t i = 0; i < l->n_tokens; i++) {
+		int n = snprintf(buf, sizeof(buf), "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$1\r\n1\r\n",
+				 strlen(l->tokens[i]), l->tokens[i]);
+		send_all(fd, buf, (size_t)n);
+		want += 5; /* +OK\r\n */
+		while (got < want) {
+			ssize_t r = recv(fd, in, sizeof(in), 0);
+			if (r <= 0)
+				die("redis SET");
+			got += (size_t)r;
+		}
+	}
+}
+
+static int load(enum lproto proto, const char *addr, const char *path, const char *tokfile,
+		int conns, int depth, double seconds)
+{
+	struct load l = { .depth = depth, .proto = proto, .path = path };
 	struct lconn *cs = calloc((size_t)conns, sizeof(*cs));
 	struct epoll_event evs[256];
 	char line[512];
@@ -286,15 +416,13 @@ static int load(const char *path, const char *tokfile, int conns, int depth, dou
 		return 1;
 	}
 	for (int i = 0; i < conns; i++) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &cs[i] };
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-		cs[i].fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (cs[i].fd < 0 || connect(cs[i].fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			die(path);
-		if (!echo && send(cs[i].fd, "VERSION\t1\t0\n", 12, MSG_NOSIGNAL) != 12)
+		cs[i].fd = connect_to(addr);
+		if (proto == P_RESP && i == 0)
+			resp_populate(&l, cs[i].fd);
+		if (proto == P_VAL && send(cs[i].fd, "VERSION\t1\t0\n", 12, MSG_NOSIGNAL) != 12)
 			die("send");
-		cs[i].greeted = echo;
+		cs[i].greeted = proto != P_VAL;
 		epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
 		send_batch(&l, &cs[i]);
 	}
@@ -314,7 +442,8 @@ static int load(const char *path, const char *tokfile, int conns, int depth, dou
 			struct lconn *c = evs[i].data.ptr;
 			ssize_t r = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
 			int64_t got;
-			size_t pos = 0;
+			size_t pos = 0, alen;
+			bool ok;
 			if (r <= 0) {
 				fprintf(stderr,
 					"bench_validator: connection closed by the server\n");
@@ -322,15 +451,10 @@ static int load(const char *path, const char *tokfile, int conns, int depth, dou
 			}
 			got = now_ns();
 			c->in_len += (size_t)r;
-			for (;;) {
-				char *lf = memchr(c->in + pos, '\n', c->in_len - pos);
-				if (lf == NULL)
-					break;
+			while ((alen = next_answer(&l, c, c->in + pos, c->in_len - pos, &ok)) > 0) {
 				if (!c->greeted) {
 					c->greeted = true;
 				} else {
-					bool ok = echo ? memcmp(c->in + pos, "CHECK", 5) == 0
-						       : memcmp(c->in + pos, "OK\t", 3) == 0;
 					l.done++;
 					if (ok)
 						l.ok++;
@@ -339,7 +463,7 @@ static int load(const char *path, const char *tokfile, int conns, int depth, dou
 					record(&l, got - c->batch_sent);
 					c->pending--;
 				}
-				pos = (size_t)(lf - c->in) + 1;
+				pos += alen;
 			}
 			memmove(c->in, c->in + pos, c->in_len - pos);
 			c->in_len -= pos;
@@ -359,17 +483,27 @@ static int load(const char *path, const char *tokfile, int conns, int depth, dou
 
 int main(int argc, char **argv)
 {
+	static const char *const names[] = {
+		[P_VAL] = "val", [P_ECHO] = "echo", [P_RESP] = "resp", [P_HTTP] = "http"
+	};
+
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 6 && strcmp(argv[1], "populate") == 0)
 		return populate(argv[2], atol(argv[3]), atol(argv[4]), argv[5]);
 	if (argc == 3 && strcmp(argv[1], "echo") == 0)
 		return echo_server(argv[2]);
-	if ((argc == 7 || argc == 8) && strcmp(argv[1], "load") == 0)
-		return load(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atof(argv[6]),
-			    argc == 8 && strcmp(argv[7], "echo") == 0);
+	if ((argc == 8 || argc == 9) && strcmp(argv[1], "load") == 0) {
+		for (int p = P_VAL; p <= P_HTTP; p++) {
+			if (strcmp(argv[2], names[p]) == 0)
+				return load((enum lproto)p, argv[3], argc == 9 ? argv[8] : "/authz",
+					    argv[4], atoi(argv[5]), atoi(argv[6]), atof(argv[7]));
+		}
+	}
 	fprintf(stderr,
 		"usage: bench_validator populate DIR COUNT HOT OUTFILE\n"
 		"       bench_validator echo SOCKET\n"
-		"       bench_validator load SOCKET TOKENFILE CONNS DEPTH SECONDS [echo]\n");
+		"       bench_validator load val|echo|resp|http ADDR TOKENFILE CONNS DEPTH SECONDS "
+		"[HTTP_PATH]\n"
+		"         ADDR: a Unix socket path or 127.0.0.1:PORT\n");
 	return 2;
 }

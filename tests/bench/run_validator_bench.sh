@@ -1,44 +1,83 @@
 #!/bin/sh
-# run_validator_bench.sh: the validator benchmark (issue 3, part 5). Not a test: it prints
-# figures. In one run, on the same machine, it measures
-#   - keywarden-validator, with tests/bench/bench_validator as the load generator,
-#   - a bare line echo server over a Unix socket (bench_validator echo), same load generator,
-#   - redis-server GET over a Unix socket, with redis-benchmark,
-# at 1, 8 and 64 connections, not pipelined and pipelined 16 deep, then the validator again
-# with 1,000,000 tokens in its database (same 1,000 hot tokens), and its resident memory.
-# Servers run on CPU 0, load generators on CPU 1 (taskset), so that they do not compete.
+# run_validator_bench.sh: the validator benchmark (issues 3 and 14). Not a test: it prints
+# figures. Every ratio it prints comes from ONE load generator (tests/bench/bench_validator
+# load: one epoll thread, on CPU 1) driving both sides, in the same run, in interleaved rounds
+# (A, B, A, B...; the median round of each side is reported), servers on CPU 0:
+#   - keywarden-validator answering CHECK over its Unix socket (1,000 real tokens, round robin)
+#     against redis-server answering EXISTS over a Unix socket on the same 1,000 tokens as keys
+#     (one hash lookup and a one-line reply), and a bare line echo server (no work at all);
+#     1, 8 and 64 connections, not pipelined and pipelined 16 deep;
+#   - through nginx (when installed): a static file location guarded by auth_request (the
+#     validator's HTTP endpoint, upstream keepalive) against the same location unguarded, and
+#     the validator's GET /authz alone against a static nginx "return 200", 8 connections;
+#   - the validator with 1,000,000 tokens in its database (same 1,000 hot tokens), and its
+#     resident memory.
 #
-# Usage: tests/bench/run_validator_bench.sh [BUILDDIR]   (SECONDS=3 per measurement)
+# Usage: tests/bench/run_validator_bench.sh [BUILDDIR]
+#   SECONDS_PER_RUN=2 per round, ROUNDS=3 rounds per side, BIG=0 skips the 1,000,000 tokens,
+#   SKIP_NGINX=1 the nginx figures, VAL_CONNS="1 8" limits the connection counts,
+#   BASELINE=/path/to/an/older/keywarden-validator adds it as a fourth side (on a copy of the
+#   same database), to measure a change in the same run.
 set -eu
 B=${1:-${top_builddir:-.}}
 B=$(cd "$B" && pwd)
-SECS=${SECONDS_PER_RUN:-3}
+SECS=${SECONDS_PER_RUN:-2}
+ROUNDS=${ROUNDS:-3}
+BIG=${BIG:-1}
 GEN="$B/tests/bench/bench_validator"
 VAL="$B/keywarden-validator"
 [ -x "$GEN" ] || { echo "build $GEN first (make check or make tests/bench/bench_validator)"; exit 1; }
-command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
-	{ echo "needs redis-server and redis-benchmark"; exit 1; }
+command -v redis-server >/dev/null || { echo "needs redis-server"; exit 1; }
+NGINX=$([ "${SKIP_NGINX:-0}" = 1 ] || command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
 T=$(mktemp -d "${TMPDIR:-/tmp}/kw-bench.XXXXXX")
 PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.2; rm -rf "$T"; }
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$T"; }
 trap cleanup EXIT
 S="taskset -c 0"
 L="taskset -c 1"
 wait_sock() { i=0; while [ ! -S "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done; sleep 0.2; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+field() { echo "$1" | tr ' ' '\n' | sed -n "s|^$2=||p"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The median round (by requests/s) of the result lines in file $1.
+median() { sort -t= -k4 -n "$1" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
+
+# run_load PROTO ADDR TOKENFILE CONNS DEPTH [HTTP_PATH]: one measurement of SECS seconds.
+run_load() { $L "$GEN" load "$1" "$2" "$3" "$4" "$5" "$SECS" ${6:-}; }
+
+# rounds NAME1 "ARGS1" NAME2 "ARGS2" [NAME3 "ARGS3"]: ROUNDS interleaved rounds of each; the
+# medians land in $T/NAME.med.
+rounds() {
+	for n in $1 $3 ${5:-}; do : >"$T/$n.res"; done
+	r=0
+	while [ $r -lt "$ROUNDS" ]; do
+		# shellcheck disable=SC2086
+		run_load $2 >>"$T/$1.res" || echo "# $1: some answers were not OK" >&2
+		# shellcheck disable=SC2086
+		run_load $4 >>"$T/$3.res" || echo "# $3: some answers were not OK" >&2
+		if [ -n "${5:-}" ]; then
+			# shellcheck disable=SC2086
+			run_load $6 >>"$T/$5.res" || echo "# $5: some answers were not OK" >&2
+		fi
+		r=$((r + 1))
+	done
+	for n in $1 $3 ${5:-}; do median "$T/$n.res" >"$T/$n.med"; done
+}
+fmt() { l=$(cat "$T/$1.med"); printf '%9s %6s/%6s/%6s' "$(field "$l" checks/s)" "$(field "$l" p50_us)" \
+	"$(field "$l" p99_us)" "$(field "$l" p999_us)"; }
+rps() { field "$(cat "$T/$1.med")" checks/s; }
+p99() { field "$(cat "$T/$1.med")" p99_us; }
 
 echo "# machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "# populating 1,000 and 1,000,000 tokens..."
+echo "# $ROUNDS interleaved rounds of $SECS s per side; medians; servers on CPU 0, the load generator on CPU 1"
 mkdir -p "$T/k1" "$T/m1"
 chmod 700 "$T/k1" "$T/m1"
 "$GEN" populate "$T/k1" 1000 1000 "$T/k1/hot.txt"
-t0=$(date +%s.%N)
-"$GEN" populate "$T/m1" 1000000 1000 "$T/m1/hot.txt"
-t1=$(date +%s.%N)
-echo "# 1,000,000 tokens inserted in $(echo "$t1 - $t0" | bc 2>/dev/null || echo "?") s"
+printf '[validator]\nhttp_listen = 127.0.0.1:0\ntrusted_proxies = 127.0.0.1\n' >"$T/k1/keywarden.conf"
 
-# Servers.
 $S "$VAL" --state-dir "$T/k1" 2>"$T/val.log" &
 VPID=$!; PIDS="$PIDS $VPID"
 $S "$GEN" echo "$T/echo.sock" &
@@ -47,50 +86,124 @@ $S redis-server --unixsocket "$T/redis.sock" --unixsocketperm 700 --port 0 --sav
 	--appendonly no --daemonize no --logfile "$T/redis.log" &
 PIDS="$PIDS $!"
 wait_sock "$T/k1/validator.sock"; wait_sock "$T/echo.sock"; wait_sock "$T/redis.sock"
-redis-cli -s "$T/redis.sock" set key:__rand_int__ x >/dev/null
+if [ -n "${BASELINE:-}" ]; then
+	mkdir -p "$T/b1" && chmod 700 "$T/b1"
+	cp "$T/k1/keywarden.db" "$T/k1/keywarden.key" "$T/b1/"
+	$S "$BASELINE" --state-dir "$T/b1" 2>"$T/base.log" &
+	PIDS="$PIDS $!"
+	wait_sock "$T/b1/validator.sock"
+fi
+VPORT=$(sed -n 's/.*HTTP check endpoint listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$T/val.log")
+HOT="$T/k1/hot.txt"
 
-# redis-benchmark -n requests so that a run lasts about SECS seconds at the expected rate.
-redis_run() { # conns depth
-	n=$((SECS * 100000 * ($2 == 1 ? 1 : 8)))
-	$L redis-benchmark -s "$T/redis.sock" -t get -c "$1" -P "$2" -n "$n" 2>/dev/null |
-		tr '\r' '\n' | awk -v c="$1" -v d="$2" '
-		/requests per second/ && /throughput summary/ { rps = $3 }
-		/^ *[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ *$/ && got == 0 { p50 = $3; p99 = $5; got = 1 }
-		/^ *[0-9.]+% <= [0-9.]+ milliseconds/ && p999 == "" && $1 + 0 >= 99.9 { p999 = $3 }
-		END { printf "conns=%s depth=%s checks/s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f\n", c, d, rps, p50 * 1000, p99 * 1000, p999 * 1000 }'
-}
-
-field() { echo "$1" | tr ' ' '\n' | sed -n "s|^$2=||p"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-
-printf '\n%-8s %-5s | %-34s | %-34s | %-34s | %s\n' conns depth "validator checks/s p50/p99/p99.9 us" \
-	"echo lines/s p50/p99/p99.9 us" "redis GET/s p50/p99 us" "val/redis val/echo p99(val/echo)"
-for c in 1 8 64; do
+printf '\n%-5s %-5s | %-33s | %-33s | %-33s | %s\n' conns depth "validator CHECK/s p50/p99/p99.9 us" \
+	"redis EXISTS/s p50/p99/p99.9 us" "echo lines/s p50/p99/p99.9 us" "val/redis  p99 val/redis  val/echo"
+for c in ${VAL_CONNS:-1 8 64}; do
 	for d in 1 16; do
-		v=$($L "$GEN" load "$T/k1/validator.sock" "$T/k1/hot.txt" "$c" "$d" "$SECS")
-		e=$($L "$GEN" load "$T/echo.sock" "$T/k1/hot.txt" "$c" "$d" "$SECS" echo)
-		r=$(redis_run "$c" "$d")
-		fmt() { printf '%9s %7s/%7s/%7s' "$(field "$1" checks/s)" "$(field "$1" p50_us)" \
-			"$(field "$1" p99_us)" "$(field "$1" p999_us)"; }
-		printf '%-8s %-5s | %-34s | %-34s | %-34s | %s %s %s\n' "$c" "$d" "$(fmt "$v")" "$(fmt "$e")" \
-			"$(fmt "$r")" "$(ratio "$(field "$v" checks/s)" "$(field "$r" checks/s)")" \
-			"$(ratio "$(field "$v" checks/s)" "$(field "$e" checks/s)")" \
-			"$(ratio "$(field "$v" p99_us)" "$(field "$e" p99_us)")"
-		case "$(field "$v" bad)" in 0) ;; *) echo "# validator answered $(field "$v" bad) non-OK";; esac
+		rounds val "val $T/k1/validator.sock $HOT $c $d" \
+			redis "resp $T/redis.sock $HOT $c $d" \
+			echo "echo $T/echo.sock $HOT $c $d"
+		printf '%-5s %-5s | %-33s | %-33s | %-33s | %5s      %5s          %5s\n' "$c" "$d" \
+			"$(fmt val)" "$(fmt redis)" "$(fmt echo)" "$(ratio "$(rps val)" "$(rps redis)")" \
+			"$(ratio "$(p99 val)" "$(p99 redis)")" "$(ratio "$(rps val)" "$(rps echo)")"
+		if [ -n "${BASELINE:-}" ]; then
+			rounds val "val $T/k1/validator.sock $HOT $c $d" \
+				base "val $T/b1/validator.sock $HOT $c $d" \
+				redis "resp $T/redis.sock $HOT $c $d"
+			printf '%-11s | %-33s | baseline %-33s | redis %-27s | val/base %s  base/redis %s\n' \
+				"  (again)" "$(fmt val)" "$(fmt base)" "$(fmt redis)" \
+				"$(ratio "$(rps val)" "$(rps base)")" "$(ratio "$(rps base)" "$(rps redis)")"
+		fi
 	done
 done
-KPID=$VPID
-$S "$VAL" --state-dir "$T/m1" 2>"$T/val1m.log" &
-MPID=$!; PIDS="$PIDS $MPID"
-wait_sock "$T/m1/validator.sock"
-echo
-echo "# database size: 1,000 vs 1,000,000 tokens (1,000 hot tokens spread over the ids), 8 conns"
-for d in 1 16; do
-	k=$($L "$GEN" load "$T/k1/validator.sock" "$T/k1/hot.txt" 8 "$d" "$SECS")
-	m=$($L "$GEN" load "$T/m1/validator.sock" "$T/m1/hot.txt" 8 "$d" "$SECS")
-	echo "1k tokens: $k"
-	echo "1M tokens: $m"
-	echo "depth $d: 1M/1k checks/s ratio $(ratio "$(field "$m" checks/s)" "$(field "$k" checks/s)")"
-done
-echo "# validator RSS: 1k tokens $(rss_kib "$KPID") KiB (peak $(hwm_kib "$KPID") KiB); 1M tokens $(rss_kib "$MPID") KiB (peak $(hwm_kib "$MPID") KiB)"
-echo "# database file with 1M tokens: $(du -h "$T/m1/keywarden.db" | cut -f1)"
+
+if [ -n "$NGINX" ] && [ -n "$VPORT" ]; then
+	N="$T/nginx"
+	mkdir -p "$N/tmp" "$N/www"
+	printf 'hello\n' >"$N/www/index.html"
+	NPORT=$(free_port)
+	USER_LINE=
+	[ "$(id -u)" -ne 0 ] || USER_LINE="user root root;"
+	cat >"$N/nginx.conf" <<EOF
+worker_processes 1;
+$USER_LINE
+pid $N/nginx.pid;
+error_log $N/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $N/tmp/body;
+    proxy_temp_path $N/tmp/proxy;
+    fastcgi_temp_path $N/tmp/fastcgi;
+    uwsgi_temp_path $N/tmp/uwsgi;
+    scgi_temp_path $N/tmp/scgi;
+    upstream keywarden {
+        server 127.0.0.1:$VPORT;
+        keepalive 32;
+    }
+    server {
+        listen 127.0.0.1:$NPORT;
+        location = /_keywarden {
+            internal;
+            proxy_pass http://keywarden/authz;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /open/ { alias $N/www/; }
+        location /guarded/ {
+            auth_request /_keywarden;
+            alias $N/www/;
+        }
+        location = /static { return 200 ""; }
+    }
+}
+EOF
+	$S "$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" -g 'daemon off;' &
+	PIDS="$PIDS $!"
+	sleep 1
+	[ -s "$N/nginx.pid" ] || { echo "# nginx did not start:"; tail -5 "$N/error.log"; }
+	echo
+	echo "# through nginx $("$NGINX" -v 2>&1 | sed 's/.*\///'), 1 worker on CPU 0 with the validator; HTTP/1.1 keep-alive, not pipelined"
+	printf '%-5s | %-33s | %-33s | %s\n' conns "guarded (auth_request) req/s p50/p99/p99.9" \
+		"unguarded req/s p50/p99/p99.9" "guarded/unguarded"
+	for c in 1 8; do
+		rounds guarded "http 127.0.0.1:$NPORT $HOT $c 1 /guarded/" \
+			open "http 127.0.0.1:$NPORT $HOT $c 1 /open/"
+		printf '%-5s | %-33s | %-33s | %5s\n' "$c" "$(fmt guarded)" "$(fmt open)" \
+			"$(ratio "$(rps guarded)" "$(rps open)")"
+	done
+	printf '%-5s %-5s | %-33s | %-33s | %s\n' conns depth "validator GET /authz req/s p50/p99/p99.9" \
+		"nginx return 200 req/s p50/p99/p99.9" "endpoint/nginx static"
+	for c in 1 8; do
+		for d in 1 16; do
+			rounds endpoint "http 127.0.0.1:$VPORT $HOT $c $d /authz" \
+				static "http 127.0.0.1:$NPORT $HOT $c $d /static"
+			printf '%-5s %-5s | %-33s | %-33s | %5s\n' "$c" "$d" "$(fmt endpoint)" "$(fmt static)" \
+				"$(ratio "$(rps endpoint)" "$(rps static)")"
+		done
+	done
+else
+	echo "# nginx not installed (or no HTTP port): nginx figures skipped"
+fi
+
+if [ "$BIG" = 1 ]; then
+	echo
+	t0=$(date +%s.%N)
+	"$GEN" populate "$T/m1" 1000000 1000 "$T/m1/hot.txt"
+	t1=$(date +%s.%N)
+	echo "# 1,000,000 tokens inserted in $(echo "$t1 - $t0" | bc 2>/dev/null || echo "?") s"
+	$S "$VAL" --state-dir "$T/m1" 2>"$T/val1m.log" &
+	MPID=$!; PIDS="$PIDS $MPID"
+	wait_sock "$T/m1/validator.sock"
+	echo "# database size: 1,000 vs 1,000,000 tokens (1,000 hot tokens spread over the ids), 8 conns"
+	for d in 1 16; do
+		rounds k1 "val $T/k1/validator.sock $T/k1/hot.txt 8 $d" m1 "val $T/m1/validator.sock $T/m1/hot.txt 8 $d"
+		echo "depth $d: 1k tokens $(rps k1)/s, 1M tokens $(rps m1)/s, ratio $(ratio "$(rps m1)" "$(rps k1)")"
+	done
+	echo "# validator RSS: 1k tokens $(rss_kib "$VPID") KiB (peak $(hwm_kib "$VPID") KiB); 1M tokens $(rss_kib "$MPID") KiB (peak $(hwm_kib "$MPID") KiB)"
+	echo "# database file with 1M tokens: $(du -h "$T/m1/keywarden.db" | cut -f1)"
+fi
