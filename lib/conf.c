@@ -92,6 +92,11 @@ static const struct setting {
 	U("sso", "max_body", 256 * 1024, 1024, 16 * 1024 * 1024),
 	U("sso", "max_connections", 64, 1, 1000),
 	U("sso", "timeout", 10, 1, 3600),
+	/* the REST API of keywarden-ssod (ssod/api.h) */
+	U("api", "max_body", 16 * 1024, 256, 1024 * 1024),
+	U("api", "auth_failures", 10, 0, 1000000),
+	U("api", "auth_window", 60, 1, 86400),
+	U("api", "auth_block", 60, 1, 86400),
 	T("notify", "smtp_url"),
 	T("notify", "from"),
 	T("notify", "username"),

@@ -171,6 +171,21 @@ int kw_store_key_check(struct kw_store *store, const struct kw_digest_key *key,
 int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Who acts, for the calls that follow on this store until the next kw_store_act() (NULL:
+ * nobody in particular, as the CLI's --as). role_cap: the acting user acts with at most this
+ * role (a token's role when it authenticates a request: the lower of that and the user's
+ * current role counts for every rule), or NULL. audit_context: JSON object members, without
+ * braces, added to the details of every audit event appended meanwhile (how the change came:
+ * '"via":"api","credential":"token:12"'), or NULL; at most KW_STORE_AUDIT_CONTEXT_MAX - 1
+ * bytes. Errors: -ENOENT unknown role, -EINVAL context too long. */
+#define KW_STORE_AUDIT_CONTEXT_MAX 512
+struct kw_store_acting {
+	const char *role_cap;
+	const char *audit_context;
+};
+int kw_store_act(struct kw_store *store, const struct kw_store_acting *acting,
+		 const char **error_r);
+
 int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,
 		      const char **error_r);
 /* Comma-separated role names, highest first, for messages. */
@@ -211,6 +226,24 @@ int kw_store_token_get(struct kw_store *store, const char *as, uint64_t id, int6
 /* Soft delete, under the role rules; a deleted token cannot be deleted again. */
 int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id,
 			  const char **error_r);
+
+/* Who a request's `Authorization: APIKey <token>` (text, len: as kw_token_parse() takes it)
+ * lets act: the token is active (not deleted, not expired), its issuer enabled and not an SSO
+ * user whose access was revoked. Records its last use (at now, from ip, which may be NULL).
+ * -EACCES when the token does not let anyone act; *why_r (never NULL then) names the reason in
+ * the validator's words (invalid, expired, deleted, disabled, revoked), never the secret.
+ * -EIO/-EBUSY on a database failure. */
+struct kw_token_auth {
+	uint64_t token_id;
+	char login[KW_LOGIN_MAX + 1];
+	char account[KW_ACCOUNT_MAX + 1];
+	struct kw_role role;      /* the lower of the token's role and the user's */
+	struct kw_role user_role; /* the user's current role */
+};
+int kw_store_token_authenticate(struct kw_store *store, struct kw_digest_key *key, const char *text,
+				size_t len, int64_t now, const char *ip,
+				struct kw_token_auth *auth_r, const char **why_r,
+				const char **error_r);
 
 /* Validator: the row for a CHECK, or -ENOENT. No transaction of its own (reads). */
 int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_check *check_r);

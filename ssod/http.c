@@ -42,6 +42,8 @@
 #include <microhttpd.h>
 #include <systemd/sd-daemon.h>
 
+#include "api.h"
+#include "api_http.h"
 #include "error.h"
 #include "http.h"
 #include "log.h"
@@ -56,7 +58,7 @@
 #define REFUSED_SLOTS 32
 #define REFUSED_LINGER_MS 1000
 
-enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ };
+enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ, EP_API };
 
 struct request;
 struct work;
@@ -91,6 +93,7 @@ struct server {
 	struct refused refused[REFUSED_SLOTS];
 	unsigned long long n_refused; /* since the last log line about them */
 	int64_t refused_logged_ms;
+	struct kw_api_throttle *throttle; /* failed API authentications (api.h) */
 };
 
 /* One request's state, from its headers to the completion callback. */
@@ -105,8 +108,9 @@ struct request {
 	size_t discarded; /* bytes dropped after too_big */
 	int status;       /* 0 until answered */
 	char outcome[KW_LOGIN_MAX + KW_ROLE_MAX + 160];
-	struct conn *conn; /* NULL when libmicrohttpd gave none */
-	struct work *work; /* while a worker has its message, and until it is answered */
+	struct conn *conn;          /* NULL when libmicrohttpd gave none */
+	struct work *work;          /* while a worker has its message, and until it is answered */
+	struct kw_api_request *api; /* EP_API: what the worker will need, until submitted */
 };
 
 /* One SAML message handed to a worker: the main thread fills it and suspends the connection;
@@ -120,7 +124,9 @@ struct work {
 	char *message; /* decoded form field; freed by the worker */
 	size_t message_len;
 	bool done;
-	struct kw_ssod_outcome o; /* o.detail is not used past the worker: see rq->outcome */
+	struct kw_ssod_outcome o;   /* o.detail is not used past the worker: see rq->outcome */
+	struct kw_api_request *api; /* EP_API: the request, and its answer (api.h) */
+	struct kw_api_answer api_answer;
 };
 
 /* The workers. The queue and the done list are guarded by lock; each worker's struct kw_ssod
@@ -135,6 +141,13 @@ struct pool {
 	pthread_t threads[WORKERS];
 	struct kw_ssod ctx[WORKERS];
 };
+
+static enum MHD_Result api_first_call(struct server *srv, struct MHD_Connection *c,
+				      struct request *rq, const char *url, const char *method);
+static enum MHD_Result api_process(struct server *srv, struct MHD_Connection *c,
+				   struct request *rq);
+static size_t body_limit(const struct server *srv, const struct request *rq);
+static void work_free(struct work **wp);
 
 /* ---- connections and their deadline ---- */
 
@@ -513,6 +526,8 @@ static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, 
 		rq->ep = EP_METADATA;
 	else if (strcmp(url, "/healthz") == 0)
 		rq->ep = EP_HEALTHZ;
+	else if (strncmp(url, KW_API_PREFIX, strlen(KW_API_PREFIX)) == 0)
+		return api_first_call(srv, c, rq, url, method);
 	if (rq->ep == EP_NONE)
 		return plain(c, rq, MHD_HTTP_NOT_FOUND, "not found", NULL);
 	get_ok = rq->ep == EP_METADATA || rq->ep == EP_HEALTHZ;
@@ -571,6 +586,12 @@ static void describe_outcome(struct request *rq, enum endpoint ep, const struct 
 /* Verifies and applies one message with the worker's own verifier and store. */
 static void work_run(struct kw_ssod *d, struct work *w)
 {
+	if (w->ep == EP_API) {
+		kw_api_handle(d->store, d->key, d->api, w->api, kw_now(), &w->api_answer);
+		kw_api_request_free(&w->api);
+		snprintf(w->rq->outcome, sizeof(w->rq->outcome), "%s", w->api_answer.outcome);
+		return;
+	}
 	if (w->ep == EP_ACS)
 		kw_ssod_login(d, (const uint8_t *)w->message, w->message_len, kw_now(), &w->o);
 	else
@@ -636,6 +657,7 @@ static void pool_free(struct pool **pp)
 	for (unsigned i = 0; i < WORKERS; i++) {
 		kw_saml_verifier_free(&pool->ctx[i].v);
 		kw_store_free(&pool->ctx[i].store);
+		kw_digest_key_free(&pool->ctx[i].key);
 	}
 	if (pool->efd >= 0)
 		close(pool->efd);
@@ -667,9 +689,15 @@ static int pool_new(const struct kw_ssod *d, const char *database, struct pool *
 		struct kw_ssod *ctx = &pool->ctx[i];
 
 		ctx->sso = d->sso;
+		ctx->api = d->api;
 		ret = kw_store_open(database, 0, &ctx->store, &error);
 		if (ret < 0) {
 			ret = kw_error_fail(error_r, ret, "%s: %s", database, error);
+			goto out;
+		}
+		ret = kw_digest_key_load(d->api->key_file, &ctx->key, &error);
+		if (ret < 0) {
+			ret = kw_error_fail(error_r, ret, "%s: %s", d->api->key_file, error);
 			goto out;
 		}
 		ret = kw_saml_verifier_new(&d->sso->saml, d->sso->idp_metadata, d->sso->sp_key,
@@ -704,20 +732,14 @@ out:
 }
 
 /* Main thread: hands a message to the workers and suspends its connection until done. */
-static void pool_submit(struct server *srv, struct MHD_Connection *c, struct request *rq,
-			struct form *f)
+static void pool_enqueue(struct server *srv, struct MHD_Connection *c, struct request *rq,
+			 struct work *w)
 {
 	struct pool *pool = srv->pool;
-	struct work *w = calloc(1, sizeof(*w));
 
-	if (w == NULL)
-		abort();
 	w->c = c;
 	w->rq = rq;
 	w->ep = rq->ep;
-	w->message = f->message;
-	w->message_len = f->message_len;
-	f->message = NULL;
 	rq->work = w;
 	MHD_suspend_connection(c);
 	srv->suspended++;
@@ -729,6 +751,19 @@ static void pool_submit(struct server *srv, struct MHD_Connection *c, struct req
 	pool->todo_tail = w;
 	pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
+}
+
+static void pool_submit(struct server *srv, struct MHD_Connection *c, struct request *rq,
+			struct form *f)
+{
+	struct work *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		abort();
+	w->message = f->message;
+	w->message_len = f->message_len;
+	f->message = NULL;
+	pool_enqueue(srv, c, rq, w);
 }
 
 /* Main thread: resumes the connections whose message is done; the handler answers them. */
@@ -753,12 +788,112 @@ static void pool_collect(struct server *srv)
 	}
 }
 
+/* ---- the REST API (api.h): requests run on the workers, as SAML messages do, because they
+ * use the store (a locked database or a slow disk must not hold /healthz and the other
+ * connections) and the digest key, each a worker's own; the throttle of failed
+ * authentications stays here, in the HTTP thread, which alone touches it. ---- */
+
+static size_t body_limit(const struct server *srv, const struct request *rq)
+{
+	return rq->ep == EP_API ? srv->d->api->max_body : srv->d->sso->max_body;
+}
+
+static void work_free(struct work **wp)
+{
+	if (*wp == NULL)
+		return;
+	kw_api_request_free(&(*wp)->api);
+	kw_api_answer_clear(&(*wp)->api_answer);
+	free(*wp);
+	*wp = NULL;
+}
+
+/* An answer of the API (api_http.c writes it), noted for the log line. */
+static enum MHD_Result api_queue(struct MHD_Connection *c, struct request *rq,
+				 const struct kw_api_answer *a, unsigned retry_after)
+{
+	rq->status = a->status;
+	snprintf(rq->outcome, sizeof(rq->outcome), "%s", a->outcome);
+	return kw_api_http_queue(c, a, retry_after);
+}
+
+/* An error answered by the HTTP thread itself (429, 413). */
+static enum MHD_Result api_fail(struct MHD_Connection *c, struct request *rq, int status,
+				const char *code, const char *message, unsigned retry_after)
+{
+	struct kw_api_answer a = { 0 };
+	enum MHD_Result ret;
+
+	kw_api_error(&a, status, code, "%s", message);
+	ret = api_queue(c, rq, &a, retry_after);
+	kw_api_answer_clear(&a);
+	return ret;
+}
+
+static enum MHD_Result api_first_call(struct server *srv, struct MHD_Connection *c,
+				      struct request *rq, const char *url, const char *method)
+{
+	unsigned blocked;
+
+	rq->ep = EP_API;
+	rq->api = kw_api_http_request(c, url, method, rq->peer);
+	blocked = kw_api_throttle_blocked(srv->throttle, rq->api->ip, kw_monotonic_ms());
+	if (blocked > 0)
+		return api_fail(c, rq, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+				"too many failed authentications from this client: try later",
+				blocked);
+	if (kw_api_http_length(c) > srv->d->api->max_body)
+		return api_fail(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body too large",
+				0);
+	return MHD_YES; /* a body may follow */
+}
+
+static enum MHD_Result api_process(struct server *srv, struct MHD_Connection *c, struct request *rq)
+{
+	struct work *w;
+
+	if (rq->work != NULL) {
+		/* resumed: a worker has answered */
+		enum MHD_Result r;
+
+		if (!rq->work->done)
+			return MHD_YES; /* cannot happen: suspended until done */
+		if (rq->work->api_answer.auth_failed)
+			kw_api_throttle_failed(srv->throttle, rq->api != NULL ? rq->api->ip : "?",
+					       kw_monotonic_ms());
+		r = api_queue(c, rq, &rq->work->api_answer, 0);
+		work_free(&rq->work);
+		return r;
+	}
+	if (rq->too_big)
+		return api_fail(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body too large",
+				0);
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		abort();
+	/* the worker takes the request and the body; the client's address stays for the
+	 * throttle */
+	w->api = rq->api;
+	rq->api = calloc(1, sizeof(*rq->api));
+	if (rq->api == NULL)
+		abort();
+	memcpy(rq->api->ip, w->api->ip, sizeof(rq->api->ip));
+	w->api->body = rq->body;
+	w->api->body_len = rq->len;
+	rq->body = NULL;
+	rq->len = 0;
+	pool_enqueue(srv, c, rq, w);
+	return MHD_YES;
+}
+
 static enum MHD_Result process(struct server *srv, struct MHD_Connection *c, struct request *rq)
 {
 	const char *field = rq->ep == EP_ACS ? "SAMLResponse" : "SAMLRequest", *why = NULL;
 	struct form f;
 	int ret;
 
+	if (rq->ep == EP_API)
+		return api_process(srv, c, rq);
 	if (rq->work != NULL) {
 		/* resumed: a worker has verified and applied the message */
 		enum MHD_Result r;
@@ -829,7 +964,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			return MHD_NO;
 		}
 
-		if (!rq->too_big && rq->len + n <= srv->d->sso->max_body) {
+		if (!rq->too_big && rq->len + n <= body_limit(srv, rq)) {
 			char *b = realloc(rq->body, rq->len + n + 1);
 			if (b == NULL)
 				abort();
@@ -845,7 +980,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			rq->body = NULL;
 			rq->len = 0;
 			rq->discarded += n;
-			if (rq->discarded > 4 * srv->d->sso->max_body) {
+			if (rq->discarded > 4 * body_limit(srv, rq)) {
 				snprintf(rq->outcome, sizeof(rq->outcome),
 					 "body far over max_body: connection closed");
 				return MHD_NO;
@@ -891,8 +1026,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		kw_notice("peer %s req %llu: \"%s\" %d %s", rq->peer, rq->id, rq->line, rq->status,
 			  rq->outcome);
 	free(rq->body);
+	kw_api_request_free(&rq->api);
 	if (rq->work != NULL && rq->work->done)
-		free(rq->work); /* (a work not done is the worker's: never so while suspended) */
+		work_free(
+			&rq->work); /* (a work not done is the worker's: never so while suspended) */
 	free(rq);
 	*con_cls = NULL;
 }
@@ -1113,6 +1250,7 @@ int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r)
 	ret = pool_new(d, database, &srv.pool, error_r);
 	if (ret < 0)
 		goto out;
+	srv.throttle = kw_api_throttle_new(d->api);
 	/* We accept ourselves (accept_all), so that connections over max_connections are
 	 * answered rather than left in the backlog; libmicrohttpd's own limit is a safety net. */
 	mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
@@ -1197,6 +1335,7 @@ out:
 	pool_free(&srv.pool);
 	if (mhd != NULL)
 		MHD_stop_daemon(mhd);
+	kw_api_throttle_free(&srv.throttle);
 	for (unsigned i = 0; i < REFUSED_SLOTS; i++) {
 		if (srv.refused[i].fd >= 0)
 			close(srv.refused[i].fd);

@@ -4,6 +4,7 @@
  *   POST /saml/slo       form field SAMLRequest: a signed LogoutRequest
  *   GET  /saml/metadata  the SP EntityDescriptor
  *   GET  /healthz        "ok"
+ *   /api/v1/...          the REST API (api.h), run on the workers like SAML messages
  *
  * One thread serves HTTP: libmicrohttpd runs in external-select mode on its epoll
  * descriptor, polled with a signalfd by kw_ssod_serve(), so that a slow client never blocks

@@ -19,11 +19,16 @@
 #include "sso_config.h"
 #include "store.h"
 
+struct kw_api_settings;
+
 /* What the daemon holds; the caller owns each part. */
 struct kw_ssod {
 	struct kw_sso_config *sso;
 	struct kw_saml_verifier *v;
 	struct kw_store *store;
+	/* the REST API (api.h); NULL for ingest. Each worker has its own key (not thread-safe) */
+	const struct kw_api_settings *api;
+	struct kw_digest_key *key;
 };
 
 struct kw_ssod_outcome {
