@@ -1,5 +1,6 @@
 # tests/api.mk: the REST API of keywarden-ssod (issue 11): every role rule of tests/cli/rules.sh
 # through HTTP, the error answers, the throttle, and every answer body checked against
 # doc/openapi.yaml (python3-jsonschema).
-TESTS += tests/api/rules.py tests/api/errors.py
-EXTRA_DIST += tests/api/apitest.py tests/api/rules.py tests/api/errors.py doc/openapi.yaml
+TESTS += tests/api/rules.py tests/api/errors.py tests/api/openapi.py
+EXTRA_DIST += tests/api/apitest.py tests/api/rules.py tests/api/errors.py tests/api/openapi.py \
+	doc/openapi.yaml
