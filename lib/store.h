@@ -245,6 +245,32 @@ int kw_store_token_authenticate(struct kw_store *store, struct kw_digest_key *ke
 				struct kw_token_auth *auth_r, const char **why_r,
 				const char **error_r);
 
+/* ---- the browser's SSO sessions (store_session.c, schema/007_web_sessions.sql) ---- */
+#define KW_CSRF_TEXT_LEN 64 /* hex */
+struct kw_session_auth {
+	uint64_t session_id;
+	char login[KW_LOGIN_MAX + 1];
+	int64_t created; /* the sign-in */
+	char csrf[KW_CSRF_TEXT_LEN + 1];
+};
+/* Gives the SSO session that an accepted Response has just opened for `login` a cookie: writes
+ * its text "<id>$<secret>" (KW_TOKEN_TEXT_MAX bytes; only its HMAC is stored) and id, with a
+ * lifetime of `lifetime` seconds; audited (sso.session_start). -EPERM when the user may not
+ * act (not an SSO user, disabled, revoked), -ENOENT when no SSO session is open. */
+int kw_store_session_start(struct kw_store *store, struct kw_digest_key *key, const char *login,
+			   int64_t now, int64_t lifetime, char *cookie_r, uint64_t *id_r,
+			   const char **error_r);
+/* Who a session cookie lets act: the session is open (not ended by logout, SLO or an SSO
+ * revocation), within its lifetime and unused for less than `idle` seconds, its user enabled
+ * and not revoked; records the use. -EACCES otherwise, *why_r "invalid", "ended" or "expired"
+ * (never the secret); -EIO/-EBUSY. */
+int kw_store_session_auth(struct kw_store *store, struct kw_digest_key *key, const char *text,
+			  size_t len, int64_t now, int64_t idle, struct kw_session_auth *auth_r,
+			  const char **why_r, const char **error_r);
+/* Logout: ends session id (audited as sso.session_end by actor). */
+int kw_store_session_end(struct kw_store *store, uint64_t id, const char *actor, int64_t now,
+			 const char **error_r);
+
 /* Validator: the row for a CHECK, or -ENOENT. No transaction of its own (reads). */
 int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_check *check_r);
 /* Validator: record last use; call inside kw_store_begin()/commit(). ip may be NULL. */

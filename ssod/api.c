@@ -37,6 +37,40 @@ void kw_api_settings_load(const struct kw_config *cfg, struct kw_api_settings *s
 	s->auth_window = (unsigned)kw_config_uint(cfg, "api", "auth_window");
 	s->auth_block = (unsigned)kw_config_uint(cfg, "api", "auth_block");
 	s->key_file = kw_config_key_file(cfg);
+	s->session_lifetime = (unsigned)kw_config_uint(cfg, "sso", "session_lifetime");
+	s->session_idle = (unsigned)kw_config_uint(cfg, "sso", "session_idle");
+	s->reauth_minutes = (unsigned)kw_config_uint(cfg, "sso", "reauth_minutes");
+}
+
+int kw_api_session_start(struct kw_store *store, struct kw_digest_key *key,
+			 const struct kw_api_settings *s, const char *login, int64_t now,
+			 char *set_cookie, const char **error_r)
+{
+	char text[KW_TOKEN_TEXT_MAX];
+	uint64_t id;
+	int ret = kw_store_session_start(store, key, login, now, s->session_lifetime, text, &id,
+					 error_r);
+
+	if (ret < 0)
+		return ret;
+	snprintf(set_cookie, KW_API_SET_COOKIE_MAX,
+		 KW_API_COOKIE "=%s; Path=/; Max-Age=%u; Secure; HttpOnly; SameSite=Lax", text,
+		 s->session_lifetime);
+	OPENSSL_cleanse(text, sizeof(text));
+	return 0;
+}
+
+bool kw_api_relay_state_ok(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n > 512 || r[0] != '/' || r[1] == '/' || r[1] == '\\')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (r[i] < 0x21 || r[i] > 0x7e || r[i] == '\\')
+			return false;
+	}
+	return true;
 }
 
 void kw_api_request_free(struct kw_api_request **rqp)
@@ -53,6 +87,11 @@ void kw_api_request_free(struct kw_api_request **rqp)
 		OPENSSL_cleanse(rq->body, rq->body_len);
 		free(rq->body);
 	}
+	if (rq->cookie != NULL) {
+		OPENSSL_cleanse(rq->cookie, strlen(rq->cookie));
+		free(rq->cookie);
+	}
+	free(rq->csrf);
 	free(rq->path);
 	free(rq->content_type);
 	for (size_t i = 0; i < rq->n_params; i++) {
@@ -179,17 +218,78 @@ static bool params_ok(const struct kw_api_request *rq, const char *const *allowe
 
 /* ---- authentication ---- */
 
-/* Who acts: the credential of the Authorization header. 0, or an answer written (401, 500,
- * 503). */
-static int authenticate(struct kw_store *store, struct kw_digest_key *key,
-			const struct kw_api_request *rq, int64_t now, struct kw_token_auth *auth,
-			struct kw_api_answer *a)
+/* Who acts, and with which credential. */
+struct actor {
+	struct kw_token_auth t; /* login, account, role (for a session: the user's) */
+	bool session;
+	struct kw_session_auth s;
+};
+
+/* The value of the session cookie in a Cookie header, or NULL; *len_r its length. */
+static const char *session_cookie(const char *header, size_t *len_r)
 {
-	const char *h = rq->authorization, *why = NULL, *error = NULL;
+	static const char name[] = KW_API_COOKIE "=";
+	const char *p = header;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ';')
+			p++;
+		if (strncmp(p, name, sizeof(name) - 1) == 0) {
+			const char *v = p + sizeof(name) - 1;
+			*len_r = strcspn(v, ";");
+			return v;
+		}
+		p = strchr(p, ';');
+	}
+	return NULL;
+}
+
+static int authenticate_session(struct kw_store *store, struct kw_digest_key *key,
+				const struct kw_api_settings *settings, const char *cookie,
+				size_t len, int64_t now, struct actor *who, struct kw_api_answer *a)
+{
+	const char *why = NULL, *error = NULL;
+	struct kw_user u;
+	int ret = kw_store_session_auth(store, key, cookie, len, now, settings->session_idle,
+					&who->s, &why, &error);
+
+	if (ret == -EACCES) {
+		kw_api_error(a, 401, "unauthenticated",
+			     "the session is not valid (%s): sign in again", why);
+		outcome(a, "unauthenticated: %s", error);
+		a->auth_failed = strcmp(why, "invalid") == 0;
+		return ret;
+	}
+	if (ret == 0)
+		ret = kw_store_user_get(store, who->s.login, &u, &error);
+	if (ret < 0) {
+		store_error(a, ret, error);
+		return ret;
+	}
+	who->session = true;
+	snprintf(who->t.login, sizeof(who->t.login), "%s", u.login);
+	snprintf(who->t.account, sizeof(who->t.account), "%s", u.account);
+	who->t.role = u.role;
+	who->t.user_role = u.role;
+	return 0;
+}
+
+/* Who acts: the credential of the Authorization header, else the session cookie. 0, or an
+ * answer written (401, 500, 503). */
+static int authenticate(struct kw_store *store, struct kw_digest_key *key,
+			const struct kw_api_settings *settings, const struct kw_api_request *rq,
+			int64_t now, struct actor *who, struct kw_api_answer *a)
+{
+	const char *h = rq->authorization, *why = NULL, *error = NULL, *cookie;
+	size_t len = 0;
 	int ret;
 
 	if (h == NULL) {
-		kw_api_error(a, 401, "unauthenticated", "send Authorization: APIKey <id>$<secret>");
+		cookie = rq->cookie != NULL ? session_cookie(rq->cookie, &len) : NULL;
+		if (cookie != NULL)
+			return authenticate_session(store, key, settings, cookie, len, now, who, a);
+		kw_api_error(a, 401, "unauthenticated",
+			     "send Authorization: APIKey <id>$<secret>, or sign in");
 		return -EACCES;
 	}
 	while (*h == ' ' || *h == '\t')
@@ -200,7 +300,7 @@ static int authenticate(struct kw_store *store, struct kw_digest_key *key,
 		a->auth_failed = true;
 		return -EACCES;
 	}
-	ret = kw_store_token_authenticate(store, key, h, strlen(h), now, rq->ip, auth, &why,
+	ret = kw_store_token_authenticate(store, key, h, strlen(h), now, rq->ip, &who->t, &why,
 					  &error);
 	if (ret == -EACCES) {
 		/* the log line says why (never the secret); the client learns no more than the
@@ -218,12 +318,28 @@ static int authenticate(struct kw_store *store, struct kw_digest_key *key,
 	return 0;
 }
 
-/* Makes the store act as the authenticated user: capped role, audit context. */
-static int act(struct kw_store *store, const struct kw_token_auth *auth,
-	       const struct kw_api_request *rq, struct kw_api_answer *a)
+/* A state-changing request made with the session cookie must prove it comes from a page of
+ * this site: X-CSRF-Token equal to the session's csrf_token (compared in constant time). */
+static bool csrf_ok(const struct actor *who, const struct kw_api_request *rq,
+		    struct kw_api_answer *a)
 {
-	char context[KW_STORE_AUDIT_CONTEXT_MAX], ip[sizeof(rq->ip)];
-	struct kw_store_acting acting = { .role_cap = auth->role.name, .audit_context = context };
+	size_t n = strlen(who->s.csrf);
+
+	if (!who->session || strcmp(rq->method, "GET") == 0)
+		return true;
+	if (rq->csrf != NULL && strlen(rq->csrf) == n && n > 0 &&
+	    CRYPTO_memcmp(rq->csrf, who->s.csrf, n) == 0)
+		return true;
+	kw_api_error(a, 403, "csrf", "send X-CSRF-Token with the csrf_token of GET /api/v1/me");
+	return false;
+}
+
+/* Makes the store act as the authenticated user: capped role, audit context. */
+static int act(struct kw_store *store, const struct actor *who, const struct kw_api_request *rq,
+	       struct kw_api_answer *a)
+{
+	char context[KW_STORE_AUDIT_CONTEXT_MAX], ip[sizeof(rq->ip)], cred[48];
+	struct kw_store_acting acting = { .role_cap = who->t.role.name, .audit_context = context };
 	const char *error = NULL;
 	int ret;
 
@@ -233,10 +349,13 @@ static int act(struct kw_store *store, const struct kw_token_auth *auth,
 		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
 			*p = '?';
 	}
+	if (who->session)
+		snprintf(cred, sizeof(cred), "session:%llu", (unsigned long long)who->s.session_id);
+	else
+		snprintf(cred, sizeof(cred), "token:%llu", (unsigned long long)who->t.token_id);
 	snprintf(context, sizeof(context),
-		 "\"via\":\"api\",\"credential\":\"token:%llu\",\"acting_role\":\"%s\","
-		 "\"remote\":\"%s\"",
-		 (unsigned long long)auth->token_id, auth->role.name, ip);
+		 "\"via\":\"api\",\"credential\":\"%s\",\"acting_role\":\"%s\",\"remote\":\"%s\"",
+		 cred, who->t.role.name, ip);
 	ret = kw_store_act(store, &acting, &error);
 	if (ret < 0)
 		store_error(a, ret, error);
@@ -245,11 +364,35 @@ static int act(struct kw_store *store, const struct kw_token_auth *auth,
 
 /* ---- the endpoints ---- */
 
-static void get_me(const struct kw_token_auth *auth, struct kw_api_answer *a)
+static void get_me(const struct actor *who, struct kw_api_answer *a)
 {
 	json_answer(a, 200, NULL, 0);
-	a->body = kw_api_json_me(auth, "apikey", &a->len);
-	outcome(a, "me: %s", auth->login);
+	a->body = kw_api_json_me(&who->t, who->session ? "session" : "apikey",
+				 who->session ? who->s.csrf : NULL, &a->len);
+	outcome(a, "me: %s", who->t.login);
+}
+
+/* POST /api/v1/auth/logout with the session cookie: the session ends, the cookie is cleared. */
+static void logout(struct kw_store *store, const struct actor *who, int64_t now,
+		   struct kw_api_answer *a)
+{
+	const char *error = NULL;
+	int ret;
+
+	if (!who->session) {
+		kw_api_error(a, 400, "bad_request", "logout ends a session: send its cookie");
+		return;
+	}
+	ret = kw_store_session_end(store, who->s.session_id, who->t.login, now, &error);
+	if (ret < 0) {
+		store_error(a, ret, error);
+		return;
+	}
+	json_answer(a, 204, NULL, 0);
+	snprintf(a->set_cookie, sizeof(a->set_cookie),
+		 KW_API_COOKIE "=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax");
+	outcome(a, "session %llu of %s ended (logout)", (unsigned long long)who->s.session_id,
+		who->t.login);
 }
 
 struct list_ctx {
@@ -337,9 +480,10 @@ static bool is_json(const char *type)
 }
 
 static void create_token(struct kw_store *store, struct kw_digest_key *key,
-			 const struct kw_token_auth *auth, const struct kw_api_request *rq,
-			 int64_t now, struct kw_api_answer *a)
+			 const struct kw_api_settings *settings, const struct actor *who,
+			 const struct kw_api_request *rq, int64_t now, struct kw_api_answer *a)
 {
+	const struct kw_token_auth *auth = &who->t;
 	struct kw_api_create c;
 	struct kw_token_info t;
 	char text[KW_TOKEN_TEXT_MAX], *obj = NULL, *body;
@@ -354,6 +498,14 @@ static void create_token(struct kw_store *store, struct kw_digest_key *key,
 	if (!is_json(rq->content_type)) {
 		kw_api_error(a, 415, "unsupported_media_type",
 			     "send Content-Type: application/json");
+		return;
+	}
+	/* sudo mode: a permanent token is made only from a recent sign-in */
+	if (who->session && now - who->s.created > (int64_t)settings->reauth_minutes * 60) {
+		kw_api_error(a, 401, "reauthentication_required",
+			     "creating a permanent token needs a sign-in within the last %u "
+			     "minutes: sign in again at the identity provider",
+			     settings->reauth_minutes);
 		return;
 	}
 	if (kw_api_json_create(rq->body, rq->body_len, &c, &why) < 0) {
@@ -445,7 +597,7 @@ static void delete_token(struct kw_store *store, const struct kw_token_auth *aut
 
 /* ---- routing ---- */
 
-enum route { R_NONE, R_ME, R_TOKENS, R_TOKEN };
+enum route { R_NONE, R_ME, R_TOKENS, R_TOKEN, R_LOGOUT };
 
 static enum route route_of(const char *path, uint64_t *id_r, bool *bad_id_r)
 {
@@ -456,6 +608,8 @@ static enum route route_of(const char *path, uint64_t *id_r, bool *bad_id_r)
 		return R_ME;
 	if (strcmp(path, tokens) == 0)
 		return R_TOKENS;
+	if (strcmp(path, API_V1 "/auth/logout") == 0)
+		return R_LOGOUT;
 	if (strncmp(path, tokens, sizeof(tokens) - 1) == 0 && path[sizeof(tokens) - 1] == '/') {
 		if (kw_token_id_parse(path + sizeof(tokens), id_r) < 0)
 			*bad_id_r = true;
@@ -472,16 +626,16 @@ void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 		[R_ME] = "GET",
 		[R_TOKENS] = "GET, POST",
 		[R_TOKEN] = "GET, DELETE",
+		[R_LOGOUT] = "POST",
 	};
-	struct kw_token_auth auth;
+	struct actor who;
 	const char *m = rq->method;
 	uint64_t id = 0;
 	bool bad_id;
 	enum route r = route_of(rq->path, &id, &bad_id);
 
-	(void)s;
 	memset(a, 0, sizeof(*a));
-	memset(&auth, 0, sizeof(auth));
+	memset(&who, 0, sizeof(who));
 	if (r == R_NONE) {
 		kw_api_error(a, 404, "not_found", "no such API path");
 		return;
@@ -492,9 +646,9 @@ void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 		snprintf(a->allow, sizeof(a->allow), "%s", allows[r]);
 		return;
 	}
-	if (authenticate(store, key, rq, now, &auth, a) < 0)
-		return;
-	if (act(store, &auth, rq, a) < 0)
+	if (authenticate(store, key, s, rq, now, &who, a) < 0)
+		goto out;
+	if (!csrf_ok(&who, rq, a) || act(store, &who, rq, a) < 0)
 		goto out;
 	if (r == R_TOKEN && bad_id) {
 		kw_api_error(a, 404, "not_found", "not a token id (a number such as 7711)");
@@ -505,18 +659,20 @@ void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 			goto out;
 	}
 	if (r == R_ME)
-		get_me(&auth, a);
+		get_me(&who, a);
+	else if (r == R_LOGOUT)
+		logout(store, &who, now, a);
 	else if (r == R_TOKENS && strcmp(m, "GET") == 0)
-		list_tokens(store, &auth, rq, now, a);
+		list_tokens(store, &who.t, rq, now, a);
 	else if (r == R_TOKENS)
-		create_token(store, key, &auth, rq, now, a);
+		create_token(store, key, s, &who, rq, now, a);
 	else if (strcmp(m, "GET") == 0)
-		get_token(store, &auth, id, now, a);
+		get_token(store, &who.t, id, now, a);
 	else
-		delete_token(store, &auth, id, a);
+		delete_token(store, &who.t, id, a);
 out:
 	(void)kw_store_act(store, NULL, NULL);
-	OPENSSL_cleanse(&auth, sizeof(auth));
+	OPENSSL_cleanse(&who, sizeof(who));
 }
 
 /* ---- the throttle ---- */

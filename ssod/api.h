@@ -39,7 +39,14 @@ struct kw_api_settings {
 	unsigned auth_window;   /* ...seconds that block it for auth_block seconds (0: never) */
 	unsigned auth_block;
 	const char *key_file; /* the digest key (points into the config) */
+	/* [sso] session_lifetime, session_idle (seconds), reauth_minutes */
+	unsigned session_lifetime, session_idle, reauth_minutes;
 };
+
+/* The session cookie (a __Host- cookie: Secure, Path=/, no Domain). */
+#define KW_API_COOKIE "__Host-kw_session"
+/* The longest Set-Cookie value kw_api_session_start() writes. */
+#define KW_API_SET_COOKIE_MAX 192
 
 void kw_api_settings_load(const struct kw_config *cfg, struct kw_api_settings *s);
 
@@ -54,6 +61,8 @@ struct kw_api_request {
 	char *path;          /* the URL path, /api/... */
 	char *authorization; /* NULL when absent */
 	char *content_type;  /* NULL when absent */
+	char *cookie;        /* the Cookie header, NULL when absent; wiped when freed */
+	char *csrf;          /* X-CSRF-Token, NULL when absent */
 	char *body;          /* NUL-terminated; NULL when empty */
 	size_t body_len;
 	struct kw_api_param params[KW_API_MAX_PARAMS];
@@ -74,7 +83,8 @@ struct kw_api_answer {
 	bool auth_failed;      /* a failed authentication: the throttle counts it */
 	char allow[32];        /* 405: the Allow header */
 	char location[64];     /* 201: the Location header */
-	char outcome[256];     /* for the log line: what happened, never a secret */
+	char set_cookie[KW_API_SET_COOKIE_MAX]; /* logout: the cookie cleared */
+	char outcome[256]; /* for the log line: what happened, never a secret */
 };
 
 void kw_api_answer_clear(struct kw_api_answer *a);
@@ -83,6 +93,19 @@ void kw_api_answer_clear(struct kw_api_answer *a);
 void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 		   const struct kw_api_settings *s, const struct kw_api_request *rq, int64_t now,
 		   struct kw_api_answer *a);
+
+/* After an accepted Response for `login` (a worker, after kw_ssod_login()): gives the SSO
+ * session it opened a cookie and writes the Set-Cookie header value into set_cookie
+ * (KW_API_SET_COOKIE_MAX bytes; the caller wipes it). 0, or a negative errno-style code with
+ * error_r (no session: the page says who signed in, without a cookie). */
+int kw_api_session_start(struct kw_store *store, struct kw_digest_key *key,
+			 const struct kw_api_settings *s, const char *login, int64_t now,
+			 char *set_cookie, const char **error_r);
+
+/* True when RelayState may be followed: a path on this site ("/..." but not "//" or "/\\"),
+ * printable ASCII without a backslash, at most 512 bytes. Anything else is ignored, never
+ * followed (no open redirect). */
+bool kw_api_relay_state_ok(const char *relay_state);
 
 /* An error answer of the API's form, from any thread: {"error": code, "message": ...}. */
 void kw_api_error(struct kw_api_answer *a, int status, const char *code, const char *fmt, ...)
@@ -117,7 +140,8 @@ int kw_api_json_list_add(struct kw_api_json_list **list, const struct kw_token_i
 char *kw_api_json_list_end(struct kw_api_json_list **list, size_t *len_r);
 /* {"error": code, "message": message}, malloc'd. */
 char *kw_api_json_error(const char *code, const char *message, size_t *len_r);
-/* GET /api/v1/me. */
-char *kw_api_json_me(const struct kw_token_auth *auth, const char *auth_kind, size_t *len_r);
+/* GET /api/v1/me; csrf: the session's csrf_token (NULL for a key); token_id 0: none. */
+char *kw_api_json_me(const struct kw_token_auth *auth, const char *auth_kind, const char *csrf,
+		     size_t *len_r);
 
 #endif

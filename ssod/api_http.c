@@ -65,6 +65,9 @@ struct kw_api_request *kw_api_http_request(struct MHD_Connection *c, const char 
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 	a->content_type = dup_or_null(
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
+	a->cookie = dup_or_null(
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE));
+	a->csrf = dup_or_null(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"));
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_param, a);
 	return a;
 }
@@ -106,6 +109,8 @@ enum MHD_Result kw_api_http_queue(struct MHD_Connection *c, const struct kw_api_
 					"APIKey realm=\"keywarden\"");
 	if (a->allow[0] != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow);
+	if (a->set_cookie[0] != '\0')
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, a->set_cookie);
 	if (a->location[0] != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, a->location);
 	if (retry_after > 0) {

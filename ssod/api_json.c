@@ -115,7 +115,8 @@ char *kw_api_json_error(const char *code, const char *message, size_t *len_r)
 	return dup_text(o, len_r);
 }
 
-char *kw_api_json_me(const struct kw_token_auth *auth, const char *auth_kind, size_t *len_r)
+char *kw_api_json_me(const struct kw_token_auth *auth, const char *auth_kind, const char *csrf,
+		     size_t *len_r)
 {
 	json_object *o = json_object_new_object();
 
@@ -126,7 +127,11 @@ char *kw_api_json_me(const struct kw_token_auth *auth, const char *auth_kind, si
 	add_string(o, "role", auth->role.name);
 	add_string(o, "user_role", auth->user_role.name);
 	add_string(o, "auth", auth_kind);
-	json_object_object_add(o, "token_id", json_object_new_int64((int64_t)auth->token_id));
+	if (auth->token_id != 0)
+		json_object_object_add(o, "token_id",
+				       json_object_new_int64((int64_t)auth->token_id));
+	if (csrf != NULL)
+		add_string(o, "csrf_token", csrf);
 	return dup_text(o, len_r);
 }
 

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
@@ -127,6 +128,8 @@ struct work {
 	struct kw_ssod_outcome o;   /* o.detail is not used past the worker: see rq->outcome */
 	struct kw_api_request *api; /* EP_API: the request, and its answer (api.h) */
 	struct kw_api_answer api_answer;
+	char *relay_state;                      /* EP_ACS: the form's RelayState, or NULL */
+	char set_cookie[KW_API_SET_COOKIE_MAX]; /* EP_ACS: the session's cookie, or "" */
 };
 
 /* The workers. The queue and the done list are guarded by lock; each worker's struct kw_ssod
@@ -276,9 +279,10 @@ static int cut_overdue(struct server *srv)
 
 /* ---- the answer ---- */
 
-static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int status,
-			     const char *type, const char *body, size_t len, const char *allow,
-			     const char *reason)
+/* queue() with the headers of a sign-in: the session cookie and a redirect (either NULL). */
+static enum MHD_Result queue_ex(struct MHD_Connection *c, struct request *rq, int status,
+				const char *type, const char *body, size_t len, const char *allow,
+				const char *reason, const char *set_cookie, const char *location)
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -296,6 +300,10 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int s
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (reason != NULL)
 		MHD_add_response_header(resp, "X-Keywarden-Reason", reason);
+	if (set_cookie != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, set_cookie);
+	if (location != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
 	/* A request whose body was not read to its end cannot be followed by another one. */
 	if (status == MHD_HTTP_CONTENT_TOO_LARGE || status == MHD_HTTP_METHOD_NOT_ALLOWED ||
 	    status == MHD_HTTP_UNSUPPORTED_MEDIA_TYPE)
@@ -304,6 +312,13 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int s
 	MHD_destroy_response(resp);
 	rq->status = status;
 	return ret;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int status,
+			     const char *type, const char *body, size_t len, const char *allow,
+			     const char *reason)
+{
+	return queue_ex(c, rq, status, type, body, len, allow, reason, NULL, NULL);
 }
 
 /* A small plain-text answer for HTTP-level errors. */
@@ -319,8 +334,14 @@ static enum MHD_Result plain(struct MHD_Connection *c, struct request *rq, int s
 
 /* The page the browser shows after a POST of the IdP. */
 static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
-				   const struct kw_ssod_outcome *o)
+				   const struct work *w)
 {
+	const struct kw_ssod_outcome *o = &w->o;
+	/* a sign-in with a session may go on to RelayState: a path on this site only */
+	const char *to = o->status == 200 && w->set_cookie[0] != '\0' && w->relay_state != NULL &&
+					 kw_api_relay_state_ok(w->relay_state)
+				 ? w->relay_state
+				 : NULL;
 	char *page = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&page, &len);
@@ -356,7 +377,9 @@ static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
 	fputs("</p>\n</body></html>\n", f);
 	if (fclose(f) != 0)
 		abort();
-	ret = queue(c, rq, o->status, "text/html; charset=utf-8", page, len, NULL, o->reason);
+	ret = queue_ex(c, rq, to != NULL ? MHD_HTTP_SEE_OTHER : o->status,
+		       "text/html; charset=utf-8", page, len, NULL, o->reason,
+		       w->set_cookie[0] != '\0' ? w->set_cookie : NULL, to);
 	free(page);
 	return ret;
 }
@@ -408,6 +431,7 @@ struct form {
 	char *message; /* SAMLResponse or SAMLRequest, decoded; caller frees */
 	size_t message_len;
 	size_t relay_state_len;
+	char *relay_state; /* decoded; NULL when absent; caller frees */
 };
 
 /* Parses body for the field `want`. Returns 0, -EINVAL malformed (why in *why_r), -ENOENT
@@ -473,10 +497,14 @@ static int form_parse(const char *body, size_t len, const char *want, struct for
 			}
 			relay_seen = true;
 			f->relay_state_len = vlen;
+			f->relay_state = value;
+			continue;
 		}
 		free(value);
 	}
 	if (f->message == NULL) {
+		free(f->relay_state);
+		f->relay_state = NULL;
 		*why_r = want;
 		return -ENOENT;
 	}
@@ -484,6 +512,8 @@ static int form_parse(const char *body, size_t len, const char *want, struct for
 bad:
 	free(f->message);
 	f->message = NULL;
+	free(f->relay_state);
+	f->relay_state = NULL;
 	return -EINVAL;
 }
 
@@ -592,9 +622,17 @@ static void work_run(struct kw_ssod *d, struct work *w)
 		snprintf(w->rq->outcome, sizeof(w->rq->outcome), "%s", w->api_answer.outcome);
 		return;
 	}
-	if (w->ep == EP_ACS)
-		kw_ssod_login(d, (const uint8_t *)w->message, w->message_len, kw_now(), &w->o);
-	else
+	if (w->ep == EP_ACS) {
+		int64_t now = kw_now();
+		const char *error = NULL;
+
+		kw_ssod_login(d, (const uint8_t *)w->message, w->message_len, now, &w->o);
+		/* an accepted sign-in with a role starts the browser's session (api.h) */
+		if (w->o.status == 200 && w->o.role[0] != '\0' && d->key != NULL &&
+		    kw_api_session_start(d->store, d->key, d->api, w->o.login, now, w->set_cookie,
+					 &error) < 0)
+			kw_notice("login %s: no session cookie: %s", w->o.login, error);
+	} else
 		kw_ssod_logout(d, (const uint8_t *)w->message, w->message_len, kw_now(), &w->o);
 	free(w->message);
 	w->message = NULL;
@@ -762,7 +800,9 @@ static void pool_submit(struct server *srv, struct MHD_Connection *c, struct req
 		abort();
 	w->message = f->message;
 	w->message_len = f->message_len;
+	w->relay_state = f->relay_state;
 	f->message = NULL;
+	f->relay_state = NULL;
 	pool_enqueue(srv, c, rq, w);
 }
 
@@ -804,6 +844,8 @@ static void work_free(struct work **wp)
 		return;
 	kw_api_request_free(&(*wp)->api);
 	kw_api_answer_clear(&(*wp)->api_answer);
+	free((*wp)->relay_state);
+	OPENSSL_cleanse((*wp)->set_cookie, sizeof((*wp)->set_cookie));
 	free(*wp);
 	*wp = NULL;
 }
@@ -900,9 +942,8 @@ static enum MHD_Result process(struct server *srv, struct MHD_Connection *c, str
 
 		if (!rq->work->done)
 			return MHD_YES; /* cannot happen: suspended until done */
-		r = saml_answer(c, rq, &rq->work->o);
-		free(rq->work);
-		rq->work = NULL;
+		r = saml_answer(c, rq, rq->work);
+		work_free(&rq->work);
 		return r;
 	}
 	if (rq->too_big)
