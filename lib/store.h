@@ -121,6 +121,7 @@ struct kw_token_check {
 	char account[KW_ACCOUNT_MAX + 1];
 	char user[KW_LOGIN_MAX + 1];
 	char role[KW_ROLE_MAX + 1];
+	bool access; /* a 1-hour access token (kind=access), not a permanent one */
 };
 
 struct kw_token_filter {
@@ -267,9 +268,45 @@ int kw_store_session_start(struct kw_store *store, struct kw_digest_key *key, co
 int kw_store_session_auth(struct kw_store *store, struct kw_digest_key *key, const char *text,
 			  size_t len, int64_t now, int64_t idle, struct kw_session_auth *auth_r,
 			  const char **why_r, const char **error_r);
-/* Logout: ends session id (audited as sso.session_end by actor). */
+/* Logout: ends session id and its access and refresh tokens (audited as sso.session_end by
+ * actor). */
 int kw_store_session_end(struct kw_store *store, uint64_t id, const char *actor, int64_t now,
 			 const char **error_r);
+
+/* ---- the 1-hour access / 24-hour refresh tokens (store_session.c) ----
+ * Wire form <id>$<secret> as for permanent tokens, with ids from KW_SESSION_TOKEN_ID_BASE up:
+ * kw_store_token_lookup() answers the validator for an access token too (access = true);
+ * refresh tokens never validate there. They carry the user's role at issue time, do not count
+ * toward the account's limit, and end with the session they came from. */
+#define KW_SESSION_TOKEN_ID_BASE 900000000000000ULL
+struct kw_session_pair {
+	char access[KW_TOKEN_TEXT_MAX], refresh[KW_TOKEN_TEXT_MAX]; /* the caller wipes them */
+	int64_t access_expires, refresh_expires;
+	uint64_t family;
+};
+/* Issues a new pair (a new family) to the user of session session_id (an open session);
+ * audited (session_token.issue). -EACCES when the session has ended. */
+int kw_store_session_tokens_issue(struct kw_store *store, struct kw_digest_key *key,
+				  uint64_t session_id, int64_t now, int64_t access_life,
+				  int64_t refresh_life, struct kw_session_pair *pair_r,
+				  const char **error_r);
+/* Exchanges a refresh token for a new pair of the same family and retires it. A refresh token
+ * used a second time ends its whole family (reuse detection; audited session_token.reuse).
+ * -EACCES (why_r: "invalid", "expired", "ended", "reused") when it cannot be exchanged. */
+int kw_store_session_tokens_refresh(struct kw_store *store, struct kw_digest_key *key,
+				    const char *text, size_t len, int64_t now, int64_t access_life,
+				    int64_t refresh_life, struct kw_session_pair *pair_r,
+				    const char **why_r, const char **error_r);
+/* Who an access token (Authorization: Bearer) lets act: as kw_store_token_authenticate(), with
+ * auth_r->role the lower of the role at issue and the user's current role. *family_r: its
+ * family, for logout. */
+int kw_store_access_token_auth(struct kw_store *store, struct kw_digest_key *key,
+			       const char *text, size_t len, int64_t now,
+			       struct kw_token_auth *auth_r, uint64_t *family_r,
+			       const char **why_r, const char **error_r);
+/* Ends a family of tokens (logout with a Bearer token); audited (session_token.end). */
+int kw_store_session_tokens_end(struct kw_store *store, uint64_t family, const char *actor,
+				int64_t now, const char **error_r);
 
 /* Validator: the row for a CHECK, or -ENOENT. No transaction of its own (reads). */
 int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_check *check_r);

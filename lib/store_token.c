@@ -479,6 +479,8 @@ int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_c
 		       "WHERE t.id = ?1");
 	int rc;
 
+	if (id > KW_SESSION_TOKEN_ID_BASE)
+		return kw_store_access_token_lookup(store, id, check_r);
 	if (st == NULL)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
@@ -491,6 +493,7 @@ int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_c
 		sqlite3_reset(st);
 		return -EIO;
 	}
+	memset(check_r, 0, sizeof(*check_r));
 	check_r->id = id;
 	memcpy(check_r->digest, sqlite3_column_blob(st, 0), KW_DIGEST_LEN);
 	check_r->expires =

@@ -40,6 +40,8 @@ void kw_api_settings_load(const struct kw_config *cfg, struct kw_api_settings *s
 	s->session_lifetime = (unsigned)kw_config_uint(cfg, "sso", "session_lifetime");
 	s->session_idle = (unsigned)kw_config_uint(cfg, "sso", "session_idle");
 	s->reauth_minutes = (unsigned)kw_config_uint(cfg, "sso", "reauth_minutes");
+	s->access_lifetime = (unsigned)kw_config_uint(cfg, "api", "access_lifetime");
+	s->refresh_lifetime = (unsigned)kw_config_uint(cfg, "api", "refresh_lifetime");
 }
 
 int kw_api_session_start(struct kw_store *store, struct kw_digest_key *key,
@@ -223,6 +225,8 @@ struct actor {
 	struct kw_token_auth t; /* login, account, role (for a session: the user's) */
 	bool session;
 	struct kw_session_auth s;
+	bool bearer;     /* an access token */
+	uint64_t family; /* its family */
 };
 
 /* The value of the session cookie in a Cookie header, or NULL; *len_r its length. */
@@ -294,9 +298,31 @@ static int authenticate(struct kw_store *store, struct kw_digest_key *key,
 	}
 	while (*h == ' ' || *h == '\t')
 		h++;
+	if (strncasecmp(h, "Bearer", 6) == 0 && (h[6] == ' ' || h[6] == '\t')) {
+		h += 7;
+		while (*h == ' ' || *h == '\t')
+			h++;
+		ret = kw_store_access_token_auth(store, key, h, strlen(h), now, &who->t,
+						 &who->family, &why, &error);
+		if (ret == -EACCES) {
+			kw_api_error(a, 401, "unauthenticated",
+				     "the access token is not valid (%s)",
+				     strcmp(why, "revoked") == 0 ? "ended" : why);
+			outcome(a, "unauthenticated: %s", error);
+			a->auth_failed = strcmp(why, "invalid") == 0;
+			return ret;
+		}
+		if (ret < 0) {
+			store_error(a, ret, error);
+			return ret;
+		}
+		who->bearer = true;
+		return 0;
+	}
 	if (strncasecmp(h, "APIKey", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
 		kw_api_error(a, 401, "unauthenticated",
-			     "unsupported authorization scheme: send APIKey <id>$<secret>");
+			     "unsupported authorization scheme: send APIKey <id>$<secret> or "
+			     "Bearer <access token>");
 		a->auth_failed = true;
 		return -EACCES;
 	}
@@ -351,6 +377,8 @@ static int act(struct kw_store *store, const struct actor *who, const struct kw_
 	}
 	if (who->session)
 		snprintf(cred, sizeof(cred), "session:%llu", (unsigned long long)who->s.session_id);
+	else if (who->bearer)
+		snprintf(cred, sizeof(cred), "access:%llu", (unsigned long long)who->t.token_id);
 	else
 		snprintf(cred, sizeof(cred), "token:%llu", (unsigned long long)who->t.token_id);
 	snprintf(context, sizeof(context),
@@ -367,7 +395,10 @@ static int act(struct kw_store *store, const struct actor *who, const struct kw_
 static void get_me(const struct actor *who, struct kw_api_answer *a)
 {
 	json_answer(a, 200, NULL, 0);
-	a->body = kw_api_json_me(&who->t, who->session ? "session" : "apikey",
+	a->body = kw_api_json_me(&who->t,
+				 who->session  ? "session"
+				 : who->bearer ? "bearer"
+					       : "apikey",
 				 who->session ? who->s.csrf : NULL, &a->len);
 	outcome(a, "me: %s", who->t.login);
 }
@@ -379,8 +410,21 @@ static void logout(struct kw_store *store, const struct actor *who, int64_t now,
 	const char *error = NULL;
 	int ret;
 
+	if (who->bearer) {
+		ret = kw_store_session_tokens_end(store, who->family, who->t.login, now, &error);
+		if (ret < 0) {
+			store_error(a, ret, error);
+			return;
+		}
+		json_answer(a, 204, NULL, 0);
+		outcome(a, "token family %llu of %s ended (logout)",
+			(unsigned long long)who->family, who->t.login);
+		return;
+	}
 	if (!who->session) {
-		kw_api_error(a, 400, "bad_request", "logout ends a session: send its cookie");
+		kw_api_error(a, 400, "bad_request",
+			     "logout ends a session or an access token: send the cookie or "
+			     "Authorization: Bearer");
 		return;
 	}
 	ret = kw_store_session_end(store, who->s.session_id, who->t.login, now, &error);
@@ -595,9 +639,106 @@ static void delete_token(struct kw_store *store, const struct kw_token_auth *aut
 	outcome(a, "token %llu deleted by %s", (unsigned long long)id, auth->login);
 }
 
+/* The answer of a new pair: {"access", "access_expires", "refresh", "refresh_expires",
+ * "token_type"} in a buffer wiped before it is freed (no secret passes through json-c; the
+ * texts are [0-9]+$[A-Za-z0-9_-]+ and RFC 3339 instants). */
+static void pair_answer(struct kw_api_answer *a, int status, const struct kw_session_pair *p)
+{
+	char ae[KW_TIME_TEXT_MAX], re[KW_TIME_TEXT_MAX];
+	size_t size = 2 * KW_TOKEN_TEXT_MAX + 2 * KW_TIME_TEXT_MAX + 128;
+	char *body = malloc(size);
+
+	if (body == NULL)
+		abort();
+	kw_time_format(p->access_expires, ae);
+	kw_time_format(p->refresh_expires, re);
+	a->len = (size_t)snprintf(body, size,
+				  "{\"access\":\"%s\",\"access_expires\":\"%s\",\"refresh\":"
+				  "\"%s\",\"refresh_expires\":\"%s\",\"token_type\":\"Bearer\"}",
+				  p->access, ae, p->refresh, re);
+	a->status = status;
+	a->body = body;
+	a->secret = true;
+}
+
+/* POST /api/v1/auth/tokens: a new pair for a signed-in session. */
+static void issue_tokens(struct kw_store *store, struct kw_digest_key *key,
+			 const struct kw_api_settings *s, const struct actor *who, int64_t now,
+			 struct kw_api_answer *a)
+{
+	struct kw_session_pair p;
+	const char *error = NULL;
+	int ret;
+
+	if (!who->session) {
+		kw_api_error(a, 403, "forbidden",
+			     "access tokens are issued to a signed-in session (the cookie of "
+			     "/saml/acs)");
+		return;
+	}
+	ret = kw_store_session_tokens_issue(store, key, who->s.session_id, now, s->access_lifetime,
+					    s->refresh_lifetime, &p, &error);
+	if (ret == -EACCES) {
+		kw_api_error(a, 401, "unauthenticated", "%s", error);
+		return;
+	}
+	if (ret < 0) {
+		store_error(a, ret, error);
+		return;
+	}
+	pair_answer(a, 201, &p);
+	outcome(a, "token family %llu issued to %s", (unsigned long long)p.family, who->t.login);
+	OPENSSL_cleanse(&p, sizeof(p));
+}
+
+/* POST /api/v1/auth/refresh: the refresh token is the credential. */
+static void refresh_tokens(struct kw_store *store, struct kw_digest_key *key,
+			   const struct kw_api_settings *s, const struct kw_api_request *rq,
+			   int64_t now, struct kw_api_answer *a)
+{
+	struct kw_session_pair p;
+	const char *why = NULL, *error = NULL;
+	char *text = NULL;
+	int ret;
+
+	if (!params_ok(rq, NULL, a))
+		return;
+	if (!is_json(rq->content_type)) {
+		kw_api_error(a, 415, "unsupported_media_type",
+			     "send Content-Type: application/json");
+		return;
+	}
+	if (kw_api_json_refresh(rq->body, rq->body_len, &text, &why) < 0) {
+		kw_api_error(a, 400, "bad_request", "%s", why);
+		return;
+	}
+	ret = kw_store_session_tokens_refresh(store, key, text, strlen(text), now,
+					      s->access_lifetime, s->refresh_lifetime, &p, &why,
+					      &error);
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	if (ret == -EACCES) {
+		kw_api_error(
+			a, 401, "unauthenticated", "the refresh token is not valid (%s)%s", why,
+			strcmp(why, "reused") == 0
+				? ": it was used before, so all tokens of its family have ended"
+				: "");
+		outcome(a, "refresh refused: %s", error);
+		a->auth_failed = strcmp(why, "invalid") == 0;
+		return;
+	}
+	if (ret < 0) {
+		store_error(a, ret, error);
+		return;
+	}
+	pair_answer(a, 200, &p);
+	outcome(a, "token family %llu refreshed", (unsigned long long)p.family);
+	OPENSSL_cleanse(&p, sizeof(p));
+}
+
 /* ---- routing ---- */
 
-enum route { R_NONE, R_ME, R_TOKENS, R_TOKEN, R_LOGOUT };
+enum route { R_NONE, R_ME, R_TOKENS, R_TOKEN, R_LOGOUT, R_AUTH_TOKENS, R_REFRESH };
 
 static enum route route_of(const char *path, uint64_t *id_r, bool *bad_id_r)
 {
@@ -610,6 +751,10 @@ static enum route route_of(const char *path, uint64_t *id_r, bool *bad_id_r)
 		return R_TOKENS;
 	if (strcmp(path, API_V1 "/auth/logout") == 0)
 		return R_LOGOUT;
+	if (strcmp(path, API_V1 "/auth/tokens") == 0)
+		return R_AUTH_TOKENS;
+	if (strcmp(path, API_V1 "/auth/refresh") == 0)
+		return R_REFRESH;
 	if (strncmp(path, tokens, sizeof(tokens) - 1) == 0 && path[sizeof(tokens) - 1] == '/') {
 		if (kw_token_id_parse(path + sizeof(tokens), id_r) < 0)
 			*bad_id_r = true;
@@ -623,10 +768,8 @@ void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 		   struct kw_api_answer *a)
 {
 	static const char *const allows[] = {
-		[R_ME] = "GET",
-		[R_TOKENS] = "GET, POST",
-		[R_TOKEN] = "GET, DELETE",
-		[R_LOGOUT] = "POST",
+		[R_ME] = "GET",      [R_TOKENS] = "GET, POST", [R_TOKEN] = "GET, DELETE",
+		[R_LOGOUT] = "POST", [R_AUTH_TOKENS] = "POST", [R_REFRESH] = "POST",
 	};
 	struct actor who;
 	const char *m = rq->method;
@@ -646,6 +789,10 @@ void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 		snprintf(a->allow, sizeof(a->allow), "%s", allows[r]);
 		return;
 	}
+	if (r == R_REFRESH) {
+		refresh_tokens(store, key, s, rq, now, a);
+		return;
+	}
 	if (authenticate(store, key, s, rq, now, &who, a) < 0)
 		goto out;
 	if (!csrf_ok(&who, rq, a) || act(store, &who, rq, a) < 0)
@@ -662,6 +809,8 @@ void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 		get_me(&who, a);
 	else if (r == R_LOGOUT)
 		logout(store, &who, now, a);
+	else if (r == R_AUTH_TOKENS)
+		issue_tokens(store, key, s, &who, now, a);
 	else if (r == R_TOKENS && strcmp(m, "GET") == 0)
 		list_tokens(store, &who.t, rq, now, a);
 	else if (r == R_TOKENS)

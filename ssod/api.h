@@ -41,6 +41,7 @@ struct kw_api_settings {
 	const char *key_file; /* the digest key (points into the config) */
 	/* [sso] session_lifetime, session_idle (seconds), reauth_minutes */
 	unsigned session_lifetime, session_idle, reauth_minutes;
+	unsigned access_lifetime, refresh_lifetime; /* [api]: seconds */
 };
 
 /* The session cookie (a __Host- cookie: Secure, Path=/, no Domain). */
@@ -130,6 +131,9 @@ struct kw_api_create {
  * the strings with kw_api_create_clear(). */
 int kw_api_json_create(const char *body, size_t len, struct kw_api_create *c, const char **why_r);
 void kw_api_create_clear(struct kw_api_create *c);
+/* POST /api/v1/auth/refresh: {"refresh": TEXT}, strictly; *refresh_r malloc'd (the caller
+ * wipes and frees it). 0, or -EINVAL with *why_r. */
+int kw_api_json_refresh(const char *body, size_t len, char **refresh_r, const char **why_r);
 /* A token as `keywarden token list --json` shows it; malloc'd text (*len_r bytes). */
 char *kw_api_json_token(const struct kw_token_info *t, int64_t now, size_t *len_r);
 /* Adds one token to a list being built (list NULL: starts it); kw_api_json_list_end() returns

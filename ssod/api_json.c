@@ -218,3 +218,31 @@ out:
 	json_tokener_free(tok);
 	return ret;
 }
+
+int kw_api_json_refresh(const char *body, size_t len, char **refresh_r, const char **why_r)
+{
+	json_tokener *tok = json_tokener_new_ex(CREATE_DEPTH);
+	json_object *o = NULL, *v = NULL;
+	int ret = -EINVAL;
+
+	if (tok == NULL)
+		abort();
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (len > 0)
+		o = json_tokener_parse_ex(tok, body, (int)len);
+	if (o == NULL || json_tokener_get_parse_end(tok) != len ||
+	    !json_object_is_type(o, json_type_object) || json_object_object_length(o) != 1 ||
+	    !json_object_object_get_ex(o, "refresh", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		*why_r = "send {\"refresh\": \"<refresh token>\"}";
+		goto out;
+	}
+	*refresh_r = strdup(json_object_get_string(v));
+	if (*refresh_r == NULL)
+		abort();
+	ret = 0;
+out:
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ret;
+}

@@ -1,7 +1,8 @@
 # tests/api.mk: the REST API of keywarden-ssod (issue 11): every role rule of tests/cli/rules.sh
 # through HTTP, the error answers, the throttle, and every answer body checked against
 # doc/openapi.yaml (python3-jsonschema).
-TESTS += tests/api/rules.py tests/api/errors.py tests/api/openapi.py tests/api/session.py
+TESTS += tests/api/rules.py tests/api/errors.py tests/api/openapi.py tests/api/session.py \
+	tests/api/tokens.py
 EXTRA_DIST += tests/api/apitest.py tests/api/rules.py tests/api/errors.py tests/api/openapi.py \
-	tests/api/session.py \
+	tests/api/session.py tests/api/tokens.py \
 	doc/openapi.yaml
