@@ -50,10 +50,11 @@ void kw_secret_wipe(struct kw_secret *secret)
 
 static void checksum(uint64_t id, const struct kw_secret *secret, uint8_t out[KW_SECRET_CHECK_LEN])
 {
-	/* Fetched and allocated once, reused for every token: every program of keywarden is
-	 * single-threaded, and the validator checks this before any lookup. */
-	static EVP_MD *sha256;
-	static EVP_MD_CTX *ctx;
+	/* Fetched and allocated once per thread, reused for every token (the validator checks
+	 * this before any lookup): per thread because keywarden-ssod's workers parse tokens at
+	 * the same time (its REST API). Kept for the thread's life. */
+	static _Thread_local EVP_MD *sha256;
+	static _Thread_local EVP_MD_CTX *ctx;
 	uint8_t idbuf[8];
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;

@@ -6,3 +6,10 @@ TESTS += tests/api/rules.py tests/api/errors.py tests/api/openapi.py tests/api/s
 EXTRA_DIST += tests/api/apitest.py tests/api/rules.py tests/api/errors.py tests/api/openapi.py \
 	tests/api/session.py tests/api/tokens.py \
 	doc/openapi.yaml
+
+# The REST API benchmark: built by make check, never run by it (not a timed test); run
+#   $(PYTHON3) $(top_srcdir)/tests/bench/bench_api.py   (see doc/benchmarks.md)
+check_PROGRAMS += tests/bench/bench_api
+tests_bench_bench_api_SOURCES = tests/bench/bench_api.c
+tests_bench_bench_api_LDADD = -lpthread
+EXTRA_DIST += tests/bench/bench_api.py
