@@ -300,10 +300,9 @@ int kw_store_session_tokens_refresh(struct kw_store *store, struct kw_digest_key
 /* Who an access token (Authorization: Bearer) lets act: as kw_store_token_authenticate(), with
  * auth_r->role the lower of the role at issue and the user's current role. *family_r: its
  * family, for logout. */
-int kw_store_access_token_auth(struct kw_store *store, struct kw_digest_key *key,
-			       const char *text, size_t len, int64_t now,
-			       struct kw_token_auth *auth_r, uint64_t *family_r,
-			       const char **why_r, const char **error_r);
+int kw_store_access_token_auth(struct kw_store *store, struct kw_digest_key *key, const char *text,
+			       size_t len, int64_t now, struct kw_token_auth *auth_r,
+			       uint64_t *family_r, const char **why_r, const char **error_r);
 /* Ends a family of tokens (logout with a Bearer token); audited (session_token.end). */
 int kw_store_session_tokens_end(struct kw_store *store, uint64_t family, const char *actor,
 				int64_t now, const char **error_r);
