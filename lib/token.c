@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,21 +49,40 @@ void kw_secret_wipe(struct kw_secret *secret)
 	OPENSSL_cleanse(secret, sizeof(*secret));
 }
 
+/* The checksum's digest: fetched once for the process, and one context per thread, reused for
+ * every token (the validator checks this before any lookup). Per thread because
+ * keywarden-ssod's workers parse tokens at the same time (its REST API); a thread's context is
+ * freed when the thread ends. */
+static pthread_once_t checksum_once = PTHREAD_ONCE_INIT;
+static pthread_key_t checksum_key;
+static EVP_MD *sha256;
+
+static void checksum_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void checksum_init(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&checksum_key, checksum_ctx_free) != 0)
+		abort();
+}
+
 static void checksum(uint64_t id, const struct kw_secret *secret, uint8_t out[KW_SECRET_CHECK_LEN])
 {
-	/* Fetched and allocated once per thread, reused for every token (the validator checks
-	 * this before any lookup): per thread because keywarden-ssod's workers parse tokens at
-	 * the same time (its REST API). Kept for the thread's life. */
-	static _Thread_local EVP_MD *sha256;
-	static _Thread_local EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx;
 	uint8_t idbuf[8];
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
-	if (sha256 == NULL)
-		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (ctx == NULL)
-		ctx = EVP_MD_CTX_new();
+	pthread_once(&checksum_once, checksum_init);
+	ctx = pthread_getspecific(checksum_key);
+	if (ctx == NULL && (ctx = EVP_MD_CTX_new()) != NULL &&
+	    pthread_setspecific(checksum_key, ctx) != 0) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
 	for (int i = 0; i < 8; i++)
 		idbuf[i] = (uint8_t)(id >> (56 - 8 * i));
 	if (sha256 == NULL || ctx == NULL || !EVP_DigestInit_ex2(ctx, sha256, NULL) ||
