@@ -587,14 +587,14 @@ out:
 int kw_store_session_tokens_end(struct kw_store *store, uint64_t family, const char *actor,
 				int64_t now, const char **error_r)
 {
-	char details[64];
+	char details[64], target[48];
 
 	if (kw_store_begin(store) < 0)
 		return kw_store_db_fail(store, error_r, "cannot start a transaction");
-	snprintf(details, sizeof(details), "{\"family\":%llu,\"reason\":\"logout\"}",
-		 (unsigned long long)family);
+	snprintf(details, sizeof(details), "{\"reason\":\"logout\"}");
+	snprintf(target, sizeof(target), "family:%llu", (unsigned long long)family);
 	if (end_family(store, family, now) < 0 ||
-	    kw_audit_append(store, now, actor, "session_token.end", "user:", details) < 0 ||
+	    kw_audit_append(store, now, actor, "session_token.end", target, details) < 0 ||
 	    kw_store_commit(store) < 0) {
 		kw_store_rollback(store);
 		return kw_store_db_fail(store, error_r, "cannot end the tokens");
