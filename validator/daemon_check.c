@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
+#include "error.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -197,8 +198,11 @@ static int store_open(struct kw_checker *c, const char **error_r)
 	ret = kw_store_key_check(c->store, c->key, error_r);
 	if (ret == 0)
 		ret = kw_store_watch_new(c->store, &c->watch, error_r);
-	if (ret < 0)
+	if (ret < 0) {
+		/* the message lives in the store: copy it before the store goes */
+		*error_r = kw_error_format("%s", *error_r);
 		kw_store_free(&c->store);
+	}
 	return ret;
 }
 
