@@ -240,6 +240,7 @@ struct kw_token_auth {
 	char account[KW_ACCOUNT_MAX + 1];
 	struct kw_role role;      /* the lower of the token's role and the user's */
 	struct kw_role user_role; /* the user's current role */
+	int64_t signed_in;        /* an access token's: the sign-in of its session; else 0 */
 };
 int kw_store_token_authenticate(struct kw_store *store, struct kw_digest_key *key, const char *text,
 				size_t len, int64_t now, const char *ip,

@@ -544,6 +544,7 @@ int kw_store_access_token_auth(struct kw_store *store, struct kw_digest_key *key
 	struct kw_user u;
 	struct kw_role role;
 	struct srow r;
+	sqlite3_stmt *st;
 	uint64_t wire;
 	int ret;
 
@@ -571,6 +572,15 @@ int kw_store_access_token_auth(struct kw_store *store, struct kw_digest_key *key
 		goto out;
 	}
 	memset(auth_r, 0, sizeof(*auth_r));
+	st = kw_store_stmt(store, "SELECT login_time FROM sso_session WHERE id = ?1");
+	if (st == NULL) {
+		ret = kw_store_db_fail(store, error_r, "session lookup");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (int64_t)r.session_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		auth_r->signed_in = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
 	auth_r->token_id = wire;
 	snprintf(auth_r->login, sizeof(auth_r->login), "%s", u.login);
 	snprintf(auth_r->account, sizeof(auth_r->account), "%s", u.account);

@@ -544,8 +544,11 @@ static void create_token(struct kw_store *store, struct kw_digest_key *key,
 			     "send Content-Type: application/json");
 		return;
 	}
-	/* sudo mode: a permanent token is made only from a recent sign-in */
-	if (who->session && now - who->s.created > (int64_t)settings->reauth_minutes * 60) {
+	/* sudo mode: a permanent token is made only from a recent sign-in (a session's, or that
+	 * of the session an access token came from) */
+	if ((who->session || who->bearer) &&
+	    now - (who->session ? who->s.created : who->t.signed_in) >
+		    (int64_t)settings->reauth_minutes * 60) {
 		kw_api_error(a, 401, "reauthentication_required",
 			     "creating a permanent token needs a sign-in within the last %u "
 			     "minutes: sign in again at the identity provider",

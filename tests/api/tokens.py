@@ -96,6 +96,16 @@ def run(tap, api):
     tap.ok(status == 201, "...and drives the API (a permanent token created, no CSRF needed)",
            (status, j))
     perm = j.get("token", "0$x") if status == 201 else "0$x"
+    c = sqlite3.connect(os.path.join(api.s.dir, "keywarden.db"))
+    c.execute("UPDATE sso_session SET login_time = login_time - 11 * 60")
+    c.commit()
+    status, _, j, _ = api.call("POST", "/api/v1/tokens", body={"name": "ci2", "role": "Users"},
+                               headers=bearer(acc))
+    c.execute("UPDATE sso_session SET login_time = login_time + 11 * 60")
+    c.commit()
+    c.close()
+    tap.ok(status == 401 and j["error"] == "reauthentication_required",
+           "...but not from a sign-in older than reauth_minutes (401, as a session)", (status, j))
     status, _, j, _ = api.call("GET", "/api/v1/tokens", headers=bearer(acc))
     tap.ok(status == 200 and [t["name"] for t in j] == ["ci"],
            "access and refresh tokens are not listed as tokens (nor count toward the 50)", j)
