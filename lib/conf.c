@@ -96,6 +96,17 @@ static const struct setting {
 	U("sso", "max_body", 256 * 1024, 1024, 16 * 1024 * 1024),
 	U("sso", "max_connections", 64, 1, 1000),
 	U("sso", "timeout", 10, 1, 3600),
+	/* the REST API of keywarden-ssod (ssod/api.h) */
+	U("api", "max_body", 16 * 1024, 256, 1024 * 1024),
+	U("api", "auth_failures", 10, 0, 1000000),
+	U("api", "auth_window", 60, 1, 86400),
+	U("api", "auth_block", 60, 1, 86400),
+	U("api", "access_lifetime", 3600, 60, 86400),
+	U("api", "refresh_lifetime", 86400, 300, 30 * 86400),
+	/* the browser's SSO sessions and sudo mode of the REST API (ssod/api.h) */
+	U("sso", "session_lifetime", 8 * 3600, 300, 30 * 86400),
+	U("sso", "session_idle", 1800, 60, 86400),
+	U("sso", "reauth_minutes", 10, 0, 1440),
 	T("notify", "smtp_url"),
 	T("notify", "from"),
 	T("notify", "username"),

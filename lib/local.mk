@@ -14,7 +14,7 @@ lib_libkwcore_la_SOURCES = \
 	lib/store_key.c lib/store_reserve.c \
 	lib/timeutil.c lib/timeutil.h \
 	lib/token.c lib/token.h \
-	lib/store_token.c lib/store_report.c lib/store_notify.c \
+	lib/store_token.c lib/store_session.c lib/store_report.c lib/store_notify.c \
 	lib/sso.h lib/sso_private.h lib/sso_rule.c lib/sso_rule.h \
 	lib/sso_login.c lib/sso_case.c lib/sso_review.c \
 	lib/store_sso.c lib/store_sso_case.c lib/store_sso.h
@@ -28,7 +28,8 @@ KW_MIGRATIONS = \
 	$(top_srcdir)/schema/003_replay_without_rowid.sql \
 	$(top_srcdir)/schema/004_notify_attempts.sql \
 	$(top_srcdir)/schema/005_meta.sql \
-	$(top_srcdir)/schema/006_sso_authn_request.sql
+	$(top_srcdir)/schema/006_sso_authn_request.sql \
+	$(top_srcdir)/schema/007_web_sessions.sql
 EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
 BUILT_SOURCES += lib/schema.c
 CLEANFILES += lib/schema.c

@@ -113,7 +113,9 @@ static void rule_text(const struct kw_sso_rule_event *ev, int64_t case_id,
 		fputs("null", js.f);
 	fprintf(js.f, ",\"case_action\":\"%s\",\"tokens\":[", kw_sso_case_action_name(action));
 
-	fprintf(lg.f, KW_SSO_RULE ": user '%s' (account %s): %s. keywarden changed no token; ",
+	fprintf(lg.f,
+		KW_SSO_RULE ": user '%s' (account %s): %s. Its SSO sessions and their 1-hour "
+			    "access tokens ended; keywarden changed no permanent token; ",
 		u->login, u->account, ev->reason);
 	if (n == 0)
 		fprintf(lg.f, "'%s' holds no active token.", u->login);

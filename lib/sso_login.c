@@ -137,6 +137,12 @@ static int login_write(struct kw_store *store, const struct login *l, int64_t *u
 		};
 		ret = kw_store_sso_user_seen(store, user_id, &seen, error_r);
 	}
+	/* access ended or shrank: the user's sessions end (and with them the browser's, issue
+	 * 11); the one this assertion opens, if any, carries the new role */
+	if (ret == 0 && l->d.rule != KW_SSO_CASE_NONE && user_id != 0) {
+		unsigned ended;
+		ret = kw_store_sso_sessions_end(store, user_id, NULL, l->now, &ended, error_r);
+	}
 	if (ret == 0 && l->d.open_session)
 		ret = kw_store_sso_session_open(store, user_id, a->idp, a->session_index, l->now,
 						error_r);

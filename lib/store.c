@@ -35,6 +35,10 @@ struct kw_store {
 	size_t n_stmts, cap_stmts;
 	char *path; /* the database file, for the reserve (store_reserve.c) */
 	bool batch; /* in a kw_store_begin_batch() transaction: synchronous is NORMAL */
+	/* kw_store_act(): the acting user's role cap and what every audit event adds */
+	bool capped;
+	struct kw_role cap;
+	char audit_context[KW_STORE_AUDIT_CONTEXT_MAX];
 	char error[512];
 };
 
@@ -115,6 +119,40 @@ void kw_store_rollback(struct kw_store *store)
 	if (!sqlite3_get_autocommit(store->db))
 		(void)exec(store, "ROLLBACK");
 	end_batch(store);
+}
+
+int kw_store_act(struct kw_store *store, const struct kw_store_acting *acting, const char **error_r)
+{
+	struct kw_role cap;
+	int ret;
+
+	store->capped = false;
+	store->audit_context[0] = '\0';
+	if (acting == NULL)
+		return 0;
+	if (acting->audit_context != NULL &&
+	    strlen(acting->audit_context) >= sizeof(store->audit_context))
+		return kw_store_fail(store, -EINVAL, error_r, "audit context too long");
+	if (acting->role_cap != NULL) {
+		if ((ret = kw_store_role_get(store, acting->role_cap, &cap, error_r)) < 0)
+			return ret;
+		store->cap = cap;
+		store->capped = true;
+	}
+	if (acting->audit_context != NULL)
+		snprintf(store->audit_context, sizeof(store->audit_context), "%s",
+			 acting->audit_context);
+	return 0;
+}
+
+const struct kw_role *kw_store_role_cap(const struct kw_store *store)
+{
+	return store->capped ? &store->cap : NULL;
+}
+
+const char *kw_store_audit_context(const struct kw_store *store)
+{
+	return store->audit_context;
 }
 
 const char *kw_store_path(const struct kw_store *store)

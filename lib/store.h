@@ -121,6 +121,7 @@ struct kw_token_check {
 	char account[KW_ACCOUNT_MAX + 1];
 	char user[KW_LOGIN_MAX + 1];
 	char role[KW_ROLE_MAX + 1];
+	bool access; /* a 1-hour access token (kind=access), not a permanent one */
 };
 
 struct kw_token_filter {
@@ -171,6 +172,21 @@ int kw_store_key_check(struct kw_store *store, const struct kw_digest_key *key,
 int kw_store_fail(struct kw_store *store, int code, const char **error_r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Who acts, for the calls that follow on this store until the next kw_store_act() (NULL:
+ * nobody in particular, as the CLI's --as). role_cap: the acting user acts with at most this
+ * role (a token's role when it authenticates a request: the lower of that and the user's
+ * current role counts for every rule), or NULL. audit_context: JSON object members, without
+ * braces, added to the details of every audit event appended meanwhile (how the change came:
+ * '"via":"api","credential":"token:12"'), or NULL; at most KW_STORE_AUDIT_CONTEXT_MAX - 1
+ * bytes. Errors: -ENOENT unknown role, -EINVAL context too long. */
+#define KW_STORE_AUDIT_CONTEXT_MAX 512
+struct kw_store_acting {
+	const char *role_cap;
+	const char *audit_context;
+};
+int kw_store_act(struct kw_store *store, const struct kw_store_acting *acting,
+		 const char **error_r);
+
 int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,
 		      const char **error_r);
 /* Comma-separated role names, highest first, for messages. */
@@ -211,6 +227,86 @@ int kw_store_token_get(struct kw_store *store, const char *as, uint64_t id, int6
 /* Soft delete, under the role rules; a deleted token cannot be deleted again. */
 int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id,
 			  const char **error_r);
+
+/* Who a request's `Authorization: APIKey <token>` (text, len: as kw_token_parse() takes it)
+ * lets act: the token is active (not deleted, not expired), its issuer enabled and not an SSO
+ * user whose access was revoked. Records its last use (at now, from ip, which may be NULL).
+ * -EACCES when the token does not let anyone act; *why_r (never NULL then) names the reason in
+ * the validator's words (invalid, expired, deleted, disabled, revoked), never the secret.
+ * -EIO/-EBUSY on a database failure. */
+struct kw_token_auth {
+	uint64_t token_id;
+	char login[KW_LOGIN_MAX + 1];
+	char account[KW_ACCOUNT_MAX + 1];
+	struct kw_role role;      /* the lower of the token's role and the user's */
+	struct kw_role user_role; /* the user's current role */
+	int64_t signed_in;        /* an access token's: the sign-in of its session; else 0 */
+};
+int kw_store_token_authenticate(struct kw_store *store, struct kw_digest_key *key, const char *text,
+				size_t len, int64_t now, const char *ip,
+				struct kw_token_auth *auth_r, const char **why_r,
+				const char **error_r);
+
+/* ---- the browser's SSO sessions (store_session.c, schema/007_web_sessions.sql) ---- */
+#define KW_CSRF_TEXT_LEN 64 /* hex */
+struct kw_session_auth {
+	uint64_t session_id;
+	char login[KW_LOGIN_MAX + 1];
+	int64_t created; /* the sign-in */
+	char csrf[KW_CSRF_TEXT_LEN + 1];
+};
+/* Gives the SSO session that an accepted Response has just opened for `login` a cookie: writes
+ * its text "<id>$<secret>" (KW_TOKEN_TEXT_MAX bytes; only its HMAC is stored) and id, with a
+ * lifetime of `lifetime` seconds; audited (sso.session_start). -EPERM when the user may not
+ * act (not an SSO user, disabled, revoked), -ENOENT when no SSO session is open. */
+int kw_store_session_start(struct kw_store *store, struct kw_digest_key *key, const char *login,
+			   int64_t now, int64_t lifetime, char *cookie_r, uint64_t *id_r,
+			   const char **error_r);
+/* Who a session cookie lets act: the session is open (not ended by logout, SLO or an SSO
+ * revocation), within its lifetime and unused for less than `idle` seconds, its user enabled
+ * and not revoked; records the use. -EACCES otherwise, *why_r "invalid", "ended" or "expired"
+ * (never the secret); -EIO/-EBUSY. */
+int kw_store_session_auth(struct kw_store *store, struct kw_digest_key *key, const char *text,
+			  size_t len, int64_t now, int64_t idle, struct kw_session_auth *auth_r,
+			  const char **why_r, const char **error_r);
+/* Logout: ends session id and its access and refresh tokens (audited as sso.session_end by
+ * actor). */
+int kw_store_session_end(struct kw_store *store, uint64_t id, const char *actor, int64_t now,
+			 const char **error_r);
+
+/* ---- the 1-hour access / 24-hour refresh tokens (store_session.c) ----
+ * Wire form <id>$<secret> as for permanent tokens, with ids from KW_SESSION_TOKEN_ID_BASE up:
+ * kw_store_token_lookup() answers the validator for an access token too (access = true);
+ * refresh tokens never validate there. They carry the user's role at issue time, do not count
+ * toward the account's limit, and end with the session they came from. */
+#define KW_SESSION_TOKEN_ID_BASE 900000000000000ULL
+struct kw_session_pair {
+	char access[KW_TOKEN_TEXT_MAX], refresh[KW_TOKEN_TEXT_MAX]; /* the caller wipes them */
+	int64_t access_expires, refresh_expires;
+	uint64_t family;
+};
+/* Issues a new pair (a new family) to the user of session session_id (an open session);
+ * audited (session_token.issue). -EACCES when the session has ended. */
+int kw_store_session_tokens_issue(struct kw_store *store, struct kw_digest_key *key,
+				  uint64_t session_id, int64_t now, int64_t access_life,
+				  int64_t refresh_life, struct kw_session_pair *pair_r,
+				  const char **error_r);
+/* Exchanges a refresh token for a new pair of the same family and retires it. A refresh token
+ * used a second time ends its whole family (reuse detection; audited session_token.reuse).
+ * -EACCES (why_r: "invalid", "expired", "ended", "reused") when it cannot be exchanged. */
+int kw_store_session_tokens_refresh(struct kw_store *store, struct kw_digest_key *key,
+				    const char *text, size_t len, int64_t now, int64_t access_life,
+				    int64_t refresh_life, struct kw_session_pair *pair_r,
+				    const char **why_r, const char **error_r);
+/* Who an access token (Authorization: Bearer) lets act: as kw_store_token_authenticate(), with
+ * auth_r->role the lower of the role at issue and the user's current role. *family_r: its
+ * family, for logout. */
+int kw_store_access_token_auth(struct kw_store *store, struct kw_digest_key *key, const char *text,
+			       size_t len, int64_t now, struct kw_token_auth *auth_r,
+			       uint64_t *family_r, const char **why_r, const char **error_r);
+/* Ends a family of tokens (logout with a Bearer token); audited (session_token.end). */
+int kw_store_session_tokens_end(struct kw_store *store, uint64_t family, const char *actor,
+				int64_t now, const char **error_r);
 
 /* Validator: the row for a CHECK, or -ENOENT. No transaction of its own (reads). */
 int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_check *check_r);

@@ -9,7 +9,8 @@
  * and chain hash, which makes the journal (forwarded off the host) an anchor against which a
  * truncated or recomputed chain can be caught (keywarden audit verify --anchor).
  *
- * Not thread-safe: the queue is process-wide, like every program of keywarden. */
+ * The queue is per thread (a store belongs to one thread); kw_audit_set_origin() is
+ * process-wide and set before any thread starts. */
 #include "config.h"
 
 #include <errno.h>
@@ -43,7 +44,9 @@ struct pending_event {
 	char *actor, *action, *target, *details;
 };
 
-static struct pending_event *pending;
+/* Per thread: each of ssod's workers commits on its own store, and the hooks that flush the
+ * queue run in the thread that commits. */
+static _Thread_local struct pending_event *pending;
 
 static void pending_free(struct pending_event *e)
 {
@@ -218,16 +221,20 @@ int kw_audit_append(struct kw_store *store, int64_t time, const char *actor, con
 		    const char *target, const char *details)
 {
 	size_t len = strlen(details);
+	const char *ctx = kw_store_audit_context(store);
 	char *merged;
 	int ret;
 
-	if (origin == NULL || len < 2 || details[0] != '{' || details[len - 1] != '}')
+	if ((origin == NULL && ctx[0] == '\0') || len < 2 || details[0] != '{' ||
+	    details[len - 1] != '}')
 		return append(store, time, actor, action, target, details);
-	merged = malloc(len + strlen(origin) + 2);
+	merged = malloc(len + (origin != NULL ? strlen(origin) : 0) + strlen(ctx) + 3);
 	if (merged == NULL)
 		return -ENOMEM;
 	memcpy(merged, details, len - 1);
-	sprintf(merged + len - 1, "%s%s}", len > 2 ? "," : "", origin);
+	sprintf(merged + len - 1, "%s%s%s%s}", len > 2 && ctx[0] != '\0' ? "," : "", ctx,
+		origin != NULL && (len > 2 || ctx[0] != '\0') ? "," : "",
+		origin != NULL ? origin : "");
 	ret = append(store, time, actor, action, target, merged);
 	free(merged);
 	return ret;

@@ -31,6 +31,14 @@ int kw_store_check_text(struct kw_store *store, const char *what, const char *s,
  * key=value log lines). */
 int kw_store_check_name(struct kw_store *store, const char *what, const char *s, size_t max,
 			const char **error_r);
+/* What kw_store_act() set: the acting user's role cap (NULL: none) and the JSON members
+ * that kw_audit_append() adds to every event's details ("" when none). */
+const struct kw_role *kw_store_role_cap(const struct kw_store *store);
+const char *kw_store_audit_context(const struct kw_store *store);
+/* store_session.c: kw_store_token_lookup() for an access token's id (>
+ * KW_SESSION_TOKEN_ID_BASE); -ENOENT for any other id, a refresh token or none. */
+int kw_store_access_token_lookup(struct kw_store *store, uint64_t wire,
+				 struct kw_token_check *check_r);
 /* The database file's path (the reserve lives beside it). */
 const char *kw_store_path(const struct kw_store *store);
 /* store_reserve.c: creates or completes the reserve beside a database opened for writing;

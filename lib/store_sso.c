@@ -298,6 +298,17 @@ int kw_store_sso_sessions_end(struct kw_store *store, int64_t user_id, const cha
 	if (step_done(st) != SQLITE_DONE)
 		return kw_store_db_fail(store, error_r, "cannot end the SSO sessions");
 	*ended_r = (unsigned)sqlite3_changes(kw_store_db(store));
+	/* and the access and refresh tokens of the sessions that ended (issue 11) */
+	st = kw_store_stmt(store,
+			   "UPDATE session_token SET ended = ?2 WHERE ended IS NULL AND "
+			   "session_id IN (SELECT id FROM sso_session WHERE user_id = ?1 AND "
+			   "ended IS NOT NULL)");
+	if (st == NULL)
+		return kw_store_db_fail(store, error_r, "cannot end the session tokens");
+	sqlite3_bind_int64(st, 1, user_id);
+	sqlite3_bind_int64(st, 2, now);
+	if (step_done(st) != SQLITE_DONE)
+		return kw_store_db_fail(store, error_r, "cannot end the session tokens");
 	return 0;
 }
 

@@ -61,10 +61,15 @@ static int get_actor(struct kw_store *store, const char *as, struct kw_user *u,
 {
 	int ret = kw_store_user_get(store, as, u, error_r);
 
+	const struct kw_role *cap = kw_store_role_cap(store);
+
 	if (ret < 0)
 		return ret;
 	if (!u->enabled)
 		return kw_store_fail(store, -EPERM, error_r, "user '%s' is disabled", as);
+	/* acting through a token of a lower role: that role counts for every rule */
+	if (cap != NULL && cap->rank < u->role.rank)
+		u->role = *cap;
 	/* SSO revocation leaves the tokens alone (the rule), but the user acts no more. */
 	if (u->sso && strcmp(u->sso_state, "revoked") == 0)
 		return kw_store_fail(
@@ -382,6 +387,89 @@ out:
 	return ret;
 }
 
+int kw_store_token_authenticate(struct kw_store *store, struct kw_digest_key *key, const char *text,
+				size_t len, int64_t now, const char *ip,
+				struct kw_token_auth *auth_r, const char **why_r,
+				const char **error_r)
+{
+	struct kw_token_check row;
+	struct kw_secret secret;
+	struct kw_user user;
+	struct kw_role role;
+	uint8_t digest[KW_DIGEST_LEN];
+	uint64_t id;
+	int ret;
+
+	memset(&row, 0, sizeof(row));
+	*why_r = "invalid";
+	if (kw_token_parse(text, len, &id, &secret) < 0)
+		return kw_store_fail(store, -EACCES, error_r, "malformed token");
+	ret = kw_token_digest(key, id, &secret, digest);
+	kw_secret_wipe(&secret);
+	if (ret < 0) {
+		ret = kw_store_fail(store, -EIO, error_r, "cannot compute the token digest");
+		goto out;
+	}
+	ret = kw_store_token_lookup(store, id, &row);
+	if (ret == -ENOENT || (ret == 0 && !kw_digest_equal(digest, row.digest))) {
+		ret = kw_store_fail(store, -EACCES, error_r, "token %llu: unknown or wrong secret",
+				    (unsigned long long)id);
+		goto out;
+	}
+	if (ret < 0) {
+		ret = kw_store_db_fail(store, error_r, "token lookup");
+		goto out;
+	}
+	switch (kw_token_status_of(row.expires, row.deleted ? 1 : 0, row.issuer_enabled, now)) {
+	case KW_TOKEN_ACTIVE:
+		break;
+	case KW_TOKEN_EXPIRED:
+		*why_r = "expired";
+		ret = kw_store_fail(store, -EACCES, error_r, "token %llu has expired",
+				    (unsigned long long)id);
+		goto out;
+	case KW_TOKEN_DELETED:
+		*why_r = "deleted";
+		ret = kw_store_fail(store, -EACCES, error_r, "token %llu is deleted",
+				    (unsigned long long)id);
+		goto out;
+	case KW_TOKEN_DISABLED:
+		*why_r = "disabled";
+		ret = kw_store_fail(store, -EACCES, error_r, "the issuer of token %llu is disabled",
+				    (unsigned long long)id);
+		goto out;
+	}
+	if ((ret = kw_store_user_get(store, row.user, &user, error_r)) < 0 ||
+	    (ret = kw_store_role_get(store, row.role, &role, error_r)) < 0)
+		goto out;
+	if (user.sso && strcmp(user.sso_state, "revoked") == 0) {
+		/* the token still validates for services (the rule), but its user acts no more */
+		*why_r = "revoked";
+		ret = kw_store_fail(store, -EACCES, error_r,
+				    "the SSO access of user '%s' (token %llu) was revoked",
+				    user.login, (unsigned long long)id);
+		goto out;
+	}
+	if (kw_store_begin_batch(store) == 0) {
+		if (kw_store_token_touch(store, id, now, ip) == 0)
+			(void)kw_store_commit(store);
+		else
+			kw_store_rollback(store);
+	}
+	memset(auth_r, 0, sizeof(*auth_r));
+	auth_r->token_id = id;
+	snprintf(auth_r->login, sizeof(auth_r->login), "%s", user.login);
+	snprintf(auth_r->account, sizeof(auth_r->account), "%s", user.account);
+	auth_r->user_role = user.role;
+	auth_r->role = role.rank < user.role.rank ? role : user.role;
+	*why_r = NULL;
+	ret = 0;
+out:
+	OPENSSL_cleanse(digest, sizeof(digest));
+	OPENSSL_cleanse(&row, sizeof(row));
+	return ret;
+}
+
 int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_check *check_r)
 {
 	sqlite3_stmt *st = kw_store_stmt(
@@ -391,6 +479,8 @@ int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_c
 		       "WHERE t.id = ?1");
 	int rc;
 
+	if (id > KW_SESSION_TOKEN_ID_BASE)
+		return kw_store_access_token_lookup(store, id, check_r);
 	if (st == NULL)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, (int64_t)id);
@@ -403,6 +493,7 @@ int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_c
 		sqlite3_reset(st);
 		return -EIO;
 	}
+	memset(check_r, 0, sizeof(*check_r));
 	check_r->id = id;
 	memcpy(check_r->digest, sqlite3_column_blob(st, 0), KW_DIGEST_LEN);
 	check_r->expires =

@@ -62,7 +62,8 @@ void kw_secret_wipe(struct kw_secret *secret)
 static void checksum(uint64_t id, const struct kw_secret *secret, uint8_t out[KW_SECRET_CHECK_LEN])
 {
 	/* SHA-256 through the low-level functions, as for the digest (top of this file): the
-	 * validator computes it for every token it is shown. */
+	 * validator computes it for every token it is shown. On the stack: ssod's workers parse
+	 * tokens at the same time (its REST API). */
 	SHA256_CTX ctx;
 	uint8_t idbuf[8];
 	uint8_t md[SHA256_DIGEST_LENGTH];

@@ -41,8 +41,11 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <systemd/sd-daemon.h>
 
+#include "api.h"
+#include "api_http.h"
 #include "error.h"
 #include "http.h"
 #include "login.h"
@@ -58,7 +61,7 @@
 #define REFUSED_SLOTS 32
 #define REFUSED_LINGER_MS 1000
 
-enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ, EP_LOGIN };
+enum endpoint { EP_NONE, EP_ACS, EP_SLO, EP_METADATA, EP_HEALTHZ, EP_LOGIN, EP_API };
 
 struct request;
 struct work;
@@ -93,6 +96,7 @@ struct server {
 	struct refused refused[REFUSED_SLOTS];
 	unsigned long long n_refused; /* since the last log line about them */
 	int64_t refused_logged_ms;
+	struct kw_api_throttle *throttle; /* failed API authentications (api.h) */
 };
 
 /* One request's state, from its headers to the completion callback. */
@@ -107,8 +111,9 @@ struct request {
 	size_t discarded; /* bytes dropped after too_big */
 	int status;       /* 0 until answered */
 	char outcome[KW_LOGIN_MAX + KW_ROLE_MAX + 160];
-	struct conn *conn; /* NULL when libmicrohttpd gave none */
-	struct work *work; /* while a worker has its message, and until it is answered */
+	struct conn *conn;          /* NULL when libmicrohttpd gave none */
+	struct work *work;          /* while a worker has its message, and until it is answered */
+	struct kw_api_request *api; /* EP_API: what the worker will need, until submitted */
 };
 
 /* One SAML message handed to a worker: the main thread fills it and suspends the connection;
@@ -122,8 +127,12 @@ struct work {
 	char *message; /* decoded form field; freed by the worker */
 	size_t message_len;
 	bool done;
-	char *location;           /* EP_LOGIN: the IdP URL (login.h), NULL on failure */
-	struct kw_ssod_outcome o; /* o.detail is not used past the worker: see rq->outcome */
+	char *location;             /* EP_LOGIN: the IdP URL (login.h), NULL on failure */
+	struct kw_ssod_outcome o;   /* o.detail is not used past the worker: see rq->outcome */
+	struct kw_api_request *api; /* EP_API: the request, and its answer (api.h) */
+	struct kw_api_answer api_answer;
+	char *relay_state;                      /* EP_ACS: the form's RelayState, or NULL */
+	char set_cookie[KW_API_SET_COOKIE_MAX]; /* EP_ACS: the session's cookie, or "" */
 };
 
 /* The workers. The queue and the done list are guarded by lock; each worker's struct kw_ssod
@@ -138,6 +147,13 @@ struct pool {
 	pthread_t threads[WORKERS];
 	struct kw_ssod ctx[WORKERS];
 };
+
+static enum MHD_Result api_first_call(struct server *srv, struct MHD_Connection *c,
+				      struct request *rq, const char *url, const char *method);
+static enum MHD_Result api_process(struct server *srv, struct MHD_Connection *c,
+				   struct request *rq);
+static size_t body_limit(const struct server *srv, const struct request *rq);
+static void work_free(struct work **wp);
 
 /* ---- connections and their deadline ---- */
 
@@ -266,9 +282,10 @@ static int cut_overdue(struct server *srv)
 
 /* ---- the answer ---- */
 
-static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int status,
-			     const char *type, const char *body, size_t len, const char *allow,
-			     const char *reason)
+/* queue() with the headers of a sign-in: the session cookie and a redirect (either NULL). */
+static enum MHD_Result queue_ex(struct MHD_Connection *c, struct request *rq, int status,
+				const char *type, const char *body, size_t len, const char *allow,
+				const char *reason, const char *set_cookie, const char *location)
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -286,6 +303,10 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int s
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (reason != NULL)
 		MHD_add_response_header(resp, "X-Keywarden-Reason", reason);
+	if (set_cookie != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, set_cookie);
+	if (location != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
 	/* A request whose body was not read to its end cannot be followed by another one. */
 	if (status == MHD_HTTP_CONTENT_TOO_LARGE || status == MHD_HTTP_METHOD_NOT_ALLOWED ||
 	    status == MHD_HTTP_UNSUPPORTED_MEDIA_TYPE)
@@ -294,6 +315,13 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int s
 	MHD_destroy_response(resp);
 	rq->status = status;
 	return ret;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, struct request *rq, int status,
+			     const char *type, const char *body, size_t len, const char *allow,
+			     const char *reason)
+{
+	return queue_ex(c, rq, status, type, body, len, allow, reason, NULL, NULL);
 }
 
 /* A small plain-text answer for HTTP-level errors. */
@@ -311,25 +339,16 @@ static enum MHD_Result plain(struct MHD_Connection *c, struct request *rq, int s
 static enum MHD_Result redirect(struct MHD_Connection *c, struct request *rq, int status,
 				const char *location)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret;
-
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-	ret = MHD_queue_response(c, (unsigned)status, resp);
-	MHD_destroy_response(resp);
-	rq->status = status;
-	return ret;
+	return queue_ex(c, rq, status, "text/plain; charset=utf-8", "", 0, NULL, NULL, NULL,
+			location);
 }
 
 /* The page the browser shows after a POST of the IdP. */
 static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
-				   const struct kw_ssod_outcome *o)
+				   const struct work *w)
 {
+	const struct kw_ssod_outcome *o = &w->o;
+	const char *cookie = w->set_cookie[0] != '\0' ? w->set_cookie : NULL, *to = NULL;
 	char *page = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&page, &len);
@@ -337,11 +356,14 @@ static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
 
 	if (f == NULL)
 		abort();
-	if (o->status == 200 && rq->ep == EP_ACS && o->next[0] != '\0' &&
-	    kw_ssod_next_ok(o->next)) {
-		fclose(f);
-		free(page);
-		return redirect(c, rq, MHD_HTTP_SEE_OTHER, o->next);
+	/* Where a sign-in goes on to, a path on this site only: the `next` stored with our own
+	 * AuthnRequest (SP-initiated), else, with a session, the form's RelayState. */
+	if (o->status == 200 && rq->ep == EP_ACS) {
+		if (o->next[0] != '\0' && kw_ssod_next_ok(o->next))
+			to = o->next;
+		else if (cookie != NULL && w->relay_state != NULL &&
+			 kw_ssod_next_ok(w->relay_state))
+			to = w->relay_state;
 	}
 	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>keywarden</title>"
 	      "</head><body>\n<p>",
@@ -371,7 +393,8 @@ static enum MHD_Result saml_answer(struct MHD_Connection *c, struct request *rq,
 	fputs("</p>\n</body></html>\n", f);
 	if (fclose(f) != 0)
 		abort();
-	ret = queue(c, rq, o->status, "text/html; charset=utf-8", page, len, NULL, o->reason);
+	ret = queue_ex(c, rq, to != NULL ? MHD_HTTP_SEE_OTHER : o->status,
+		       "text/html; charset=utf-8", page, len, NULL, o->reason, cookie, to);
 	free(page);
 	return ret;
 }
@@ -423,6 +446,7 @@ struct form {
 	char *message; /* SAMLResponse or SAMLRequest, decoded; caller frees */
 	size_t message_len;
 	size_t relay_state_len;
+	char *relay_state; /* decoded; NULL when absent; caller frees */
 };
 
 /* Parses body for the field `want`. Returns 0, -EINVAL malformed (why in *why_r), -ENOENT
@@ -488,10 +512,14 @@ static int form_parse(const char *body, size_t len, const char *want, struct for
 			}
 			relay_seen = true;
 			f->relay_state_len = vlen;
+			f->relay_state = value;
+			continue;
 		}
 		free(value);
 	}
 	if (f->message == NULL) {
+		free(f->relay_state);
+		f->relay_state = NULL;
 		*why_r = want;
 		return -ENOENT;
 	}
@@ -499,6 +527,8 @@ static int form_parse(const char *body, size_t len, const char *want, struct for
 bad:
 	free(f->message);
 	f->message = NULL;
+	free(f->relay_state);
+	f->relay_state = NULL;
 	return -EINVAL;
 }
 
@@ -558,6 +588,8 @@ static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, 
 		rq->ep = EP_HEALTHZ;
 	else if (strcmp(url, "/saml/login") == 0)
 		rq->ep = EP_LOGIN;
+	else if (strncmp(url, KW_API_PREFIX, strlen(KW_API_PREFIX)) == 0)
+		return api_first_call(srv, c, rq, url, method);
 	if (rq->ep == EP_NONE)
 		return plain(c, rq, MHD_HTTP_NOT_FOUND, "not found", NULL);
 	get_ok = rq->ep == EP_METADATA || rq->ep == EP_HEALTHZ || rq->ep == EP_LOGIN;
@@ -618,6 +650,12 @@ static void describe_outcome(struct request *rq, enum endpoint ep, const struct 
 /* Verifies and applies one message with the worker's own verifier and store. */
 static void work_run(struct kw_ssod *d, struct work *w)
 {
+	if (w->ep == EP_API) {
+		kw_api_handle(d->store, d->key, d->api, w->api, kw_now(), &w->api_answer);
+		kw_api_request_free(&w->api);
+		snprintf(w->rq->outcome, sizeof(w->rq->outcome), "%s", w->api_answer.outcome);
+		return;
+	}
 	if (w->ep == EP_LOGIN) {
 		const char *error = NULL;
 		if (kw_ssod_authn_request(d, w->message, kw_now(), &w->location, &error) < 0)
@@ -630,9 +668,17 @@ static void work_run(struct kw_ssod *d, struct work *w)
 		w->message = NULL;
 		return;
 	}
-	if (w->ep == EP_ACS)
-		kw_ssod_login(d, (const uint8_t *)w->message, w->message_len, kw_now(), &w->o);
-	else
+	if (w->ep == EP_ACS) {
+		int64_t now = kw_now();
+		const char *error = NULL;
+
+		kw_ssod_login(d, (const uint8_t *)w->message, w->message_len, now, &w->o);
+		/* an accepted sign-in with a role starts the browser's session (api.h) */
+		if (w->o.status == 200 && w->o.role[0] != '\0' && d->key != NULL &&
+		    kw_api_session_start(d->store, d->key, d->api, w->o.login, now, w->set_cookie,
+					 &error) < 0)
+			kw_notice("login %s: no session cookie: %s", w->o.login, error);
+	} else
 		kw_ssod_logout(d, (const uint8_t *)w->message, w->message_len, kw_now(), &w->o);
 	free(w->message);
 	w->message = NULL;
@@ -695,6 +741,7 @@ static void pool_free(struct pool **pp)
 	for (unsigned i = 0; i < WORKERS; i++) {
 		kw_saml_verifier_free(&pool->ctx[i].v);
 		kw_store_free(&pool->ctx[i].store);
+		kw_digest_key_free(&pool->ctx[i].key);
 	}
 	if (pool->efd >= 0)
 		close(pool->efd);
@@ -726,9 +773,15 @@ static int pool_new(const struct kw_ssod *d, const char *database, struct pool *
 		struct kw_ssod *ctx = &pool->ctx[i];
 
 		ctx->sso = d->sso;
+		ctx->api = d->api;
 		ret = kw_store_open(database, 0, &ctx->store, &error);
 		if (ret < 0) {
 			ret = kw_error_fail(error_r, ret, "%s: %s", database, error);
+			goto out;
+		}
+		ret = kw_digest_key_load(d->api->key_file, &ctx->key, &error);
+		if (ret < 0) {
+			ret = kw_error_fail(error_r, ret, "%s: %s", d->api->key_file, error);
 			goto out;
 		}
 		ret = kw_saml_verifier_new(&d->sso->saml, d->sso->idp_metadata, d->sso->sp_key,
@@ -763,20 +816,14 @@ out:
 }
 
 /* Main thread: hands a message to the workers and suspends its connection until done. */
-static void pool_submit(struct server *srv, struct MHD_Connection *c, struct request *rq,
-			struct form *f)
+static void pool_enqueue(struct server *srv, struct MHD_Connection *c, struct request *rq,
+			 struct work *w)
 {
 	struct pool *pool = srv->pool;
-	struct work *w = calloc(1, sizeof(*w));
 
-	if (w == NULL)
-		abort();
 	w->c = c;
 	w->rq = rq;
 	w->ep = rq->ep;
-	w->message = f->message;
-	w->message_len = f->message_len;
-	f->message = NULL;
 	rq->work = w;
 	MHD_suspend_connection(c);
 	srv->suspended++;
@@ -788,6 +835,21 @@ static void pool_submit(struct server *srv, struct MHD_Connection *c, struct req
 	pool->todo_tail = w;
 	pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
+}
+
+static void pool_submit(struct server *srv, struct MHD_Connection *c, struct request *rq,
+			struct form *f)
+{
+	struct work *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		abort();
+	w->message = f->message;
+	w->message_len = f->message_len;
+	w->relay_state = f->relay_state;
+	f->message = NULL;
+	f->relay_state = NULL;
+	pool_enqueue(srv, c, rq, w);
 }
 
 /* Main thread: resumes the connections whose message is done; the handler answers them. */
@@ -812,12 +874,115 @@ static void pool_collect(struct server *srv)
 	}
 }
 
+/* ---- the REST API (api.h): requests run on the workers, as SAML messages do, because they
+ * use the store (a locked database or a slow disk must not hold /healthz and the other
+ * connections) and the digest key, each a worker's own; the throttle of failed
+ * authentications stays here, in the HTTP thread, which alone touches it. ---- */
+
+static size_t body_limit(const struct server *srv, const struct request *rq)
+{
+	return rq->ep == EP_API ? srv->d->api->max_body : srv->d->sso->max_body;
+}
+
+static void work_free(struct work **wp)
+{
+	if (*wp == NULL)
+		return;
+	kw_api_request_free(&(*wp)->api);
+	kw_api_answer_clear(&(*wp)->api_answer);
+	free((*wp)->relay_state);
+	free((*wp)->location);
+	OPENSSL_cleanse((*wp)->set_cookie, sizeof((*wp)->set_cookie));
+	free(*wp);
+	*wp = NULL;
+}
+
+/* An answer of the API (api_http.c writes it), noted for the log line. */
+static enum MHD_Result api_queue(struct MHD_Connection *c, struct request *rq,
+				 const struct kw_api_answer *a, unsigned retry_after)
+{
+	rq->status = a->status;
+	snprintf(rq->outcome, sizeof(rq->outcome), "%s", a->outcome);
+	return kw_api_http_queue(c, a, retry_after);
+}
+
+/* An error answered by the HTTP thread itself (429, 413). */
+static enum MHD_Result api_fail(struct MHD_Connection *c, struct request *rq, int status,
+				const char *code, const char *message, unsigned retry_after)
+{
+	struct kw_api_answer a = { 0 };
+	enum MHD_Result ret;
+
+	kw_api_error(&a, status, code, "%s", message);
+	ret = api_queue(c, rq, &a, retry_after);
+	kw_api_answer_clear(&a);
+	return ret;
+}
+
+static enum MHD_Result api_first_call(struct server *srv, struct MHD_Connection *c,
+				      struct request *rq, const char *url, const char *method)
+{
+	unsigned blocked;
+
+	rq->ep = EP_API;
+	rq->api = kw_api_http_request(c, url, method, rq->peer);
+	blocked = kw_api_throttle_blocked(srv->throttle, rq->api->ip, kw_monotonic_ms());
+	if (blocked > 0)
+		return api_fail(c, rq, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+				"too many failed authentications from this client: try later",
+				blocked);
+	if (kw_api_http_length(c) > srv->d->api->max_body)
+		return api_fail(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body too large",
+				0);
+	return MHD_YES; /* a body may follow */
+}
+
+static enum MHD_Result api_process(struct server *srv, struct MHD_Connection *c, struct request *rq)
+{
+	struct work *w;
+
+	if (rq->work != NULL) {
+		/* resumed: a worker has answered */
+		enum MHD_Result r;
+
+		if (!rq->work->done)
+			return MHD_YES; /* cannot happen: suspended until done */
+		if (rq->work->api_answer.auth_failed)
+			kw_api_throttle_failed(srv->throttle, rq->api != NULL ? rq->api->ip : "?",
+					       kw_monotonic_ms());
+		r = api_queue(c, rq, &rq->work->api_answer, 0);
+		work_free(&rq->work);
+		return r;
+	}
+	if (rq->too_big)
+		return api_fail(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "body too large",
+				0);
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		abort();
+	/* the worker takes the request and the body; the client's address stays for the
+	 * throttle */
+	w->api = rq->api;
+	rq->api = calloc(1, sizeof(*rq->api));
+	if (rq->api == NULL)
+		abort();
+	memcpy(rq->api->ip, w->api->ip, sizeof(rq->api->ip));
+	w->api->body = rq->body;
+	w->api->body_len = rq->len;
+	rq->body = NULL;
+	rq->len = 0;
+	pool_enqueue(srv, c, rq, w);
+	return MHD_YES;
+}
+
 static enum MHD_Result process(struct server *srv, struct MHD_Connection *c, struct request *rq)
 {
 	const char *field = rq->ep == EP_ACS ? "SAMLResponse" : "SAMLRequest", *why = NULL;
-	struct form f;
+	struct form f = { 0 };
 	int ret;
 
+	if (rq->ep == EP_API)
+		return api_process(srv, c, rq);
 	if (rq->work != NULL) {
 		/* resumed: a worker has verified and applied the message */
 		enum MHD_Result r;
@@ -830,10 +995,8 @@ static enum MHD_Result process(struct server *srv, struct MHD_Connection *c, str
 			r = queue(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
 				  "503 sign-in is not available now\n", 33, NULL, NULL);
 		else
-			r = saml_answer(c, rq, &rq->work->o);
-		free(rq->work->location);
-		free(rq->work);
-		rq->work = NULL;
+			r = saml_answer(c, rq, rq->work);
+		work_free(&rq->work);
 		return r;
 	}
 	if (rq->too_big)
@@ -903,7 +1066,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			return MHD_NO;
 		}
 
-		if (!rq->too_big && rq->len + n <= srv->d->sso->max_body) {
+		if (!rq->too_big && rq->len + n <= body_limit(srv, rq)) {
 			char *b = realloc(rq->body, rq->len + n + 1);
 			if (b == NULL)
 				abort();
@@ -919,7 +1082,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			rq->body = NULL;
 			rq->len = 0;
 			rq->discarded += n;
-			if (rq->discarded > 4 * srv->d->sso->max_body) {
+			if (rq->discarded > 4 * body_limit(srv, rq)) {
 				snprintf(rq->outcome, sizeof(rq->outcome),
 					 "body far over max_body: connection closed");
 				return MHD_NO;
@@ -965,8 +1128,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		kw_notice("peer %s req %llu: \"%s\" %d %s", rq->peer, rq->id, rq->line, rq->status,
 			  rq->outcome);
 	free(rq->body);
+	kw_api_request_free(&rq->api);
 	if (rq->work != NULL && rq->work->done)
-		free(rq->work); /* (a work not done is the worker's: never so while suspended) */
+		work_free(
+			&rq->work); /* (a work not done is the worker's: never so while suspended) */
 	free(rq);
 	*con_cls = NULL;
 }
@@ -1187,6 +1352,7 @@ int kw_ssod_serve(struct kw_ssod *d, const char *database, const char **error_r)
 	ret = pool_new(d, database, &srv.pool, error_r);
 	if (ret < 0)
 		goto out;
+	srv.throttle = kw_api_throttle_new(d->api);
 	/* We accept ourselves (accept_all), so that connections over max_connections are
 	 * answered rather than left in the backlog; libmicrohttpd's own limit is a safety net. */
 	mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
@@ -1271,6 +1437,7 @@ out:
 	pool_free(&srv.pool);
 	if (mhd != NULL)
 		MHD_stop_daemon(mhd);
+	kw_api_throttle_free(&srv.throttle);
 	for (unsigned i = 0; i < REFUSED_SLOTS; i++) {
 		if (srv.refused[i].fd >= 0)
 			close(srv.refused[i].fd);

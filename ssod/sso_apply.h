@@ -20,6 +20,7 @@
 #include "store.h"
 
 #define KW_SSOD_NEXT_MAX 512
+struct kw_api_settings;
 
 /* What the daemon holds; the caller owns each part. */
 struct kw_ssod {
@@ -29,6 +30,9 @@ struct kw_ssod {
 	/* `ingest`: Responses from files an admin gives, answering no AuthnRequest this
 	 * process sent: InResponseTo and allow_unsolicited are not checked (HTTP checks them) */
 	bool ingest;
+	/* the REST API (api.h); NULL for ingest. Each worker has its own key (not thread-safe) */
+	const struct kw_api_settings *api;
+	struct kw_digest_key *key;
 };
 
 struct kw_ssod_outcome {

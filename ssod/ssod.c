@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "conf.h"
 #include "log.h"
 #include "saml_verify.h"
@@ -103,8 +104,10 @@ int main(int argc, char **argv)
 	const char *error, *lv;
 	int c, ret, status = 0;
 	bool verbose = false, ingest;
-	struct kw_ssod d;
+	struct kw_ssod d = { 0 };
 	struct kw_account acct;
+	struct kw_api_settings api;
+	struct kw_digest_key *key = NULL;
 
 	while ((c = getopt_long(argc, argv, "+c:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -179,6 +182,21 @@ int main(int argc, char **argv)
 	d.store = store;
 	d.ingest = ingest;
 	if (!ingest) {
+		/* the REST API (api.h) digests tokens: the database's key, or no start */
+		kw_api_settings_load(cfg, &api);
+		d.api = &api;
+		if (kw_digest_key_load(api.key_file, &key, &error) < 0) {
+			kw_error("%s: %s", api.key_file, error);
+			status = EXIT_CONFIG;
+			goto out;
+		}
+		ret = kw_store_key_check(store, key, &error);
+		kw_digest_key_free(&key);
+		if (ret < 0) {
+			kw_error("%s", error);
+			status = EXIT_CONFIG;
+			goto out;
+		}
 		ret = kw_ssod_serve(&d, kw_config_database(cfg), &error);
 		if (ret < 0) {
 			kw_error("%s", error);

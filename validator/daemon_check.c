@@ -191,7 +191,7 @@ static struct centry *cache_slot(struct kw_checker *c, uint64_t id)
 static void fill_entry(struct centry *e, const struct kw_token_check *row)
 {
 	char expires[KW_TIME_TEXT_MAX];
-	char buf[64 + KW_ACCOUNT_MAX + KW_LOGIN_MAX + KW_ROLE_MAX + KW_TIME_TEXT_MAX];
+	char buf[80 + KW_ACCOUNT_MAX + KW_LOGIN_MAX + KW_ROLE_MAX + KW_TIME_TEXT_MAX];
 	int n;
 
 	if (row->expires == KW_NEVER)
@@ -200,6 +200,9 @@ static void fill_entry(struct centry *e, const struct kw_token_check *row)
 		kw_time_format(row->expires, expires);
 	n = snprintf(buf, sizeof(buf), KW_PROTO_OK_FIELDS_FMT, (unsigned long long)row->id,
 		     row->account, row->user, row->role, expires);
+	/* a 1-hour access token (issue 11) says so; a permanent token has no kind field */
+	if (n > 0 && row->access && (size_t)n < sizeof(buf))
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "\tkind=access");
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		abort(); /* cannot happen: the buffer holds the longest names */
 	free(e->fields);

@@ -46,7 +46,8 @@ def run(tap, s):
         return
 
     resp = idp.response("alice@example.org", ["admins", "eng"], mail="alice.w@example.org")
-    status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": resp, "RelayState": "/x"})
+    status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": resp,
+                                              "RelayState": "https://elsewhere.example/x"})
     tap.ok(status == 200 and "Signed in to keywarden as <b>alice@example.org</b> with role "
            "<b>Administrators</b>" in body, "lasso Response for alice: 200, who signed in",
            (status, body, s.log()))
