@@ -21,6 +21,7 @@
 #include "secret.h"
 #include "store.h"
 #include "store_private.h"
+#include "store_sso.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -764,6 +765,19 @@ int kw_store_user_set(struct kw_store *store, const char *actor, const char *log
 			goto dbfail;
 		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"enabled\":%s",
 				       dl > 1 ? "," : "", change->enabled ? "true" : "false");
+		/* A disabled user's SSO sessions and their access and refresh tokens end now (an
+		 * enable later does not bring them back); permanent tokens only stop validating
+		 * while the user is disabled. */
+		if (!change->enabled) {
+			const char *why = NULL;
+			unsigned ended = 0;
+
+			if (kw_store_sso_sessions_end(store, u.id, NULL, now, &ended, &why) < 0)
+				goto dbfail;
+			if (ended > 0)
+				dl += (size_t)snprintf(details + dl, sizeof(details) - dl,
+						       ",\"sessions_ended\":%u", ended);
+		}
 	}
 	if (change->expiry_emails >= 0) {
 		st = kw_store_stmt(store, "UPDATE user SET expiry_emails = ?2 WHERE id = ?1");

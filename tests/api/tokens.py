@@ -194,8 +194,15 @@ def run(tap, api):
     api.kw("user", "set", "fay@idp.test", "--disable")
     line = check(api, p7["access"])
     status, _, j, _ = api.call("GET", "/api/v1/me", headers=bearer(p7["access"]))
-    tap.ok(line == "FAIL\t7\tcode=disabled" and status == 401,
-           "disabling the user ends the access token at once", (line, status))
+    tap.ok(line == "FAIL\t7\tcode=deleted" and status == 401,
+           "disabling the user ends the access token at once (FAIL deleted: it is ended)",
+           (line, status))
+    api.kw("user", "set", "fay@idp.test", "--enable")
+    line = check(api, p7["access"])
+    status, _, j, _ = api.call("GET", "/api/v1/me", headers=hdr3)
+    tap.ok(line.startswith("FAIL\t7\t") and status == 401,
+           "enabling the user again brings neither the access token nor the session back",
+           (line, status))
 
     log = api.s.log()
     secrets = [t.split("$")[1] for t in (acc, ref, p2["access"], p2["refresh"], p7["access"])]
