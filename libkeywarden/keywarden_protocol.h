@@ -54,6 +54,9 @@
 #define KW_PROTO_FIELD_USER "user"
 #define KW_PROTO_FIELD_ROLE "role"
 #define KW_PROTO_FIELD_EXPIRES "expires"
+/* OK of a 1-hour access token only: kind=access (a permanent token's OK has no kind). */
+#define KW_PROTO_FIELD_KIND "kind"
+#define KW_PROTO_KIND_ACCESS "access"
 #define KW_PROTO_FIELD_CODE "code"
 #define KW_PROTO_FIELD_REASON "reason"
 

@@ -202,7 +202,8 @@ static void fill_entry(struct centry *e, const struct kw_token_check *row)
 		     row->account, row->user, row->role, expires);
 	/* a 1-hour access token (issue 11) says so; a permanent token has no kind field */
 	if (n > 0 && row->access && (size_t)n < sizeof(buf))
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "\tkind=access");
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+			      "\t" KW_PROTO_FIELD_KIND "=" KW_PROTO_KIND_ACCESS);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		abort(); /* cannot happen: the buffer holds the longest names */
 	free(e->fields);

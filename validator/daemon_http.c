@@ -293,8 +293,20 @@ static uint64_t rate_key(const struct conn *c, const char *ip)
 
 /* Copies the OK fields ("token_id=..\taccount=..") as X-Keywarden-Token-Id: ... headers, and
  * finds the role among them. */
+/* Whether a Bearer credential names one of the 1-hour access tokens (issue 11): their ids
+ * start at KW_SESSION_TOKEN_ID_BASE (store.h). Only the id is read; the check does the rest. */
+static bool is_access_token(const struct kw_proto_field *cred)
+{
+	unsigned long long id = 0;
+	size_t i = 0;
+
+	while (i < cred->len && i < 20 && cred->s[i] >= '0' && cred->s[i] <= '9')
+		id = id * 10 + (unsigned long long)(cred->s[i++] - '0');
+	return i > 0 && i < 20 && id >= KW_SESSION_TOKEN_ID_BASE;
+}
+
 static void put_fields(struct resp *r, const char *fields, size_t len, const char **role_r,
-		       size_t *role_len_r)
+		       size_t *role_len_r, bool *kind_r)
 {
 	size_t i = 0;
 
@@ -329,6 +341,9 @@ static void put_fields(struct resp *r, const char *fields, size_t len, const cha
 				put(r, &ch, 1);
 			}
 			PUT_LIT(r, "\r\n");
+			if (klen == sizeof(KW_PROTO_FIELD_KIND) - 1 &&
+			    memcmp(k, KW_PROTO_FIELD_KIND, klen) == 0)
+				*kind_r = true;
 			if (klen == sizeof(KW_PROTO_FIELD_ROLE) - 1 &&
 			    memcmp(k, KW_PROTO_FIELD_ROLE, klen) == 0) {
 				*role_r = v;
@@ -414,6 +429,7 @@ static void handle_request(struct kw_server *s, struct conn *c, const struct kw_
 	char ip[INET6_ADDRSTRLEN];
 	const char *role = NULL;
 	size_t role_len = 0;
+	bool kind = false;
 	int need = -1, have, ret;
 
 	if (!kw_http_path_is_authz(&req->path)) {
@@ -431,12 +447,14 @@ static void handle_request(struct kw_server *s, struct conn *c, const struct kw_
 			log_request(c, ip, 401, "missing", 0);
 		return;
 	}
-	if (kw_http_field_is(&scheme, "APIKey")) {
+	if (kw_http_field_is(&scheme, "APIKey") ||
+	    (kw_http_field_is(&scheme, "Bearer") && is_access_token(&cred))) {
 		kw_server_check(s, c, rate_key(c, ip), c->uid, cred.s, cred.len, ip, strlen(ip),
 				now, &res);
 	} else {
-		/* Bearer access tokens do not exist yet: any other scheme is answered as an
-		 * unknown token (a credential that is not ours: 401 invalid), counted alike. */
+		/* Another scheme, or a Bearer credential that is not one of our 1-hour access
+		 * tokens (a permanent token belongs under APIKey): answered as an unknown token
+		 * (401 invalid), counted alike. */
 		static const char none[] = "-";
 		kw_server_check(s, c, rate_key(c, ip), c->uid, none, 1, ip, strlen(ip), now, &res);
 	}
@@ -452,7 +470,7 @@ static void handle_request(struct kw_server *s, struct conn *c, const struct kw_
 		return;
 	}
 	start(s, &r, req->minor, 200);
-	put_fields(&r, res.fields, res.fields_len, &role, &role_len);
+	put_fields(&r, res.fields, res.fields_len, &role, &role_len, &kind);
 	ret = required_rank(s, req, &need);
 	if (ret == 0 && need >= 0 && role != NULL)
 		ret = kw_checker_role_rank(s->checker, role, role_len, &have);
@@ -478,7 +496,8 @@ static void handle_request(struct kw_server *s, struct conn *c, const struct kw_
 			log_request(c, ip, 403, "insufficient_role", res.token_id);
 		return;
 	}
-	PUT_LIT(&r, "X-Keywarden-Kind: " KIND_APIKEY "\r\n");
+	if (!kind) /* an access token's fields say kind=access; a permanent token's say nothing */
+		PUT_LIT(&r, "X-Keywarden-Kind: " KIND_APIKEY "\r\n");
 	finish(c, &r, req->minor, keep);
 	if (kw_log_enabled(KW_LOG_DEBUG))
 		log_request(c, ip, 200, "OK", res.token_id);

@@ -67,8 +67,34 @@ def bearer(token):
     return {"Authorization": "Bearer " + token}
 
 
+def authz(api, scheme, token):
+    """GET /authz on the validator's HTTP endpoint (doc/http-authz.md): (status, headers)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(os.path.join(api.s.dir, "authz.sock"))
+    s.sendall(("GET /authz HTTP/1.1\r\nHost: x\r\nAuthorization: %s %s\r\n"
+               "Connection: close\r\n\r\n" % (scheme, token)).encode())
+    buf = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    head = buf.split(b"\r\n\r\n", 1)[0].decode()
+    lines = head.split("\r\n")
+    hdrs = {}
+    for k, v in (l.split(": ", 1) for l in lines[1:] if ": " in l):
+        k = k.lower()
+        hdrs[k] = hdrs[k] + "," + v if k in hdrs else v  # a repeated header shows as a list
+    return int(lines[0].split()[1]), hdrs
+
+
 def run(tap, api):
     api.start()
+    # the validator also answers the HTTP check endpoint (Bearer access tokens, issue 14)
+    with open(os.path.join(api.s.dir, "keywarden.conf"), "a") as f:
+        f.write("[validator]\nhttp_listen = unix:%s\n" % os.path.join(api.s.dir, "authz.sock"))
     api.s.start_validator()
     _, _, meta = api.s.request("GET", "/saml/metadata")
     idp = st.LassoIdp(api.s, meta)
@@ -120,6 +146,19 @@ def run(tap, api):
            "a permanent token's answer has no kind field", line)
     status, _, j, _ = api.call("GET", "/api/v1/me", headers=bearer(ref))
     tap.ok(status == 401, "a refresh token is no access token (401)", (status, j))
+    status, h = authz(api, "Bearer", acc)
+    tap.ok(status == 200 and h.get("x-keywarden-kind") == "access" and
+           h.get("x-keywarden-user") == "eve@idp.test",
+           "GET /authz with Bearer <access>: 200, X-Keywarden-Kind: access", (status, h))
+    status, h = authz(api, "Bearer", perm)
+    tap.ok(status == 401 and h.get("x-keywarden-reason") == "invalid",
+           "a permanent token under Bearer: 401 invalid (it belongs under APIKey)", (status, h))
+    status, h = authz(api, "APIKey", perm)
+    tap.ok(status == 200 and h.get("x-keywarden-kind") == "apikey",
+           "the permanent token under APIKey: 200, X-Keywarden-Kind: apikey (once)",
+           (status, h))
+    status, h = authz(api, "Bearer", ref)
+    tap.ok(status == 401, "a refresh token under Bearer: 401", (status, h))
 
     # refresh, and reuse detection
     status, _, p2, _ = api.call("POST", "/api/v1/auth/refresh", body={"refresh": ref})

@@ -211,7 +211,7 @@ try:
     r = get("/api/x")
     t.eq(r.status, 401, "no token: 401")
     r = get("/api/x", {"Authorization": "Bearer abc.def.ghi"})
-    t.eq(r.status, 401, "a Bearer token (no access tokens yet): 401")
+    t.eq(r.status, 401, "a Bearer credential that is no access token of ours: 401")
 
     # --- min_role ---
     r = get("/admin/x", apikey(good))

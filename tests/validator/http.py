@@ -92,7 +92,7 @@ try:
          (401, "missing", "APIKey"), "no Authorization: 401 missing")
     r = c.request(headers={"Authorization": "Bearer eyJhbGciOi.abc.def"})
     t.eq((r.status, r.h("X-Keywarden-Reason")), (401, "invalid"),
-         "Bearer (no access tokens yet): 401 invalid, as an unknown token")
+         "Bearer with no access token (a JWT-like text): 401 invalid, as an unknown token")
     r = c.request(headers={"Authorization": "Basic YWxpY2U6cHc="})
     t.eq((r.status, r.h("X-Keywarden-Reason")), (401, "invalid"), "another scheme: 401 invalid")
 
