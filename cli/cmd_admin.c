@@ -186,10 +186,8 @@ int kw_cmd_user_set(struct kw_cli *cli, int argc, char **argv)
 		cli->store_flags |= KW_STORE_REVOKE;
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
+	/* disabling uses the store's reserve on a full disk (a revocation) */
 	ret = kw_store_user_set(store, cli->operator_name, pos[0], &change, &error);
-	/* Disabling is a revocation: a full disk must not keep the user's tokens valid. */
-	while (ret == -ENOSPC && change.enabled == 0 && kw_store_reserve_release(store) == 0)
-		ret = kw_store_user_set(store, cli->operator_name, pos[0], &change, &error);
 	if (ret == -ENOSPC && change.enabled == 0) {
 		fprintf(stderr,
 			"keywarden: %s; the reserve is spent: the tokens of '%s' STILL "

@@ -366,10 +366,7 @@ int kw_cmd_token_delete(struct kw_cli *cli, int argc, char **argv)
 	cli->store_flags |= KW_STORE_REVOKE;
 	if ((store = kw_cli_store(cli, &exit_code)) == NULL)
 		return exit_code;
-	ret = kw_store_token_delete(store, as, id, &error);
-	/* A full disk must not keep the token valid: the store's reserve makes room. */
-	while (ret == -ENOSPC && kw_store_reserve_release(store) == 0)
-		ret = kw_store_token_delete(store, as, id, &error);
+	ret = kw_store_token_delete(store, as, id, &error); /* uses the reserve on a full disk */
 	if (ret == -ENOSPC) {
 		fprintf(stderr,
 			"keywarden: %s; the reserve is spent: token %llu STILL VALIDATES "

@@ -3,6 +3,7 @@
 
 #include "conf.h"
 #include "error.h"
+#include "xalloc.h"
 #include "keywarden_protocol.h"
 
 #include <errno.h>
@@ -191,14 +192,6 @@ static int setting_check(const struct setting *st, const char *v, const char **e
 	return 0;
 }
 
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-	if (d == NULL)
-		abort(); /* programs, not libraries: out of memory ends them */
-	return d;
-}
-
 static char *path_join(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
@@ -316,9 +309,9 @@ static int parse_file(struct kw_config *cfg, const char *path, const char **erro
 		if (n == NULL)
 			abort();
 		cfg->entries = n;
-		n[cfg->n_entries].section = xstrdup(section);
-		n[cfg->n_entries].key = xstrdup(key);
-		n[cfg->n_entries].value = xstrdup(value);
+		n[cfg->n_entries].section = kw_strdup(section);
+		n[cfg->n_entries].key = kw_strdup(key);
+		n[cfg->n_entries].value = kw_strdup(value);
 		cfg->n_entries++;
 	}
 	if (ferror(f)) {
@@ -375,7 +368,7 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 			goto fail;
 	}
 	if (opts->config_file != NULL) {
-		cfg->file = xstrdup(opts->config_file);
+		cfg->file = kw_strdup(opts->config_file);
 	} else if (state_dir != NULL) {
 		char *p = path_join(state_dir, "keywarden.conf");
 		if (access(p, F_OK) == 0)
@@ -383,7 +376,7 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 		else
 			free(p);
 	} else if (access(KW_DEFAULT_CONFIG, F_OK) == 0) {
-		cfg->file = xstrdup(KW_DEFAULT_CONFIG);
+		cfg->file = kw_strdup(KW_DEFAULT_CONFIG);
 	}
 	if (cfg->file != NULL) {
 		ret = parse_file(cfg, cfg->file, error_r);
@@ -396,18 +389,18 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 		if (ret < 0)
 			goto fail;
 	}
-	cfg->state_dir = xstrdup(state_dir != NULL ? state_dir : KW_DEFAULT_STATE_DIR);
+	cfg->state_dir = kw_strdup(state_dir != NULL ? state_dir : KW_DEFAULT_STATE_DIR);
 	v = kw_config_get(cfg, "store", "database");
-	cfg->database = v != NULL ? xstrdup(v) : path_join(cfg->state_dir, "keywarden.db");
+	cfg->database = v != NULL ? kw_strdup(v) : path_join(cfg->state_dir, "keywarden.db");
 	v = kw_config_get(cfg, "store", "key_file");
-	cfg->key_file = v != NULL ? xstrdup(v) : path_join(cfg->state_dir, "keywarden.key");
+	cfg->key_file = v != NULL ? kw_strdup(v) : path_join(cfg->state_dir, "keywarden.key");
 	v = kw_config_get(cfg, "validator", "socket");
 	if (v != NULL)
-		cfg->socket = xstrdup(v);
+		cfg->socket = kw_strdup(v);
 	else if (state_dir != NULL)
 		cfg->socket = path_join(state_dir, "validator.sock");
 	else
-		cfg->socket = xstrdup(KW_DEFAULT_SOCKET_PATH);
+		cfg->socket = kw_strdup(KW_DEFAULT_SOCKET_PATH);
 	*cfg_r = cfg;
 	return 0;
 fail:

@@ -3,7 +3,7 @@ noinst_LTLIBRARIES += lib/libkwcore.la
 lib_libkwcore_la_SOURCES = \
 	lib/audit.h lib/store_audit.c \
 	lib/conf.c lib/conf.h \
-	lib/error.c lib/error.h \
+	lib/error.c lib/error.h lib/xalloc.h \
 	lib/jsonw.c lib/jsonw.h \
 	lib/text.c lib/text.h \
 	lib/log.c lib/log.h \

@@ -707,8 +707,8 @@ out:
 	return ret;
 }
 
-int kw_store_user_set(struct kw_store *store, const char *actor, const char *login,
-		      const struct kw_user_change *change, const char **error_r)
+static int user_set(struct kw_store *store, const char *actor, const char *login,
+		    const struct kw_user_change *change, const char **error_r)
 {
 	struct kw_user u;
 	struct kw_role r;
@@ -803,6 +803,17 @@ dbfail:
 	ret = kw_store_db_fail(store, error_r, "cannot change user");
 out:
 	kw_store_rollback(store);
+	return ret;
+}
+
+int kw_store_user_set(struct kw_store *store, const char *actor, const char *login,
+		      const struct kw_user_change *change, const char **error_r)
+{
+	int ret = user_set(store, actor, login, change, error_r);
+
+	/* disabling is a revocation: a full disk must not keep the user's tokens valid */
+	while (ret == -ENOSPC && change->enabled == 0 && kw_store_reserve_release(store) == 0)
+		ret = user_set(store, actor, login, change, error_r);
 	return ret;
 }
 

@@ -26,7 +26,7 @@
  *   -EPROTO  the database is newer than this program, not a keywarden database, empty
  *            (only KW_STORE_CREATE makes one), or not private (folder 0700, file 0600)
  *   -EBUSY   the database stayed locked by another process (retry later)
- *   -ENOSPC  the disk of the database is full (see kw_store_reserve_release())
+ *   -ENOSPC  the disk of the database is full (a revocation: and the reserve is spent)
  *   -EKEYREJECTED  the digest key is not the database's (kw_store_key_check())
  *   -EIO     any other database failure
  * Not thread-safe: one struct kw_store per thread. */
@@ -151,15 +151,12 @@ int kw_store_begin_batch(struct kw_store *store);
 
 /* The revocation reserve (store_reserve.c): a file of KW_STORE_RESERVE_SIZE bytes beside the
  * database ("<database>-reserve"), made by kw_store_open() for writing whenever it is missing
- * or short and the disk has room. When a revocation fails with -ENOSPC, the caller releases a
- * slice of it and tries again, so that a full disk cannot keep a token valid:
- *     while ((ret = revoke(...)) == -ENOSPC && kw_store_reserve_release(store) == 0)
- *             ;
- * Returns 0 when a slice was released (and warns through the log), -ENOENT when the reserve is
- * spent. Only for revocations: other changes may fail on a full disk. */
+ * or short and the disk has room. The revocations (kw_store_token_delete(), and
+ * kw_store_user_set() when it disables) release it a slice at a time and try again when the
+ * disk is full, so that a full disk cannot keep a token valid; they return -ENOSPC only when
+ * the reserve is spent. Other changes may fail on a full disk. */
 #define KW_STORE_RESERVE_SIZE (2 * 1024 * 1024)
 #define KW_STORE_RESERVE_SLICE (256 * 1024)
-int kw_store_reserve_release(struct kw_store *store);
 
 /* The digest key (store_key.c): the database records the fingerprint of its key
  * (kw_digest_key_fingerprint()). Returns 0 when key is that key, or records it when the

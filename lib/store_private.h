@@ -44,6 +44,9 @@ const char *kw_store_path(const struct kw_store *store);
 /* store_reserve.c: creates or completes the reserve beside a database opened for writing;
  * warns when the disk has no room for it. */
 void kw_store_reserve_ensure(struct kw_store *store);
+/* Releases a slice of the reserve (and warns through the log): 0, or -ENOENT when it is
+ * spent. For the revocations' retry only. */
+int kw_store_reserve_release(struct kw_store *store);
 /* The plausibility rule for email addresses: text as for a name, at most KW_EMAIL_MAX bytes,
  * one '@' with text on both sides, nothing that would break a mail header. */
 bool kw_store_email_ok(const char *email);

@@ -341,7 +341,7 @@ int kw_store_token_get(struct kw_store *store, const char *as, uint64_t id, int6
 	return visible_token(store, &actor, id, now, info_r, "see", error_r);
 }
 
-int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id, const char **error_r)
+static int token_delete(struct kw_store *store, const char *as, uint64_t id, const char **error_r)
 {
 	struct kw_user actor;
 	struct kw_token_info t;
@@ -384,6 +384,16 @@ dbfail:
 	ret = kw_store_db_fail(store, error_r, "cannot delete token");
 out:
 	kw_store_rollback(store);
+	return ret;
+}
+
+int kw_store_token_delete(struct kw_store *store, const char *as, uint64_t id, const char **error_r)
+{
+	int ret = token_delete(store, as, id, error_r);
+
+	/* a revocation: a full disk must not keep the token valid (store.h, the reserve) */
+	while (ret == -ENOSPC && kw_store_reserve_release(store) == 0)
+		ret = token_delete(store, as, id, error_r);
 	return ret;
 }
 

