@@ -350,15 +350,17 @@ static int list_row(const struct kw_token_info *t, void *arg)
 
 	l->n++;
 	l->soon += soon;
-	kw_page_raw(p, "<tr id=\"token-%llu\"><td data-label=\"Name\">", (unsigned long long)t->id);
+	kw_page_raw(p, "<tr id=\"token-%llu\"><td class=\"long\" data-label=\"Name\">",
+		    (unsigned long long)t->id);
 	if (soon)
 		kw_page_raw(p, "<span class=\"mark\" title=\"expires within 7 days\" "
 			       "aria-label=\"expires within 7 days\">!</span> ");
 	kw_page_raw(p, "<span class=\"name\">");
 	kw_page_text(p, t->name);
-	kw_page_raw(
-		p, "</span> <span class=\"muted\">#%llu</span></td><td data-label=\"Description\">",
-		(unsigned long long)t->id);
+	kw_page_raw(p,
+		    "</span> <span class=\"muted\">#%llu</span></td><td class=\"long\" "
+		    "data-label=\"Description\">",
+		    (unsigned long long)t->id);
 	kw_page_text(p, t->description);
 	kw_page_raw(p, "</td><td data-label=\"Issued by\">");
 	kw_page_text(p, t->issuer);
@@ -865,7 +867,7 @@ static void review_page(struct ctx *c)
 			for (size_t t = 0; t < k->n_tokens; t++) {
 				const struct kw_sso_token *tk = &k->tokens[t];
 
-				kw_page_raw(&p, "<tr><td data-label=\"Token\">");
+				kw_page_raw(&p, "<tr><td class=\"long\" data-label=\"Token\">");
 				kw_page_text(&p, tk->name);
 				kw_page_raw(&p,
 					    " <span class=\"muted\">#%llu</span></td>"

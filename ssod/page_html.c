@@ -31,7 +31,10 @@ const char kw_page_css[] =
 	".mark{color:#b00020;font-weight:bold}\n"
 	"table{border-collapse:collapse;width:100%;background:#fff}\n"
 	"th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #dde;"
-	"vertical-align:top;overflow-wrap:anywhere}\n"
+	"vertical-align:top;overflow-wrap:break-word}\n"
+	"td.long{overflow-wrap:anywhere;min-width:8rem}\n"
+	"td .button,td button{white-space:nowrap}\n"
+	"caption{text-align:left;padding:.3rem 0}\n"
 	"th{background:#e9ebf0;font-size:.85rem}\n"
 	"label{display:block;font-weight:600;margin-top:.8rem}\n"
 	"input[type=text],input[type=date],select,textarea{font:inherit;padding:.35rem;"
@@ -62,7 +65,7 @@ const char kw_page_css[] =
 	".muted{color:#556}\n"
 	"label.inline{display:inline;font-weight:normal}\n"
 	"@media (max-width:700px){thead{display:none}table,tbody,tr,td{display:block}"
-	"tr{margin-bottom:.8rem;border:1px solid #ccd}"
+	"tr{margin-bottom:.8rem;border:1px solid #ccd}caption{display:block}"
 	"td{border:0;padding:.2rem .5rem}"
 	"td::before{content:attr(data-label) \": \";font-weight:600}}\n";
 
