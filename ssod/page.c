@@ -580,16 +580,17 @@ static void new_page(struct ctx *c, const char *problem, int status)
 	sc.p = &p;
 	sc.selected = role != NULL ? role : c->me.role.name;
 	each_role(c, role_option, &sc);
-	kw_page_raw(&p,
-		    "</select><p class=\"muted\" id=\"role-help\">A token's role is at most "
-		    "your own.</p><fieldset><legend>Expiration</legend>"
-		    "<input type=\"radio\" id=\"never\" name=\"expiry\" value=\"never\"%s>"
-		    "<label for=\"never\">Never expire</label>"
-		    "<input type=\"radio\" id=\"dated\" name=\"expiry\" value=\"date\"%s>"
-		    "<label for=\"dated\">Set expiration date</label>"
-		    "<label for=\"expires\">Expiration date (end of day, UTC)</label>"
-		    "<input type=\"date\" id=\"expires\" name=\"expires\" value=\"",
-		    dated ? "" : " checked", dated ? " checked" : "");
+	kw_page_raw(
+		&p,
+		"</select><p class=\"muted\" id=\"role-help\">A token's role is at most "
+		"your own.</p><fieldset><legend>Expiration</legend>"
+		"<input type=\"radio\" id=\"never\" name=\"expiry\" value=\"never\"%s>"
+		"<label for=\"never\">Never expire</label>"
+		"<input type=\"radio\" id=\"dated\" name=\"expiry\" value=\"date\"%s>"
+		"<label for=\"dated\">Set expiration date</label>"
+		"<label class=\"block\" for=\"expires\">Expiration date (end of day, UTC)</label>"
+		"<input type=\"date\" id=\"expires\" name=\"expires\" value=\"",
+		dated ? "" : " checked", dated ? " checked" : "");
 	kw_page_text(&p, date);
 	kw_page_raw(&p, "\"></fieldset><button type=\"submit\" class=\"primary\" "
 			"id=\"create-button\">Create</button> <a class=\"button\" "

@@ -41,6 +41,7 @@ const char kw_page_css[] =
 	"width:100%;max-width:28rem;border:1px solid #99a;border-radius:4px}\n"
 	"fieldset{border:1px solid #ccd;margin-top:.8rem;max-width:28rem}\n"
 	"fieldset label{display:inline;font-weight:normal;margin:0 1rem 0 .2rem}\n"
+	"fieldset label.block{display:block;font-weight:600;margin:.6rem 0 .2rem}\n"
 	".filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:flex-end;"
 	"margin-bottom:1rem}\n"
 	".filters label{margin:0}\n"
