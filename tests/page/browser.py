@@ -21,6 +21,7 @@ import re
 import sys
 import tempfile
 import time
+import traceback
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,8 +83,8 @@ class Page:
                      '<script>document.forms[0].submit()</script></body></html>'
                      % (self.base, html.escape(resp), html.escape(next_path)))
         self.d.get("file://" + f)
-        WebDriverWait(self.d, 20).until(lambda d: d.current_url.startswith(self.base + "/"))
-        WebDriverWait(self.d, 20).until(
+        WebDriverWait(self.d, 60).until(lambda d: d.current_url.startswith(self.base + "/"))
+        WebDriverWait(self.d, 60).until(
             lambda d: d.execute_script("return document.readyState") == "complete")
 
     def submit(self, el, keys=None):
@@ -93,8 +94,8 @@ class Page:
             el.click()
         else:
             el.send_keys(keys)
-        WebDriverWait(self.d, 20).until(EC.staleness_of(old))
-        WebDriverWait(self.d, 20).until(
+        WebDriverWait(self.d, 60).until(EC.staleness_of(old))
+        WebDriverWait(self.d, 60).until(
             lambda d: d.execute_script("return document.readyState") == "complete")
 
     def cookie(self):
@@ -174,7 +175,21 @@ def main():
         _, _, meta = s.request("GET", "/saml/metadata")
         idp = st.LassoIdp(s, meta)
         p = Page(tap, s, idp)
-        run(tap, s, p)
+        try:
+            run(tap, s, p)
+            tap.ok(True, "the browser test ran to its end")
+        except Exception:
+            # say where, in the TAP log (make check keeps only stdout), with the page seen
+            for line in traceback.format_exc().splitlines():
+                print("# " + line)
+            print("# at %s" % p.d.current_url)
+            tap.ok(False, "the browser test ran to its end")
+        p.quit()
+        p = None
+        rc = s.stop()
+        bad = [x for x in s.log().splitlines() if "Sanitizer" in x or "runtime error" in x]
+        tap.ok(rc == 0 and not bad, "keywarden-ssod ends cleanly (no sanitizer report)",
+               (rc, bad[:5]))
     finally:
         if p is not None:
             p.quit()
