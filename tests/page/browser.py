@@ -30,10 +30,10 @@ import ssodtest as st  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMEDRIVER = os.environ.get("KW_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -83,20 +83,22 @@ class Page:
                      '<script>document.forms[0].submit()</script></body></html>'
                      % (self.base, html.escape(resp), html.escape(next_path)))
         self.d.get("file://" + f)
-        WebDriverWait(self.d, 60).until(lambda d: d.current_url.startswith(self.base + "/"))
-        WebDriverWait(self.d, 60).until(
-            lambda d: d.execute_script("return document.readyState") == "complete")
+        WebDriverWait(self.d, 60, ignored_exceptions=[WebDriverException]).until(
+            lambda d: d.current_url.startswith(self.base + "/") and
+            d.execute_script("return document.readyState") == "complete")
 
     def submit(self, el, keys=None):
         """Clicks el (or types keys into it) and waits for the next page."""
-        old = self.d.find_element(By.TAG_NAME, "html")
+        # a mark on the old page's window: gone once the next page has loaded (a check of
+        # the old element's staleness races with chromedriver during the navigation)
+        self.d.execute_script("window.kwOldPage = true")
         if keys is None:
             el.click()
         else:
             el.send_keys(keys)
-        WebDriverWait(self.d, 60).until(EC.staleness_of(old))
-        WebDriverWait(self.d, 60).until(
-            lambda d: d.execute_script("return document.readyState") == "complete")
+        WebDriverWait(self.d, 60, ignored_exceptions=[WebDriverException]).until(
+            lambda d: d.execute_script("return !window.kwOldPage && "
+                                       "document.readyState === 'complete'"))
 
     def cookie(self):
         c = self.d.get_cookie("__Host-kw_session")
@@ -406,6 +408,14 @@ def run(tap, s, p):
                                                     "role": "Engineers", "expiry": "never"},
                             cookie=sam_cookie)
     ok(status == 400 and len(tokens_of(s)) == n, "posted directly: refused too", status)
+    status, h, text = p.raw("POST", "/tokens/new", {"csrf": csrf, "name": "sam-cron",
+                                                    "role": "Users", "expiry": "never"},
+                            cookie=sam_cookie)
+    m = re.search(r'id="secret"[^>]* value="(\d+\$[A-Za-z0-9_-]+)"', text)
+    ok(status == 201 and h.get("cache-control") == "no-store" and m and
+       s.check_token(m.group(1)).returncode == 0,
+       "a form posted with the CSRF token and an allowed role: the secret, Cache-Control: "
+       "no-store", (status, h))
     status, _, _ = p.raw("GET", "/tokens/%d/delete" % soon_id, cookie=sam_cookie)
     ok(status == 404, "ann's token is not found for sam", status)
     status, _, _ = p.raw("POST", "/tokens/%d/delete" % soon_id, {"csrf": csrf},
