@@ -741,9 +741,12 @@ static void delete_token(struct ctx *c, uint64_t id)
 	memset(&ans, 0, sizeof(ans));
 	api_call(c, "DELETE", path, NULL, &ans);
 	if (ans.status != 204) {
+		int ans_status = ans.status;
+
 		api_message(&ans, message, sizeof(message));
 		kw_api_answer_clear(&ans);
-		error_page(c, 409, "Not deleted", message, true);
+		/* the API's status: 404 for a token the user may not see, 409 deleted already */
+		error_page(c, ans_status >= 400 ? ans_status : 500, "Not deleted", message, true);
 		return;
 	}
 	kw_api_answer_clear(&ans);
