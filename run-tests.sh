@@ -3,6 +3,8 @@
 # with warnings as errors and runs `make check`, then does the same with AddressSanitizer and
 # UndefinedBehaviorSanitizer, then (as root) builds, installs and purges the Debian packages
 # (tests/package/check.sh), and ends with one line "N passed, N failed" for all tests run.
+# Both builds run the browser tests of the API tokens pages (tests/page/browser.py: headless
+# Chromium through Selenium, one browser session; about 20 s plain, 30 s with the sanitizers).
 set -e
 cd "$(dirname "$0")"
 top=$(pwd)

@@ -42,6 +42,7 @@ void kw_api_settings_load(const struct kw_config *cfg, struct kw_api_settings *s
 	s->reauth_minutes = (unsigned)kw_config_uint(cfg, "sso", "reauth_minutes");
 	s->access_lifetime = (unsigned)kw_config_uint(cfg, "api", "access_lifetime");
 	s->refresh_lifetime = (unsigned)kw_config_uint(cfg, "api", "refresh_lifetime");
+	s->stale_days = (unsigned)kw_config_uint(cfg, "sso", "stale_days");
 }
 
 int kw_api_session_start(struct kw_store *store, struct kw_digest_key *key,
@@ -809,6 +810,40 @@ void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 out:
 	(void)kw_store_act(store, NULL, NULL);
 	OPENSSL_cleanse(&who, sizeof(who));
+}
+
+/* ---- the pages' entry (page.c) ---- */
+
+int kw_api_begin(struct kw_store *store, struct kw_digest_key *key, const struct kw_api_settings *s,
+		 const struct kw_api_request *rq, int64_t now, struct kw_api_actor *actor_r,
+		 struct kw_api_answer *a)
+{
+	struct actor who;
+	int ret = -EACCES;
+
+	memset(&who, 0, sizeof(who));
+	if (authenticate(store, key, s, rq, now, &who, a) < 0)
+		goto out;
+	if (!csrf_ok(&who, rq, a))
+		goto out;
+	ret = act(store, &who, rq, a);
+	if (ret < 0)
+		goto out;
+	memset(actor_r, 0, sizeof(*actor_r));
+	snprintf(actor_r->login, sizeof(actor_r->login), "%s", who.t.login);
+	snprintf(actor_r->account, sizeof(actor_r->account), "%s", who.t.account);
+	actor_r->role = who.t.role;
+	if (who.session)
+		snprintf(actor_r->csrf, sizeof(actor_r->csrf), "%s", who.s.csrf);
+	ret = 0;
+out:
+	OPENSSL_cleanse(&who, sizeof(who));
+	return ret;
+}
+
+void kw_api_end(struct kw_store *store)
+{
+	(void)kw_store_act(store, NULL, NULL);
 }
 
 /* ---- the throttle ---- */

@@ -42,6 +42,7 @@ struct kw_api_settings {
 	/* [sso] session_lifetime, session_idle (seconds), reauth_minutes */
 	unsigned session_lifetime, session_idle, reauth_minutes;
 	unsigned access_lifetime, refresh_lifetime; /* [api]: seconds */
+	unsigned stale_days;                        /* [sso]: for the pages' SSO review */
 };
 
 /* The session cookie (a __Host- cookie: Secure, Path=/, no Domain). */
@@ -85,7 +86,10 @@ struct kw_api_answer {
 	char allow[32];        /* 405: the Allow header */
 	char location[64];     /* 201: the Location header */
 	char set_cookie[KW_API_SET_COOKIE_MAX]; /* logout: the cookie cleared */
-	char outcome[256]; /* for the log line: what happened, never a secret */
+	char outcome[256];        /* for the log line: what happened, never a secret */
+	const char *content_type; /* static; NULL: application/json (the pages: text/html) */
+	bool page;                /* a page (page.c): its Content-Security-Policy */
+	bool cacheable;           /* the stylesheet and the script: may be cached */
 };
 
 void kw_api_answer_clear(struct kw_api_answer *a);
@@ -102,6 +106,24 @@ void kw_api_handle(struct kw_store *store, struct kw_digest_key *key,
 int kw_api_session_start(struct kw_store *store, struct kw_digest_key *key,
 			 const struct kw_api_settings *s, const char *login, int64_t now,
 			 char *set_cookie, const char **error_r);
+
+/* ---- for the pages (page.c), a second face of the same operations ---- */
+
+/* Who acts, as the API authenticates a request (the session cookie, or a credential). */
+struct kw_api_actor {
+	char login[KW_LOGIN_MAX + 1];
+	char account[KW_ACCOUNT_MAX + 1];
+	struct kw_role role;             /* the role the request acts with */
+	char csrf[KW_CSRF_TEXT_LEN + 1]; /* the session's CSRF token, "" without a session */
+};
+
+/* Authenticates rq as kw_api_handle() does, checks the CSRF token of a change (rq->csrf) as it
+ * does, and makes the store act as that user (role cap, audit context) until kw_api_end().
+ * 0, or a negative errno-style code with the answer written in *a (401, 403 csrf, 5xx). */
+int kw_api_begin(struct kw_store *store, struct kw_digest_key *key, const struct kw_api_settings *s,
+		 const struct kw_api_request *rq, int64_t now, struct kw_api_actor *actor_r,
+		 struct kw_api_answer *a);
+void kw_api_end(struct kw_store *store);
 
 /* An error answer of the API's form, from any thread: {"error": code, "message": ...}. */
 void kw_api_error(struct kw_api_answer *a, int status, const char *code, const char *fmt, ...)

@@ -87,11 +87,20 @@ enum MHD_Result kw_api_http_queue(struct MHD_Connection *c, const struct kw_api_
 	if (resp == NULL)
 		return MHD_NO;
 	if (a->body != NULL)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					a->content_type != NULL ? a->content_type
+								: "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				a->cacheable ? "max-age=3600" : "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Content-Security-Policy",
-				"default-src 'none'; frame-ancestors 'none'");
+	/* the pages (page.c) load their stylesheet and script from this site only; forms post
+	 * here only */
+	MHD_add_response_header(
+		resp, "Content-Security-Policy",
+		a->page ? "default-src 'none'; style-src 'self'; script-src 'self'; "
+			  "img-src 'self'; form-action 'self'; base-uri 'none'; "
+			  "frame-ancestors 'none'"
+			: "default-src 'none'; frame-ancestors 'none'");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	if (a->www_authenticate)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,

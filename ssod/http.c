@@ -46,6 +46,7 @@
 
 #include "api.h"
 #include "api_http.h"
+#include "page.h"
 #include "error.h"
 #include "http.h"
 #include "login.h"
@@ -590,6 +591,8 @@ static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, 
 		rq->ep = EP_LOGIN;
 	else if (strncmp(url, KW_API_PREFIX, strlen(KW_API_PREFIX)) == 0)
 		return api_first_call(srv, c, rq, url, method);
+	else if (kw_page_path(url)) /* the pages (page.h): on the workers, as the API */
+		return api_first_call(srv, c, rq, url, method);
 	if (rq->ep == EP_NONE)
 		return plain(c, rq, MHD_HTTP_NOT_FOUND, "not found", NULL);
 	get_ok = rq->ep == EP_METADATA || rq->ep == EP_HEALTHZ || rq->ep == EP_LOGIN;
@@ -651,7 +654,10 @@ static void describe_outcome(struct request *rq, enum endpoint ep, const struct 
 static void work_run(struct kw_ssod *d, struct work *w)
 {
 	if (w->ep == EP_API) {
-		kw_api_handle(d->store, d->key, d->api, w->api, kw_now(), &w->api_answer);
+		if (kw_page_path(w->api->path))
+			kw_page_handle(d->store, d->key, d->api, w->api, kw_now(), &w->api_answer);
+		else
+			kw_api_handle(d->store, d->key, d->api, w->api, kw_now(), &w->api_answer);
 		kw_api_request_free(&w->api);
 		snprintf(w->rq->outcome, sizeof(w->rq->outcome), "%s", w->api_answer.outcome);
 		return;

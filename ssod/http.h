@@ -6,6 +6,7 @@
  *   GET  /saml/login     [?next=PATH] SP-initiated sign-in: 302 to the IdP (login.h)
  *   GET  /healthz        "ok"
  *   /api/v1/...          the REST API (api.h), run on the workers like SAML messages
+ *   /, /tokens, ...      the API tokens pages (page.h), run on the workers as the API
  *
  * One thread serves HTTP: libmicrohttpd runs in external-select mode on its epoll
  * descriptor, polled with a signalfd by kw_ssod_serve(), so that a slow client never blocks

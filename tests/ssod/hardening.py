@@ -97,9 +97,12 @@ def run(tap, s):
                "%s %s: 405, Allow: %s" % (method, path, allow), (status, hdrs))
     status, hdrs, body = s.request("HEAD", "/healthz")
     tap.ok(status == 200, "HEAD /healthz: 200", status)
-    for path in ("/", "/saml", "/saml/acs/", "/saml/acs/../metadata", "/x%00y"):
+    for path in ("/saml", "/saml/acs/", "/saml/acs/../metadata", "/x%00y"):
         status, hdrs, body = s.request("GET", path)
         tap.ok(status == 404, "GET %s: 404" % path, (status, body))
+    status, hdrs, body = s.request("GET", "/")
+    tap.ok(status == 303 and hdrs.get("location") == "/tokens",
+           "GET /: 303 to the API tokens page (issue 12)", (status, hdrs))
 
     for text, what in (("SAMLResponse=%zz", "a bad percent escape"),
                        ("SAMLResponse=abc%4", "a cut percent escape"),
