@@ -133,6 +133,14 @@ int kw_sso_logout(struct kw_store *store, const struct kw_sso_logout_request *l,
 int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login, const char *reason,
 		  int64_t now, struct kw_sso_result *result_r, const char **error_r);
 
+/* The IdP says the user's SSO access is back (SCIM active:true; actor such as "scim:IDP"): a
+ * revoked SSO user becomes active again (sso_state active, role on record kept, an sso_event
+ * "restore" and audit event sso.restore); its open review case stays (its tokens are still
+ * there; the sweep closes it). An active or downgraded user is left alone (KW_SSO_UPDATED, no
+ * event). -EINVAL for a local user or an empty reason, -ENOENT unknown user. */
+int kw_sso_restore(struct kw_store *store, const char *actor, const char *login, const char *reason,
+		   int64_t now, struct kw_sso_result *result_r, const char **error_r);
+
 /* Closes the open cases (of `account`, or of all when NULL) whose user holds no active token
  * (none that is not deleted and not expired; a disabled user's tokens count),
  * and opens "stale" cases for SSO users (not revoked) unseen for stale_days who hold active

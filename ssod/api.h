@@ -86,6 +86,7 @@ struct kw_api_answer {
 	char location[64];     /* 201: the Location header */
 	char set_cookie[KW_API_SET_COOKIE_MAX]; /* logout: the cookie cleared */
 	char outcome[256]; /* for the log line: what happened, never a secret */
+	bool scim;         /* a SCIM answer (scim.h): application/scim+json, Bearer challenge */
 };
 
 void kw_api_answer_clear(struct kw_api_answer *a);
