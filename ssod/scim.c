@@ -27,6 +27,7 @@
 #include "scim.h"
 #include "secret.h"
 #include "sso.h"
+#include "store_scim.h"
 #include "text.h"
 
 #define SCIM_V2 "/scim/v2"
@@ -131,9 +132,10 @@ static void store_error(struct kw_api_answer *a, int ret, const char *error)
 
 struct users {
 	const char *account;
-	const char *login; /* filter userName eq (case-insensitive), NULL: all */
-	int64_t id;        /* 0: any */
-	bool none;         /* a filter that matches nothing (externalId) */
+	const char *login;       /* filter userName eq (case-insensitive), NULL: all */
+	int64_t id;              /* 0: any */
+	const char *external_id; /* filter externalId eq (case-sensitive), NULL: any */
+	bool none;               /* a filter that matches nothing */
 	struct kw_user *u;
 	size_t n, size;
 };
@@ -155,11 +157,19 @@ static int users_cb(const struct kw_user *u, void *ctx)
 	return 0;
 }
 
-static void user_json(FILE *f, const struct kw_user *u)
+static void user_json(struct kw_store *store, FILE *f, const struct kw_user *u)
 {
+	char ext[KW_TEXT_SIZE(KW_SCIM_EXTERNAL_ID_MAX)];
+	const char *error;
+
 	fprintf(f, "{\"schemas\":[\"" SCHEMA_USER "\"],\"id\":\"%lld\",\"userName\":",
 		(long long)u->id);
 	kw_json_string(f, u->login);
+	if (kw_store_scim_external_id_get(store, u->id, ext, sizeof(ext), &error) == 0 &&
+	    ext[0] != '\0') {
+		fputs(",\"externalId\":", f);
+		kw_json_string(f, ext);
+	}
 	fprintf(f, ",\"active\":%s", strcmp(u->sso_state, "revoked") == 0 ? "false" : "true");
 	if (u->email[0] != '\0') {
 		fputs(",\"emails\":[{\"value\":", f);
@@ -173,13 +183,14 @@ static void user_json(FILE *f, const struct kw_user *u)
 		(long long)u->id);
 }
 
-static void user_answer(struct kw_api_answer *a, int status, const struct kw_user *u)
+static void user_answer(struct kw_store *store, struct kw_api_answer *a, int status,
+			const struct kw_user *u)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = body_open(&buf, &len);
 
-	user_json(f, u);
+	user_json(store, f, u);
 	fclose(f);
 	body_from(a, NULL, buf, len);
 	a->status = status;
@@ -217,12 +228,12 @@ static int filter_parse(const char *filter, struct users *l, char *value, size_t
 		return -EINVAL;
 	memcpy(value, p + 1, n);
 	value[n] = '\0';
-	if (kw_text_check(value, KW_LOGIN_MAX, 0, &error) < 0)
+	if (kw_text_check(value, KW_SCIM_EXTERNAL_ID_MAX, 0, &error) < 0)
 		return -EINVAL;
 	if (alen == 8 && strncasecmp(attr, "userName", 8) == 0)
 		l->login = value;
 	else if (alen == 10 && strncasecmp(attr, "externalId", 10) == 0)
-		l->none = true; /* keywarden keeps no externalId yet: nothing matches */
+		l->external_id = value;
 	else
 		return -EINVAL;
 	return 0;
@@ -258,7 +269,7 @@ static void users_list(struct kw_store *store, const struct kw_sso_config *sso,
 {
 	struct users l = { .account = sso->account };
 	const char *filter = param(rq, "filter"), *error = NULL;
-	char value[KW_TEXT_SIZE(KW_LOGIN_MAX)];
+	char value[KW_TEXT_SIZE(KW_SCIM_EXTERNAL_ID_MAX)];
 	long long start, count;
 	char *buf = NULL;
 	size_t len = 0, shown = 0;
@@ -269,6 +280,20 @@ static void users_list(struct kw_store *store, const struct kw_sso_config *sso,
 		kw_scim_error(a, 400, "invalidFilter",
 			      "only userName eq \"...\" and externalId eq \"...\" are supported");
 		return;
+	}
+	if (l.external_id != NULL) {
+		struct kw_account acct;
+
+		ret = kw_store_account_get(store, sso->account, &acct, &error);
+		if (ret == 0)
+			ret = kw_store_scim_external_id_find(store, acct.id, l.external_id, &l.id,
+							     &error);
+		if (ret == -ENOENT)
+			l.none = true;
+		else if (ret < 0) {
+			store_error(a, ret, error);
+			return;
+		}
 	}
 	if (number(param(rq, "startIndex"), 1, &start) < 0 ||
 	    number(param(rq, "count"), COUNT_MAX, &count) < 0) {
@@ -293,7 +318,7 @@ static void users_list(struct kw_store *store, const struct kw_sso_config *sso,
 	for (size_t i = (size_t)start - 1; i < l.n && shown < (size_t)count; i++, shown++) {
 		if (shown > 0)
 			fputc(',', f);
-		user_json(f, &l.u[i]);
+		user_json(store, f, &l.u[i]);
 	}
 	fprintf(f, "],\"startIndex\":%lld,\"itemsPerPage\":%zu}", start, shown);
 	fclose(f);
@@ -390,7 +415,7 @@ static void user_one(struct kw_store *store, const struct kw_sso_config *sso, co
 	if (user_find(store, sso, id, &u, a) < 0)
 		return;
 	if (strcmp(rq->method, "GET") == 0) {
-		user_answer(a, 200, &u);
+		user_answer(store, a, 200, &u);
 		snprintf(a->outcome, sizeof(a->outcome), "SCIM get %s", u.login);
 		return;
 	}
@@ -425,13 +450,23 @@ static void user_one(struct kw_store *store, const struct kw_sso_config *sso, co
 		kw_scim_error(a, 400, "mutability", "userName cannot change: it is the login");
 		return;
 	}
+	if (in.external_id != NULL) {
+		const char *error = NULL;
+		int ret = kw_store_scim_external_id_set(store, "scim", u.id, u.login,
+							in.external_id, now, &error);
+		if (ret < 0) {
+			kw_scim_user_clear(&in);
+			store_error(a, ret, error);
+			return;
+		}
+	}
 	if (in.active >= 0 && set_active(store, idp, &u, in.active == 1, rq->method, now, a) < 0) {
 		kw_scim_user_clear(&in);
 		return;
 	}
 	kw_scim_user_clear(&in);
 	snprintf(outcome, sizeof(outcome), "%s", a->outcome);
-	user_answer(a, 200, &u);
+	user_answer(store, a, 200, &u);
 	if (outcome[0] != '\0')
 		snprintf(a->outcome, sizeof(a->outcome), "%s", outcome);
 	else

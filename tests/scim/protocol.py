@@ -111,7 +111,19 @@ def run(tap, sc):
            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D"},
            "favouriteColour": "green"}
     status, _, j, _ = sc.call("PUT", "/Users/%s" % uid, body=put)
-    tap.ok(status == 200 and j["active"] is True, "PUT with unknown attributes: 200", (status, j))
+    tap.ok(status == 200 and j["active"] is True and j.get("externalId") == "00u1abc",
+           "PUT with unknown attributes: 200, externalId kept", (status, j))
+    status, _, j, _ = sc.call("GET", q('EXTERNALID eq "00u1abc"'))
+    tap.ok(status == 200 and j["totalResults"] == 1 and
+           j["Resources"][0]["userName"] == "u03@idp.test" and
+           j["Resources"][0]["externalId"] == "00u1abc",
+           "filter externalId eq finds the user by the IdP's id", j)
+    status, _, j, _ = sc.call("GET", q('externalId eq "00U1ABC"'))
+    tap.ok(status == 200 and j["totalResults"] == 0, "externalId is case-exact", j)
+    ev = [e for e in sc.api.audit() if e["action"] == "scim.external_id"]
+    tap.ok(len(ev) == 1 and ev[0]["target"] == "u03@idp.test" and
+           ev[0]["details"]["external_id"] == "00u1abc",
+           "keeping the externalId is an audit event", ev)
     patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
              "Operations": [{"op": "replace", "path": "displayName", "value": "X"},
                             {"op": "Add", "path": "title", "value": "Dr"},
