@@ -65,8 +65,11 @@ struct kw_sso_assertion {
 	const char *email;         /* NULL or "": unchanged / none; ignored when malformed */
 	const char *role;          /* mapped role name; NULL: no role maps (access ended) */
 	const char *session_index; /* NULL when the AuthnStatement has none */
-	const char *assertion_id;  /* the replay cache key */
+	const char *assertion_id;  /* the replay cache key (NULL when scim) */
 	int64_t replay_expires;    /* keep the id until then (NotOnOrAfter + clock skew) */
+	/* told by the IdP's SCIM client (roles sent in a User), not a sign-in: no replay id, no
+	 * SSO session opened; actor "scim"; the rule's reason says SCIM */
+	bool scim;
 };
 
 enum kw_sso_outcome {

@@ -392,6 +392,38 @@ static int set_active(struct kw_store *store, const char *idp, struct kw_user *u
 	return 0;
 }
 
+/* Roles sent by the IdP map through [sso] role_map like SAML groups; the store decides as for
+ * an assertion (kw_sso_login() with scim set: no session), so that a lower role or none
+ * applies the rule. *created_r: a new user. */
+static int apply_roles(struct kw_store *store, const struct kw_sso_config *sso, const char *idp,
+		       const char *login, const struct kw_scim_user *in, int64_t now,
+		       struct kw_api_answer *a, enum kw_sso_outcome *outcome_r)
+{
+	const struct kw_role *r = kw_sso_map_role(sso, in->roles, in->n_roles);
+	struct kw_sso_assertion as = { .account = sso->account,
+				       .idp = idp,
+				       .login = login,
+				       .role = r != NULL ? r->name : NULL,
+				       .scim = true };
+	struct kw_sso_result res;
+	const char *error = NULL;
+	int ret = kw_sso_login(store, &as, now, &res, &error);
+
+	if (ret == -EPERM || ret == -EACCES) {
+		kw_scim_error(a, 409, "uniqueness", "%s", error);
+		return -1;
+	}
+	if (ret < 0) {
+		store_error(a, ret, error);
+		return -1;
+	}
+	*outcome_r = res.outcome;
+	snprintf(a->outcome, sizeof(a->outcome), "SCIM roles of %s: role %s, %s%s", login,
+		 r != NULL ? r->name : "none", kw_sso_outcome_name(res.outcome),
+		 res.case_id != 0 ? ", the rule applied (review case)" : "");
+	return 0;
+}
+
 static bool json_body(const struct kw_api_request *rq, struct kw_api_answer *a)
 {
 	const char *ct = rq->content_type;
@@ -460,7 +492,21 @@ static void user_one(struct kw_store *store, const struct kw_sso_config *sso, co
 			return;
 		}
 	}
-	if (in.active >= 0 && set_active(store, idp, &u, in.active == 1, rq->method, now, a) < 0) {
+	if (in.active == 1 && set_active(store, idp, &u, true, rq->method, now, a) < 0) {
+		kw_scim_user_clear(&in);
+		return;
+	}
+	/* roles count while access is on: a revoked user stays so until active:true */
+	if (in.roles_sent && in.active != 0 && strcmp(u.sso_state, "revoked") != 0) {
+		enum kw_sso_outcome o;
+
+		if (apply_roles(store, sso, idp, u.login, &in, now, a, &o) < 0 ||
+		    user_find(store, sso, id, &u, a) < 0) {
+			kw_scim_user_clear(&in);
+			return;
+		}
+	}
+	if (in.active == 0 && set_active(store, idp, &u, false, rq->method, now, a) < 0) {
 		kw_scim_user_clear(&in);
 		return;
 	}
@@ -474,9 +520,10 @@ static void user_one(struct kw_store *store, const struct kw_sso_config *sso, co
 			 rq->method, u.login);
 }
 
-static void user_create(struct kw_store *store, const struct kw_sso_config *sso,
-			const struct kw_api_request *rq, struct kw_api_answer *a)
+static void user_create(struct kw_store *store, const struct kw_sso_config *sso, const char *idp,
+			const struct kw_api_request *rq, int64_t now, struct kw_api_answer *a)
 {
+	enum kw_sso_outcome o;
 	struct kw_scim_user in = { .active = -1 };
 	const char *why = NULL, *error = NULL;
 	struct kw_user u;
@@ -494,18 +541,40 @@ static void user_create(struct kw_store *store, const struct kw_sso_config *sso,
 		return;
 	}
 	ret = kw_store_user_get(store, in.user_name, &u, &error);
-	kw_scim_user_clear(&in);
 	if (ret == 0) {
+		kw_scim_user_clear(&in);
 		kw_scim_error(a, 409, "uniqueness", "a user with this userName exists");
 		return;
 	}
 	if (ret != -ENOENT) {
+		kw_scim_user_clear(&in);
 		store_error(a, ret, error);
 		return;
 	}
-	kw_scim_error(a, 501, NULL,
-		      "keywarden creates SSO users at their first SAML sign-in; SCIM only updates "
-		      "and deactivates them");
+	if (apply_roles(store, sso, idp, in.user_name, &in, now, a, &o) < 0)
+		goto out;
+	if (o != KW_SSO_CREATED) {
+		kw_scim_error(a, 400, "invalidValue",
+			      "no role of [sso] role_map maps from the roles sent: nobody created");
+		goto out;
+	}
+	if (kw_store_user_get(store, in.user_name, &u, &error) < 0) {
+		store_error(a, -EIO, error);
+		goto out;
+	}
+	if (in.external_id != NULL &&
+	    (ret = kw_store_scim_external_id_set(store, "scim", u.id, u.login, in.external_id, now,
+						 &error)) < 0) {
+		store_error(a, ret, error);
+		goto out;
+	}
+	if (in.active == 0 && set_active(store, idp, &u, false, "POST", now, a) < 0)
+		goto out;
+	user_answer(store, a, 201, &u);
+	snprintf(a->location, sizeof(a->location), SCIM_V2 "/Users/%lld", (long long)u.id);
+	snprintf(a->outcome, sizeof(a->outcome), "SCIM POST: SSO user %s created", u.login);
+out:
+	kw_scim_user_clear(&in);
 }
 
 /* ---- discovery (RFC 7644 4) ---- */
@@ -616,7 +685,7 @@ void kw_scim_handle(struct kw_store *store, const struct kw_sso_config *sso, con
 		if (get)
 			users_list(store, sso, rq, a);
 		else if (strcmp(rq->method, "POST") == 0)
-			user_create(store, sso, rq, a);
+			user_create(store, sso, idp, rq, now, a);
 		else {
 			snprintf(a->allow, sizeof(a->allow), "GET, POST");
 			kw_scim_error(a, 405, NULL, "method not allowed");

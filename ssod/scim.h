@@ -61,6 +61,11 @@ struct kw_scim_user {
 	char *user_name;   /* NULL: not sent */
 	char *external_id; /* NULL: not sent */
 	int active;        /* -1 not sent, 0, 1 */
+	/* roles (or groups) sent: each value, mapped through [sso] role_map like SAML groups; a
+	 * remove of roles sends none */
+	bool roles_sent;
+	char **roles;
+	size_t n_roles;
 };
 
 void kw_scim_user_clear(struct kw_scim_user *u);

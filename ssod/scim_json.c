@@ -16,9 +16,21 @@
 
 #define SCIM_DEPTH 8
 #define SCIM_TEXT_MAX 256
+#define SCIM_ROLES_MAX 64
+
+static void clear_roles(struct kw_scim_user *u)
+{
+	for (size_t i = 0; i < u->n_roles; i++)
+		free(u->roles[i]);
+	free(u->roles);
+	u->roles = NULL;
+	u->n_roles = 0;
+	u->roles_sent = false;
+}
 
 void kw_scim_user_clear(struct kw_scim_user *u)
 {
+	clear_roles(u);
 	free(u->user_name);
 	free(u->external_id);
 	u->user_name = NULL;
@@ -98,6 +110,45 @@ static int text(json_object *v, char **s_r, const char **why_r)
 	return 0;
 }
 
+/* roles or groups: an array of strings or of objects with a string "value"; replaces what was
+ * sent before in the same body. */
+static int roles(json_object *v, struct kw_scim_user *u, const char **why_r)
+{
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		v = NULL;
+	if (v == NULL || (n = json_object_array_length(v)) > SCIM_ROLES_MAX) {
+		*why_r = "roles is not an array (of at most 64)";
+		return -EINVAL;
+	}
+	clear_roles(u);
+	u->roles = calloc(n + 1, sizeof(*u->roles));
+	if (u->roles == NULL)
+		abort();
+	u->n_roles = 0;
+	u->roles_sent = true;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+
+		if (json_object_is_type(e, json_type_object)) {
+			json_object *val = NULL;
+			json_object_object_foreach(e, k, x)
+			{
+				if (strcasecmp(k, "value") == 0)
+					val = x;
+			}
+			e = val;
+		}
+		if (e == NULL || text(e, &u->roles[u->n_roles], why_r) < 0) {
+			*why_r = "a role is neither a string nor an object with a string value";
+			return -EINVAL;
+		}
+		u->n_roles++;
+	}
+	return 0;
+}
+
 /* One attribute of a User (name in any case); unknown ones are ignored. */
 static int attribute(const char *name, json_object *v, struct kw_scim_user *u, const char **why_r)
 {
@@ -112,6 +163,8 @@ static int attribute(const char *name, json_object *v, struct kw_scim_user *u, c
 		return text(v, &u->user_name, why_r);
 	if (strcasecmp(name, "externalId") == 0)
 		return text(v, &u->external_id, why_r);
+	if (strcasecmp(name, "roles") == 0 || strcasecmp(name, "groups") == 0)
+		return roles(v, u, why_r);
 	return 0;
 }
 
@@ -131,7 +184,7 @@ int kw_scim_json_user(const char *body, size_t len, struct kw_scim_user *u, cons
 	json_object *o = parse(body, len, why_r);
 	int ret;
 
-	u->user_name = u->external_id = NULL;
+	memset(u, 0, sizeof(*u));
 	u->active = -1;
 	if (o == NULL)
 		return -EINVAL;
@@ -158,7 +211,7 @@ int kw_scim_json_patch(const char *body, size_t len, struct kw_scim_user *u, con
 	json_object *o = parse(body, len, why_r), *ops;
 	int ret = -EINVAL;
 
-	u->user_name = u->external_id = NULL;
+	memset(u, 0, sizeof(*u));
 	u->active = -1;
 	*scim_type_r = "invalidSyntax";
 	if (o == NULL)
@@ -181,8 +234,16 @@ int kw_scim_json_patch(const char *body, size_t len, struct kw_scim_user *u, con
 		k = json_object_get_string(kind);
 		path = member(op, "path");
 		value = member(op, "value");
-		if (strcasecmp(k, "remove") == 0)
-			continue; /* nothing keywarden keeps can be removed by the IdP */
+		if (strcasecmp(k, "remove") == 0) {
+			/* of what keywarden keeps, only roles can be removed: access ends */
+			if (path != NULL && json_object_is_type(path, json_type_string) &&
+			    (strcasecmp(json_object_get_string(path), "roles") == 0 ||
+			     strcasecmp(json_object_get_string(path), "groups") == 0)) {
+				clear_roles(u);
+				u->roles_sent = true;
+			}
+			continue;
+		}
 		if (strcasecmp(k, "add") != 0 && strcasecmp(k, "replace") != 0) {
 			*why_r = "op is not add, replace or remove";
 			goto out;
