@@ -4,10 +4,11 @@
  *
  * active:false and DELETE go through kw_sso_revoke() (the rule: sessions and access tokens
  * end, the warning names each permanent token and its delete command, a review case opens, no
- * permanent token changes); active:true through kw_sso_restore(). Statuses: 200, 201, 204;
- * 400 invalidFilter / invalidSyntax / invalidValue; 401 (Bearer challenge); 404; 405; 409
- * uniqueness; 413; 415; 500; 501 (creating users: SSO users are created by their first SAML
- * sign-in); 503 busy. */
+ * permanent token changes); active:true through kw_sso_restore(); roles (POST, PUT, PATCH)
+ * through kw_sso_login() as a SCIM claim, mapped by [sso] role_map like SAML groups, so that
+ * a lower role or none applies the rule too. Statuses: 200, 201, 204; 400 invalidFilter /
+ * invalidSyntax / invalidValue / mutability; 401 (Bearer challenge); 404; 405; 409
+ * uniqueness; 413; 415; 500; 503 busy. */
 #include "config.h"
 
 #include <ctype.h>
