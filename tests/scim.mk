@@ -5,3 +5,11 @@
 TESTS += tests/scim/deprovision.py tests/scim/protocol.py tests/scim/roles.py
 EXTRA_DIST += tests/scim/scimtest.py tests/scim/deprovision.py tests/scim/protocol.py \
 	tests/scim/roles.py doc/scim-schemas.json
+
+# The pure JSON of SCIM (PatchOp shapes, roles, refusals), in C.
+check_PROGRAMS += tests/unit/test_scim_json
+TESTS += tests/unit/test_scim_json
+tests_unit_test_scim_json_SOURCES = tests/unit/test_scim_json.c ssod/scim_json.c
+tests_unit_test_scim_json_CFLAGS = $(KW_CORE_CFLAGS) $(JSONC_CFLAGS) $(CMOCKA_CFLAGS) \
+	$(XML_CFLAGS) $(XMLSEC_CFLAGS) -I$(top_srcdir)/ssod
+tests_unit_test_scim_json_LDADD = $(KW_CORE_LIBS) $(JSONC_LIBS) $(CMOCKA_LIBS)
