@@ -22,9 +22,9 @@
 #define KW_SSOD_NEXT_MAX 512
 struct kw_api_settings;
 
-/* What the daemon holds; the caller owns each part. */
 struct kw_scim_settings;
 
+/* What the daemon holds; the caller owns each part. */
 struct kw_ssod {
 	struct kw_sso_config *sso;
 	struct kw_saml_verifier *v;

@@ -2,9 +2,10 @@
 # deactivation shapes end sessions and access tokens by the rule (the permanent token stays OK,
 # the warning, the review case), reactivation, lookup by filter, paging, the bearer token and
 # its throttle, hostile bodies; every answer body checked against doc/scim-schemas.json.
-TESTS += tests/scim/deprovision.py tests/scim/protocol.py tests/scim/roles.py
+TESTS += tests/scim/deprovision.py tests/scim/protocol.py tests/scim/roles.py \
+	tests/scim/config.py
 EXTRA_DIST += tests/scim/scimtest.py tests/scim/deprovision.py tests/scim/protocol.py \
-	tests/scim/roles.py doc/scim-schemas.json
+	tests/scim/roles.py tests/scim/config.py doc/scim-schemas.json
 
 # The pure JSON of SCIM (PatchOp shapes, roles, refusals), in C.
 check_PROGRAMS += tests/unit/test_scim_json

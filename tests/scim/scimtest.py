@@ -34,17 +34,19 @@ def schema_for(method, path, status):
 
 
 class Scim:
-    def __init__(self, tap, extra=None):
+    def __init__(self, tap, extra=None, enabled=True):
+        """enabled False: no [scim] section."""
         import jsonschema
         self.tap = tap
         self.api = apitest.Api(tap, extra=extra)
         self.s = self.api.s
-        path = os.path.join(self.s.dir, "scim-bearer")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, (BEARER + "\n").encode())
-        os.close(fd)
-        with open(os.path.join(self.s.dir, "keywarden.conf"), "a") as f:
-            f.write("[scim]\nbearer_token_file = %s\n" % path)
+        if enabled:
+            path = os.path.join(self.s.dir, "scim-bearer")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, (BEARER + "\n").encode())
+            os.close(fd)
+            with open(os.path.join(self.s.dir, "keywarden.conf"), "a") as f:
+                f.write("[scim]\nbearer_token_file = %s\n" % path)
         with open(SCHEMAS) as f:
             self.doc = json.load(f)
         self.jsonschema = jsonschema
