@@ -395,7 +395,7 @@ static int set_active(struct kw_store *store, const char *idp, struct kw_user *u
 
 /* Roles sent by the IdP map through [sso] role_map like SAML groups; the store decides as for
  * an assertion (kw_sso_login() with scim set: no session), so that a lower role or none
- * applies the rule. *created_r: a new user. */
+ * applies the rule. *outcome_r: what the store decided (KW_SSO_CREATED: a new user). */
 static int apply_roles(struct kw_store *store, const struct kw_sso_config *sso, const char *idp,
 		       const char *login, const struct kw_scim_user *in, int64_t now,
 		       struct kw_api_answer *a, enum kw_sso_outcome *outcome_r)
