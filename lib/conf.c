@@ -104,6 +104,7 @@ static const struct setting {
 	U("api", "auth_block", 60, 1, 86400),
 	U("api", "access_lifetime", 3600, 60, 86400),
 	U("api", "refresh_lifetime", 86400, 300, 30 * 86400),
+	T("scim", "bearer_token_file"),
 	/* the browser's SSO sessions and sudo mode of the REST API (ssod/api.h) */
 	U("sso", "session_lifetime", 8 * 3600, 300, 30 * 86400),
 	U("sso", "session_idle", 1800, 60, 86400),

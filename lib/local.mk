@@ -17,7 +17,8 @@ lib_libkwcore_la_SOURCES = \
 	lib/store_token.c lib/store_session.c lib/store_report.c lib/store_notify.c \
 	lib/sso.h lib/sso_private.h lib/sso_rule.c lib/sso_rule.h \
 	lib/sso_login.c lib/sso_case.c lib/sso_review.c \
-	lib/store_sso.c lib/store_sso_case.c lib/store_sso.h
+	lib/store_sso.c lib/store_sso_case.c lib/store_sso.h \
+	lib/store_scim.c lib/store_scim.h
 nodist_lib_libkwcore_la_SOURCES = lib/schema.c
 lib_libkwcore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
 lib_libkwcore_la_LIBADD = $(SQLITE_LIBS) $(CRYPTO_LIBS) $(SYSTEMD_LIBS)
@@ -29,7 +30,8 @@ KW_MIGRATIONS = \
 	$(top_srcdir)/schema/004_notify_attempts.sql \
 	$(top_srcdir)/schema/005_meta.sql \
 	$(top_srcdir)/schema/006_sso_authn_request.sql \
-	$(top_srcdir)/schema/007_web_sessions.sql
+	$(top_srcdir)/schema/007_web_sessions.sql \
+	$(top_srcdir)/schema/008_scim_external_id.sql
 EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
 BUILT_SOURCES += lib/schema.c
 CLEANFILES += lib/schema.c

@@ -65,8 +65,11 @@ struct kw_sso_assertion {
 	const char *email;         /* NULL or "": unchanged / none; ignored when malformed */
 	const char *role;          /* mapped role name; NULL: no role maps (access ended) */
 	const char *session_index; /* NULL when the AuthnStatement has none */
-	const char *assertion_id;  /* the replay cache key */
+	const char *assertion_id;  /* the replay cache key (NULL when scim) */
 	int64_t replay_expires;    /* keep the id until then (NotOnOrAfter + clock skew) */
+	/* told by the IdP's SCIM client (roles sent in a User), not a sign-in: no replay id, no
+	 * SSO session opened; actor "scim"; the rule's reason says SCIM */
+	bool scim;
 };
 
 enum kw_sso_outcome {
@@ -132,6 +135,14 @@ int kw_sso_logout(struct kw_store *store, const struct kw_sso_logout_request *l,
  * reason, -ENOENT unknown user. */
 int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login, const char *reason,
 		  int64_t now, struct kw_sso_result *result_r, const char **error_r);
+
+/* The IdP says the user's SSO access is back (SCIM active:true; actor such as "scim:IDP"): a
+ * revoked SSO user becomes active again (sso_state active, role on record kept, an sso_event
+ * "restore" and audit event sso.restore); its open review case stays (its tokens are still
+ * there; the sweep closes it). An active or downgraded user is left alone (KW_SSO_UPDATED, no
+ * event). -EINVAL for a local user or an empty reason, -ENOENT unknown user. */
+int kw_sso_restore(struct kw_store *store, const char *actor, const char *login, const char *reason,
+		   int64_t now, struct kw_sso_result *result_r, const char **error_r);
 
 /* Closes the open cases (of `account`, or of all when NULL) whose user holds no active token
  * (none that is not deleted and not expired; a disabled user's tokens count),

@@ -298,6 +298,68 @@ out:
 	return ret;
 }
 
+/* ---- restore (the IdP says access is back: SCIM) ---- */
+
+int kw_sso_restore(struct kw_store *store, const char *actor, const char *login, const char *reason,
+		   int64_t now, struct kw_sso_result *result_r, const char **error_r)
+{
+	struct kw_sso_result res = { 0 };
+	struct kw_sso_before before = { .exists = true, .same_account = true };
+	struct kw_sso_decision d;
+	struct kw_sso_text js;
+	struct kw_user u;
+	char *details;
+	int ret;
+
+	if ((ret = kw_store_sso_check(store, "reason", reason, KW_SSO_REASON_MAX - 100, true,
+				      error_r)) < 0 ||
+	    (ret = kw_store_sso_begin(store, error_r)) < 0)
+		return ret;
+	if ((ret = kw_store_user_get(store, login, &u, error_r)) < 0)
+		goto out;
+	before.sso = u.sso;
+	before.rank = u.role.rank;
+	if (u.sso && kw_sso_state_parse(u.sso_state, &before.state) < 0) {
+		ret = kw_store_fail(store, -EIO, error_r, "SSO user '%s' has SSO state '%s'", login,
+				    u.sso_state);
+		goto out;
+	}
+	if (kw_sso_decide_restore(&before, &d) < 0) {
+		ret = kw_store_fail(store, -EINVAL, error_r,
+				    "'%s' is a local user, not an SSO user", login);
+		goto out;
+	}
+	res.outcome = d.outcome;
+	res.user_id = u.id;
+	if (d.write_user) {
+		if ((ret = kw_store_sso_user_state(store, u.id, kw_sso_state_name(d.state),
+						   error_r)) < 0)
+			goto out;
+		kw_sso_text_open(&js);
+		fputs("{\"reason\":", js.f);
+		kw_json_string(js.f, reason);
+		fprintf(js.f, ",\"sso_state_before\":\"%s\",\"sso_state\":\"%s\"}",
+			kw_sso_state_name(before.state), kw_sso_state_name(d.state));
+		details = kw_sso_text_close(&js);
+		ret = kw_store_sso_event_add(store, now, u.id, "restore", actor, d.audit_action,
+					     login, details, error_r);
+		free(details);
+		if (ret < 0)
+			goto out;
+	}
+	if ((ret = kw_store_sso_commit(store, error_r)) < 0)
+		goto out;
+	if (d.write_user)
+		kw_notice("SSO access of %s restored by %s: %s (permanent API tokens were not "
+			  "changed by the revocation and are not changed now)",
+			  login, actor, reason);
+	*result_r = res;
+out:
+	if (ret < 0)
+		kw_store_rollback(store);
+	return ret;
+}
+
 /* ---- sweep ---- */
 
 /* 1. Cases whose user holds no live token close by themselves. `enabled` does not count: a

@@ -53,8 +53,8 @@ static int check_assertion(struct kw_store *store, const struct kw_sso_assertion
 	    (ret = kw_store_sso_check(store, "IdP", a->idp, 1024, true, error_r)) < 0 ||
 	    (ret = kw_store_sso_check(store, "login", a->login, KW_LOGIN_MAX, false, error_r)) <
 		    0 ||
-	    (ret = kw_store_sso_check(store, "assertion id", a->assertion_id, 256, true, error_r)) <
-		    0 ||
+	    (!a->scim && (ret = kw_store_sso_check(store, "assertion id", a->assertion_id, 256,
+						   true, error_r)) < 0) ||
 	    (a->name_id != NULL &&
 	     (ret = kw_store_sso_check(store, "NameID", a->name_id, 1024, true, error_r)) < 0) ||
 	    (a->session_index != NULL && a->session_index[0] != '\0' &&
@@ -84,8 +84,8 @@ static int login_decide(struct kw_store *store, struct login *l, const char **er
 	struct kw_sso_claim claim = { .has_role = a->role != NULL };
 	int ret;
 
-	if ((ret = kw_sso_replay_record(store, a->assertion_id, a->replay_expires, l->now,
-					error_r)) < 0 ||
+	if ((!a->scim && (ret = kw_sso_replay_record(store, a->assertion_id, a->replay_expires,
+						     l->now, error_r)) < 0) ||
 	    (ret = kw_store_account_get(store, a->account, &l->acct, error_r)) < 0 ||
 	    (claim.has_role && (ret = kw_store_role_get(store, a->role, &l->role, error_r)) < 0))
 		return ret;
@@ -131,7 +131,7 @@ static int login_write(struct kw_store *store, const struct login *l, int64_t *u
 			.role_id = l->d.take_role ? l->role.id : 0,
 			.state = kw_sso_state_name(l->d.state),
 			.idp = a->idp,
-			.name_id = l->name_id,
+			.name_id = a->scim ? NULL : l->name_id,
 			.email = l->email,
 			.now = l->now,
 		};
@@ -143,7 +143,7 @@ static int login_write(struct kw_store *store, const struct login *l, int64_t *u
 		unsigned ended;
 		ret = kw_store_sso_sessions_end(store, user_id, NULL, l->now, &ended, error_r);
 	}
-	if (ret == 0 && l->d.open_session)
+	if (ret == 0 && l->d.open_session && !a->scim)
 		ret = kw_store_sso_session_open(store, user_id, a->idp, a->session_index, l->now,
 						error_r);
 	if (ret == 0 && l->d.seen_again)
@@ -184,11 +184,15 @@ static int login_event(struct kw_store *store, const struct login *l, int64_t us
 	else
 		fputs("null", js.f);
 	fputs(",\"assertion_id\":", js.f);
-	kw_json_string(js.f, a->assertion_id);
+	if (a->scim)
+		fputs("null,\"via\":\"scim\"", js.f);
+	else
+		kw_json_string(js.f, a->assertion_id);
 	fprintf(js.f, ",\"outcome\":\"%s\"}", kw_sso_outcome_name(l->d.outcome));
 	details = kw_sso_text_close(&js);
-	ret = kw_store_sso_event_add(store, l->now, user_id, "login", KW_SSO_ACTOR,
-				     l->d.audit_action, a->login, details, error_r);
+	ret = kw_store_sso_event_add(store, l->now, user_id, a->scim ? "scim" : "login",
+				     a->scim ? "scim" : KW_SSO_ACTOR, l->d.audit_action, a->login,
+				     details, error_r);
 	free(details);
 	return ret;
 }
@@ -203,20 +207,24 @@ static int login_rule(struct kw_store *store, const struct login *l, struct kw_s
 	struct kw_sso_rule_event ev = { .user = &after,
 					.kind = l->d.rule,
 					.reason = reason,
-					.actor = KW_SSO_ACTOR,
+					.actor = a->scim ? "scim" : KW_SSO_ACTOR,
 					.now = l->now };
+	const char *maps = a->scim ? "map" : "maps";
+	char who[1200];
 	int ret;
 
+	if (a->scim)
+		snprintf(who, sizeof(who), "the roles that IdP %s sent by SCIM", a->idp);
+	else
+		snprintf(who, sizeof(who), "the assertion of IdP %s", a->idp);
 	if (l->d.rule == KW_SSO_CASE_REVOKED) {
 		snprintf(reason, sizeof(reason),
-			 "SSO access ended: the assertion of IdP %s maps to no role any more "
-			 "(role on record: %s)",
-			 a->idp, l->user.role.name);
+			 "SSO access ended: %s %s to no role any more (role on record: %s)", who,
+			 maps, l->user.role.name);
 	} else {
-		snprintf(
-			reason, sizeof(reason),
-			"SSO access shrank: the assertion of IdP %s maps to role %s, lower than %s",
-			a->idp, l->role.name, l->user.role.name);
+		snprintf(reason, sizeof(reason),
+			 "SSO access shrank: %s %s to role %s, lower than %s", who, maps,
+			 l->role.name, l->user.role.name);
 		ev.old_role = l->user.role.name;
 	}
 	if ((ret = kw_store_user_get(store, a->login, &after, error_r)) < 0)

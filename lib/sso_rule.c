@@ -156,6 +156,25 @@ int kw_sso_decide_revoke(const struct kw_sso_before *b, struct kw_sso_decision *
 	return 0;
 }
 
+int kw_sso_decide_restore(const struct kw_sso_before *b, struct kw_sso_decision *decision_r)
+{
+	struct kw_sso_decision d = { .outcome = KW_SSO_UPDATED,
+				     .state = b->state,
+				     .audit_action = "sso.restore" };
+
+	if (!b->exists)
+		return -ENOENT;
+	if (!b->sso)
+		return -EINVAL;
+	if (b->state == KW_SSO_STATE_REVOKED) {
+		d.outcome = KW_SSO_UPGRADED;
+		d.state = KW_SSO_STATE_ACTIVE;
+		d.write_user = true;
+	}
+	*decision_r = d;
+	return 0;
+}
+
 enum kw_sso_case_action kw_sso_decide_case(enum kw_sso_case_event event,
 					   const struct kw_sso_case_facts *f)
 {

@@ -80,6 +80,12 @@ int kw_sso_decide_login(const struct kw_sso_before *before, const struct kw_sso_
  * -EINVAL for a local user (its tokens stop only by deleting them or disabling the user). */
 int kw_sso_decide_revoke(const struct kw_sso_before *before, struct kw_sso_decision *decision_r);
 
+/* The IdP says (SCIM active:true) that the user's access is back: a revoked user becomes active
+ * again (KW_SSO_UPGRADED, audit sso.restore; its role on record stays, the open case stays: its
+ * tokens are still there); an active or downgraded user is left as it is (KW_SSO_UPDATED,
+ * write_user false). -ENOENT when no user holds the login, -EINVAL for a local user. */
+int kw_sso_decide_restore(const struct kw_sso_before *before, struct kw_sso_decision *decision_r);
+
 /* What can happen to a user's review case. */
 enum kw_sso_case_event {
 	KW_SSO_CASE_EVENT_RULE,    /* the rule applied (access ended, shrank, revoked, stale) */

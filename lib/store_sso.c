@@ -195,7 +195,8 @@ int kw_store_sso_user_seen(struct kw_store *store, int64_t user_id,
 {
 	sqlite3_stmt *st = kw_store_stmt(
 		store, "UPDATE user SET role_id = coalesce(?2, role_id), sso_state = ?3, "
-		       "sso_idp = ?4, sso_name_id = ?5, sso_last_seen = ?6, "
+		       "sso_idp = coalesce(?4, sso_idp), sso_name_id = coalesce(?5, sso_name_id), "
+		       "sso_last_seen = ?6, "
 		       "email = coalesce(?7, email) WHERE id = ?1");
 
 	if (st == NULL)
@@ -204,8 +205,8 @@ int kw_store_sso_user_seen(struct kw_store *store, int64_t user_id,
 	if (seen->role_id != 0)
 		sqlite3_bind_int64(st, 2, seen->role_id);
 	sqlite3_bind_text(st, 3, seen->state, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, seen->idp, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, seen->name_id, -1, SQLITE_STATIC);
+	bind_text(st, 4, seen->idp);
+	bind_text(st, 5, seen->name_id);
 	sqlite3_bind_int64(st, 6, seen->now);
 	bind_text(st, 7, seen->email);
 	if (step_done(st) != SQLITE_DONE)

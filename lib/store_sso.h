@@ -70,11 +70,11 @@ int kw_store_sso_user_create(struct kw_store *store, int64_t account_id, const c
 
 /* What an assertion updates on a known SSO user: IdP, NameID and last seen always. */
 struct kw_store_sso_seen {
-	int64_t role_id;   /* 0: the role on record stays */
-	const char *state; /* the SSO state afterwards */
-	const char *idp;
-	const char *name_id;
-	const char *email; /* NULL: unchanged */
+	int64_t role_id;     /* 0: the role on record stays */
+	const char *state;   /* the SSO state afterwards */
+	const char *idp;     /* NULL: unchanged */
+	const char *name_id; /* NULL: unchanged (SCIM knows no NameID) */
+	const char *email;   /* NULL: unchanged */
 	int64_t now;
 };
 int kw_store_sso_user_seen(struct kw_store *store, int64_t user_id,

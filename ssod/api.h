@@ -90,6 +90,7 @@ struct kw_api_answer {
 	const char *content_type; /* static; NULL: application/json (the pages: text/html) */
 	bool page;                /* a page (page.c): its Content-Security-Policy */
 	bool cacheable;           /* the stylesheet and the script: may be cached */
+	bool scim; /* a SCIM answer (scim.h): application/scim+json, Bearer challenge */
 };
 
 void kw_api_answer_clear(struct kw_api_answer *a);

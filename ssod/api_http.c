@@ -88,8 +88,9 @@ enum MHD_Result kw_api_http_queue(struct MHD_Connection *c, const struct kw_api_
 		return MHD_NO;
 	if (a->body != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-					a->content_type != NULL ? a->content_type
-								: "application/json");
+					a->scim                   ? "application/scim+json"
+					: a->content_type != NULL ? a->content_type
+								  : "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
 				a->cacheable ? "max-age=3600" : "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -104,7 +105,8 @@ enum MHD_Result kw_api_http_queue(struct MHD_Connection *c, const struct kw_api_
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	if (a->www_authenticate)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-					"APIKey realm=\"keywarden\"");
+					a->scim ? "Bearer realm=\"keywarden-scim\""
+						: "APIKey realm=\"keywarden\"");
 	if (a->allow[0] != '\0')
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow);
 	if (a->set_cookie[0] != '\0')

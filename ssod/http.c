@@ -47,6 +47,7 @@
 #include "api.h"
 #include "api_http.h"
 #include "page.h"
+#include "scim.h"
 #include "error.h"
 #include "http.h"
 #include "login.h"
@@ -593,6 +594,8 @@ static enum MHD_Result first_call(struct server *srv, struct MHD_Connection *c, 
 		return api_first_call(srv, c, rq, url, method);
 	else if (kw_page_path(url)) /* the pages (page.h): on the workers, as the API */
 		return api_first_call(srv, c, rq, url, method);
+	else if (strncmp(url, KW_SCIM_PREFIX, strlen(KW_SCIM_PREFIX)) == 0)
+		return api_first_call(srv, c, rq, url, method); /* SCIM (scim.h): the API's path */
 	if (rq->ep == EP_NONE)
 		return plain(c, rq, MHD_HTTP_NOT_FOUND, "not found", NULL);
 	get_ok = rq->ep == EP_METADATA || rq->ep == EP_HEALTHZ || rq->ep == EP_LOGIN;
@@ -654,7 +657,10 @@ static void describe_outcome(struct request *rq, enum endpoint ep, const struct 
 static void work_run(struct kw_ssod *d, struct work *w)
 {
 	if (w->ep == EP_API) {
-		if (kw_page_path(w->api->path))
+		if (strncmp(w->api->path, KW_SCIM_PREFIX, strlen(KW_SCIM_PREFIX)) == 0)
+			kw_scim_handle(d->store, d->sso, kw_saml_verifier_idp_entity_id(d->v),
+				       d->scim, w->api, kw_now(), &w->api_answer);
+		else if (kw_page_path(w->api->path))
 			kw_page_handle(d->store, d->key, d->api, w->api, kw_now(), &w->api_answer);
 		else
 			kw_api_handle(d->store, d->key, d->api, w->api, kw_now(), &w->api_answer);
@@ -780,6 +786,7 @@ static int pool_new(const struct kw_ssod *d, const char *database, struct pool *
 
 		ctx->sso = d->sso;
 		ctx->api = d->api;
+		ctx->scim = d->scim;
 		ret = kw_store_open(database, 0, &ctx->store, &error);
 		if (ret < 0) {
 			ret = kw_error_fail(error_r, ret, "%s: %s", database, error);
@@ -919,7 +926,11 @@ static enum MHD_Result api_fail(struct MHD_Connection *c, struct request *rq, in
 	struct kw_api_answer a = { 0 };
 	enum MHD_Result ret;
 
-	kw_api_error(&a, status, code, "%s", message);
+	if (rq->api != NULL && rq->api->path != NULL &&
+	    strncmp(rq->api->path, KW_SCIM_PREFIX, strlen(KW_SCIM_PREFIX)) == 0)
+		kw_scim_error(&a, status, NULL, "%s", message); /* SCIM's error form */
+	else
+		kw_api_error(&a, status, code, "%s", message);
 	ret = api_queue(c, rq, &a, retry_after);
 	kw_api_answer_clear(&a);
 	return ret;

@@ -16,7 +16,8 @@ sbin_PROGRAMS += keywarden-ssod
 keywarden_ssod_SOURCES = ssod/ssod.c \
 	ssod/http.c ssod/http.h \
 	ssod/api.c ssod/api_json.c ssod/api.h ssod/api_http.c ssod/api_http.h \
-	ssod/page.c ssod/page_html.c ssod/page.h
+	ssod/page.c ssod/page_html.c ssod/page.h \
+	ssod/scim.c ssod/scim_json.c ssod/scim.h
 keywarden_ssod_CFLAGS = $(KW_CORE_CFLAGS) $(XML_CFLAGS) $(XMLSEC_CFLAGS) $(MHD_CFLAGS) \
 	$(SYSTEMD_CFLAGS) $(JSONC_CFLAGS)
 keywarden_ssod_LDADD = ssod/libkwsaml.la $(KW_CORE_LIBS) $(XMLSEC_LIBS) $(XML_LIBS) \

@@ -22,6 +22,8 @@
 #define KW_SSOD_NEXT_MAX 512
 struct kw_api_settings;
 
+struct kw_scim_settings;
+
 /* What the daemon holds; the caller owns each part. */
 struct kw_ssod {
 	struct kw_sso_config *sso;
@@ -33,6 +35,7 @@ struct kw_ssod {
 	/* the REST API (api.h); NULL for ingest. Each worker has its own key (not thread-safe) */
 	const struct kw_api_settings *api;
 	struct kw_digest_key *key;
+	const struct kw_scim_settings *scim; /* SCIM (scim.h); NULL for ingest */
 };
 
 struct kw_ssod_outcome {

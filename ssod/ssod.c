@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "scim.h"
 #include "conf.h"
 #include "log.h"
 #include "saml_verify.h"
@@ -107,6 +108,7 @@ int main(int argc, char **argv)
 	struct kw_ssod d = { 0 };
 	struct kw_account acct;
 	struct kw_api_settings api;
+	struct kw_scim_settings scim = { 0 };
 	struct kw_digest_key *key = NULL;
 
 	while ((c = getopt_long(argc, argv, "+c:vh", longopts, NULL)) != -1) {
@@ -197,6 +199,13 @@ int main(int argc, char **argv)
 			status = EXIT_CONFIG;
 			goto out;
 		}
+		/* SCIM (scim.h): only when [scim] bearer_token_file is set */
+		if (kw_scim_settings_load(cfg, &scim, &error) < 0) {
+			kw_error("[scim] bearer_token_file: %s", error);
+			status = EXIT_CONFIG;
+			goto out;
+		}
+		d.scim = &scim;
 		ret = kw_ssod_serve(&d, kw_config_database(cfg), &error);
 		if (ret < 0) {
 			kw_error("%s", error);
@@ -210,6 +219,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 out:
+	kw_scim_settings_clear(&scim);
 	kw_saml_verifier_free(&v);
 	kw_sso_config_free(&sso);
 	kw_store_free(&store);

@@ -288,6 +288,38 @@ static void test_login_revoked_lower_role_downgrades(void **state)
 
 /* ---- an admin's revocation ---- */
 
+/* SCIM active:true: a revoked user is active again, with its role on record; others stay. */
+static void test_restore(void **state)
+{
+	const enum kw_sso_state states[] = { KW_SSO_STATE_ACTIVE, KW_SSO_STATE_DOWNGRADED,
+					     KW_SSO_STATE_REVOKED };
+	struct kw_sso_before local = { .exists = true, .sso = false, .same_account = true };
+	struct kw_sso_decision d;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct kw_sso_before b = sso_user(states[i], MID);
+
+		assert_int_equal(kw_sso_decide_restore(&b, &d), 0);
+		assert_false(d.take_role);
+		assert_false(d.open_session);
+		assert_false(d.end_sessions);
+		assert_int_equal(d.rule, KW_SSO_CASE_NONE);
+		assert_string_equal(d.audit_action, "sso.restore");
+		if (states[i] == KW_SSO_STATE_REVOKED) {
+			assert_int_equal(d.outcome, KW_SSO_UPGRADED);
+			assert_int_equal(d.state, KW_SSO_STATE_ACTIVE);
+			assert_true(d.write_user);
+		} else {
+			assert_int_equal(d.outcome, KW_SSO_UPDATED);
+			assert_int_equal(d.state, states[i]);
+			assert_false(d.write_user);
+		}
+	}
+	assert_int_equal(kw_sso_decide_restore(&local, &d), -EINVAL);
+	assert_int_equal(kw_sso_decide_restore(&nobody, &d), -ENOENT);
+}
+
 static void test_revoke_every_state(void **state)
 {
 	const enum kw_sso_state states[] = { KW_SSO_STATE_ACTIVE, KW_SSO_STATE_DOWNGRADED,
@@ -532,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_login_revoked_lower_role_downgrades),
 		cmocka_unit_test(test_revoke_every_state),
 		cmocka_unit_test(test_revoke_refused),
+		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_case_rule),
 		cmocka_unit_test(test_case_seen_again),
 		cmocka_unit_test(test_case_sweep),
