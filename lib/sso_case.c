@@ -227,6 +227,27 @@ int kw_sso_case_seen(struct kw_store *store, int64_t user_id, int64_t now, const
 
 /* ---- revoke (admin) ---- */
 
+/* What revoke and restore (admins, SCIM) begin with: the reason checked, a transaction begun,
+ * the user read and its SSO state as the rule's decision takes it. On failure the caller rolls
+ * back (out:). */
+static int change_begin(struct kw_store *store, const char *login, const char *reason,
+			struct kw_user *u_r, struct kw_sso_before *before, const char **error_r)
+{
+	int ret;
+
+	if ((ret = kw_store_sso_check(store, "reason", reason, KW_SSO_REASON_MAX - 100, true,
+				      error_r)) < 0 ||
+	    (ret = kw_store_sso_begin(store, error_r)) < 0 ||
+	    (ret = kw_store_user_get(store, login, u_r, error_r)) < 0)
+		return ret;
+	before->sso = u_r->sso;
+	before->rank = u_r->role.rank;
+	if (u_r->sso && kw_sso_state_parse(u_r->sso_state, &before->state) < 0)
+		return kw_store_fail(store, -EIO, error_r, "SSO user '%s' has SSO state '%s'",
+				     login, u_r->sso_state);
+	return 0;
+}
+
 int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login, const char *reason,
 		  int64_t now, struct kw_sso_result *result_r, const char **error_r)
 {
@@ -240,19 +261,8 @@ int kw_sso_revoke(struct kw_store *store, const char *actor, const char *login, 
 	unsigned ended;
 	int ret;
 
-	if ((ret = kw_store_sso_check(store, "reason", reason, KW_SSO_REASON_MAX - 100, true,
-				      error_r)) < 0 ||
-	    (ret = kw_store_sso_begin(store, error_r)) < 0)
-		return ret;
-	if ((ret = kw_store_user_get(store, login, &u, error_r)) < 0)
+	if ((ret = change_begin(store, login, reason, &u, &before, error_r)) < 0)
 		goto out;
-	before.sso = u.sso;
-	before.rank = u.role.rank;
-	if (u.sso && kw_sso_state_parse(u.sso_state, &before.state) < 0) {
-		ret = kw_store_fail(store, -EIO, error_r, "SSO user '%s' has SSO state '%s'", login,
-				    u.sso_state);
-		goto out;
-	}
 	if (kw_sso_decide_revoke(&before, &d) < 0) {
 		ret = kw_store_fail(store, -EINVAL, error_r,
 				    "'%s' is a local user, not an SSO user: to stop its tokens, "
@@ -311,19 +321,8 @@ int kw_sso_restore(struct kw_store *store, const char *actor, const char *login,
 	char *details;
 	int ret;
 
-	if ((ret = kw_store_sso_check(store, "reason", reason, KW_SSO_REASON_MAX - 100, true,
-				      error_r)) < 0 ||
-	    (ret = kw_store_sso_begin(store, error_r)) < 0)
-		return ret;
-	if ((ret = kw_store_user_get(store, login, &u, error_r)) < 0)
+	if ((ret = change_begin(store, login, reason, &u, &before, error_r)) < 0)
 		goto out;
-	before.sso = u.sso;
-	before.rank = u.role.rank;
-	if (u.sso && kw_sso_state_parse(u.sso_state, &before.state) < 0) {
-		ret = kw_store_fail(store, -EIO, error_r, "SSO user '%s' has SSO state '%s'", login,
-				    u.sso_state);
-		goto out;
-	}
 	if (kw_sso_decide_restore(&before, &d) < 0) {
 		ret = kw_store_fail(store, -EINVAL, error_r,
 				    "'%s' is a local user, not an SSO user", login);
