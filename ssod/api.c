@@ -586,6 +586,17 @@ out:
 	kw_api_create_clear(&c);
 }
 
+/* A store error about token id: another user's token is not visible to a non-Administrator
+ * (404, as if it did not exist: the API does not tell that it exists); the rest as usual. */
+static void token_error(struct kw_api_answer *a, int ret, const char *error, uint64_t id)
+{
+	if (ret == -EPERM)
+		kw_api_error(a, 404, "not_found", "no token %llu visible to you",
+			     (unsigned long long)id);
+	else
+		store_error(a, ret, error);
+}
+
 static void get_token(struct kw_store *store, const struct kw_token_auth *auth, uint64_t id,
 		      int64_t now, struct kw_api_answer *a)
 {
@@ -593,14 +604,8 @@ static void get_token(struct kw_store *store, const struct kw_token_auth *auth, 
 	const char *error = NULL;
 	int ret = kw_store_token_get(store, auth->login, id, now, &t, &error);
 
-	if (ret == -EPERM) {
-		/* another user's token: not visible to a non-Administrator */
-		kw_api_error(a, 404, "not_found", "no token %llu visible to you",
-			     (unsigned long long)id);
-		return;
-	}
 	if (ret < 0) {
-		store_error(a, ret, error);
+		token_error(a, ret, error, id);
 		return;
 	}
 	json_answer(a, 200, NULL, 0);
@@ -614,13 +619,8 @@ static void delete_token(struct kw_store *store, const struct kw_token_auth *aut
 	const char *error = NULL;
 	int ret = kw_store_token_delete(store, auth->login, id, &error); /* reserve on full disk */
 
-	if (ret == -EPERM) {
-		kw_api_error(a, 404, "not_found", "no token %llu visible to you",
-			     (unsigned long long)id);
-		return;
-	}
 	if (ret < 0) {
-		store_error(a, ret, error);
+		token_error(a, ret, error, id);
 		return;
 	}
 	json_answer(a, 204, NULL, 0);
