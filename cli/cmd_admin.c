@@ -30,7 +30,8 @@ int kw_cmd_init(struct kw_cli *cli, int argc, char **argv)
 	if (kw_cli_check_state_dir(cli) < 0)
 		return KW_EXIT_STATE;
 	have_key = access(key_file, F_OK) == 0;
-	have_db = access(db_file, F_OK) == 0;
+	/* a server's database: the store says below whether it is new (its key check) */
+	have_db = !kw_store_url_is_pg(db_file) && access(db_file, F_OK) == 0;
 	if (have_db && !have_key) {
 		fprintf(stderr,
 			"keywarden: %s exists but the key %s is missing: without it no token "
@@ -73,7 +74,7 @@ int kw_cmd_init(struct kw_cli *cli, int argc, char **argv)
 			kw_config_state_dir(cli->cfg), kw_store_schema_version());
 	else
 		fprintf(stderr, "keywarden: initialised %s (database %s, key %s)\n",
-			kw_config_state_dir(cli->cfg), db_file, key_file);
+			kw_config_state_dir(cli->cfg), kw_config_store_name(cli->cfg), key_file);
 	return KW_EXIT_OK;
 }
 

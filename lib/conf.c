@@ -26,6 +26,7 @@ struct kw_config {
 	struct entry *entries;
 	size_t n_entries;
 	char *state_dir, *file, *database, *key_file, *socket;
+	char *store_name; /* database without a password (kw_config_store_name()) */
 };
 
 /* Every setting of every program, once: its section and key, its type, and for numbers and
@@ -47,6 +48,7 @@ static const struct setting {
 	uint64_t def, min, max;
 } settings[] = {
 	T("store", "database"),
+	T("store", "url"),
 	T("store", "key_file"),
 	T("store", "state_dir"),
 	T("log", "level"),
@@ -324,6 +326,52 @@ out:
 	return ret;
 }
 
+/* A store location fit for messages and logs: a URI's password (user:PASSWORD@ and any
+ * password=... parameter) replaced by "***". */
+static char *redact_url(const char *where)
+{
+	char *out = kw_strdup(where), *p, *at, *end;
+
+	if (strncmp(out, "postgres", 8) != 0)
+		return out;
+	p = strstr(out, "://");
+	if (p != NULL) {
+		p += 3;
+		end = p + strcspn(p, "/?");
+		at = memchr(p, '@', (size_t)(end - p));
+		if (at != NULL) {
+			char *colon = memchr(p, ':', (size_t)(at - p));
+
+			if (colon != NULL)
+				memmove(colon + 1, at, strlen(at) + 1);
+		}
+	}
+	/* password=value in the query: the value goes (up to & or the end) */
+	for (p = out; (p = strstr(p, "password=")) != NULL;) {
+		p += strlen("password=");
+		end = p + strcspn(p, "&");
+		memmove(p, end, strlen(end) + 1);
+	}
+	/* what was removed is marked, without saying how long it was */
+	{
+		size_t n = strlen(out) * 2 + 16;
+		char *marked = malloc(n), *o = marked;
+
+		if (marked == NULL)
+			abort();
+		for (p = out; *p != '\0'; p++) {
+			*o++ = *p;
+			if ((*p == ':' && p[1] == '@') ||
+			    (*p == '=' && p - out >= 8 && strncmp(p - 8, "password", 8) == 0))
+				o += sprintf(o, "***");
+		}
+		*o = '\0';
+		free(out);
+		out = marked;
+	}
+	return out;
+}
+
 static int check_dir(const char *dir, bool create, const char **error_r)
 {
 	struct stat st;
@@ -391,8 +439,24 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 			goto fail;
 	}
 	cfg->state_dir = kw_strdup(state_dir != NULL ? state_dir : KW_DEFAULT_STATE_DIR);
-	v = kw_config_get(cfg, "store", "database");
+	/* the store: KEYWARDEN_STORE_URL, [store] url, [store] database, the state folder's */
+	v = getenv(KW_STORE_URL_ENV);
+	if (v == NULL || v[0] == '\0')
+		v = kw_config_get(cfg, "store", "url");
+	if (v != NULL) {
+		if (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0') {
+			v += 7;
+		} else if (strncmp(v, "postgresql:", 11) != 0 && strncmp(v, "postgres:", 9) != 0) {
+			*error_r = kw_error_format("the store URL must start with sqlite: or "
+						   "postgresql:");
+			ret = -EINVAL;
+			goto fail;
+		}
+	} else {
+		v = kw_config_get(cfg, "store", "database");
+	}
 	cfg->database = v != NULL ? kw_strdup(v) : path_join(cfg->state_dir, "keywarden.db");
+	cfg->store_name = redact_url(cfg->database);
 	v = kw_config_get(cfg, "store", "key_file");
 	cfg->key_file = v != NULL ? kw_strdup(v) : path_join(cfg->state_dir, "keywarden.key");
 	v = kw_config_get(cfg, "validator", "socket");
@@ -422,6 +486,7 @@ void kw_config_free(struct kw_config **cfgp)
 	}
 	free(cfg->entries);
 	free(cfg->state_dir);
+	free(cfg->store_name);
 	free(cfg->file);
 	free(cfg->database);
 	free(cfg->key_file);
@@ -472,6 +537,11 @@ const char *kw_config_file(const struct kw_config *cfg)
 {
 	return cfg->file;
 }
+const char *kw_config_store_name(const struct kw_config *cfg)
+{
+	return cfg->store_name;
+}
+
 const char *kw_config_database(const struct kw_config *cfg)
 {
 	return cfg->database;

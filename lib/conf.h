@@ -21,6 +21,8 @@
 #define KW_DEFAULT_CONFIG "/etc/keywarden/keywarden.conf"
 #define KW_DEFAULT_STATE_DIR "/var/lib/keywarden"
 #define KW_STATE_DIR_ENV "KEYWARDEN_STATE_DIR"
+/* The store's location: sqlite:PATH or a libpq URI postgresql://... ([store] url). */
+#define KW_STORE_URL_ENV "KEYWARDEN_STORE_URL"
 
 struct kw_config;
 
@@ -50,7 +52,11 @@ bool kw_config_bool(const struct kw_config *cfg, const char *section, const char
 /* Resolved paths (never NULL). */
 const char *kw_config_state_dir(const struct kw_config *cfg);
 const char *kw_config_file(const struct kw_config *cfg); /* NULL when no file was read */
+/* The store's location: an SQLite file's path, or a postgresql: URI (which may hold a
+ * password: print kw_config_store_name() instead). */
 const char *kw_config_database(const struct kw_config *cfg);
+/* The store's location for messages: the path, or the URI without any password. */
+const char *kw_config_store_name(const struct kw_config *cfg);
 const char *kw_config_key_file(const struct kw_config *cfg);
 const char *kw_config_socket(const struct kw_config *cfg);
 

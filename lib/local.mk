@@ -9,7 +9,8 @@ lib_libkwcore_la_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/schema.h \
 	lib/secret.c lib/secret.h \
-	lib/store.c lib/store.h lib/store_private.h lib/store_sql.h \
+	lib/db.c lib/db.h lib/db_private.h lib/db_pg.c \
+	lib/store.c lib/store.h lib/store_private.h lib/store_sql.h lib/store_pg.c \
 	lib/store_validator.c lib/store_validator.h \
 	lib/store_key.c lib/store_reserve.c \
 	lib/timeutil.c lib/timeutil.h \
@@ -19,9 +20,9 @@ lib_libkwcore_la_SOURCES = \
 	lib/sso_login.c lib/sso_case.c lib/sso_review.c \
 	lib/store_sso.c lib/store_sso_case.c lib/store_sso.h \
 	lib/store_scim.c lib/store_scim.h
-nodist_lib_libkwcore_la_SOURCES = lib/schema.c
-lib_libkwcore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
-lib_libkwcore_la_LIBADD = $(SQLITE_LIBS) $(CRYPTO_LIBS) $(SYSTEMD_LIBS)
+nodist_lib_libkwcore_la_SOURCES = lib/schema.c lib/schema_pg.c
+lib_libkwcore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(PQ_CFLAGS) $(CRYPTO_CFLAGS) $(SYSTEMD_CFLAGS)
+lib_libkwcore_la_LIBADD = $(SQLITE_LIBS) $(PQ_LIBS) $(CRYPTO_LIBS) $(SYSTEMD_LIBS)
 
 KW_MIGRATIONS = \
 	$(top_srcdir)/schema/001_init.sql \
@@ -32,11 +33,18 @@ KW_MIGRATIONS = \
 	$(top_srcdir)/schema/006_sso_authn_request.sql \
 	$(top_srcdir)/schema/007_web_sessions.sql \
 	$(top_srcdir)/schema/008_scim_external_id.sql
-EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
-BUILT_SOURCES += lib/schema.c
-CLEANFILES += lib/schema.c
+# PostgreSQL's, numbered on their own (schema/pg/001 is the SQLite schema's 008 state)
+KW_PG_MIGRATIONS = \
+	$(top_srcdir)/schema/pg/001_init.sql
+EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS) $(KW_PG_MIGRATIONS)
+BUILT_SOURCES += lib/schema.c lib/schema_pg.c
+CLEANFILES += lib/schema.c lib/schema_pg.c
 lib/schema.c: $(top_srcdir)/schema/embed.sh $(KW_MIGRATIONS)
-	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh $@ $(KW_MIGRATIONS)
+	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh $@ kw_migrations \
+		$(KW_MIGRATIONS)
+lib/schema_pg.c: $(top_srcdir)/schema/embed.sh $(KW_PG_MIGRATIONS)
+	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh $@ kw_pg_migrations \
+		$(KW_PG_MIGRATIONS)
 
 KW_CORE_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
 KW_CORE_LIBS = lib/libkwcore.la

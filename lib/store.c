@@ -21,21 +21,24 @@
 #include "secret.h"
 #include "store.h"
 #include "store_private.h"
+#include "store_validator.h"
 #include "store_sso.h"
 #include "text.h"
 #include "timeutil.h"
 
 struct stmt_slot {
 	const char *sql; /* compared by address: callers pass string literals */
-	sqlite3_stmt *stmt;
+	struct kw_db_stmt *stmt;
 };
 
 struct kw_store {
-	sqlite3 *db;
+	struct kw_db *db;
 	struct stmt_slot *stmts; /* grows; a program uses a few dozen statements */
 	size_t n_stmts, cap_stmts;
-	char *path; /* the database file, for the reserve (store_reserve.c) */
-	bool batch; /* in a kw_store_begin_batch() transaction: synchronous is NORMAL */
+	char *path; /* SQLite: the database file, for the reserve (store_reserve.c) */
+	bool readonly;
+	bool bookkeeping; /* kw_store_set_bookkeeping() */
+	bool batch;       /* in a kw_store_begin_batch() transaction: synchronous is NORMAL */
 	/* kw_store_act(): the acting user's role cap and what every audit event adds */
 	bool capped;
 	struct kw_role cap;
@@ -62,31 +65,44 @@ int kw_store_fail(struct kw_store *store, int code, const char **error_r, const 
 
 int kw_store_db_fail(struct kw_store *store, const char **error_r, const char *what)
 {
-	int rc = sqlite3_errcode(store->db);
-
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+	switch (kw_db_errcode(store->db)) {
+	case KW_DB_EBUSY:
 		return kw_store_fail(store, -EBUSY, error_r, "%s: the database is busy", what);
-	if (rc == SQLITE_FULL)
+	case KW_DB_EFULL:
 		return kw_store_fail(store, -ENOSPC, error_r,
 				     "%s: the disk of the database is full (nothing was changed)",
 				     what);
-	return kw_store_fail(store, -EIO, error_r, "%s: %s", what, sqlite3_errmsg(store->db));
+	case KW_DB_EGONE:
+		return kw_store_fail(store, -ECONNRESET, error_r,
+				     "%s: the connection to the database server is lost: %s", what,
+				     kw_db_errmsg(store->db));
+	default:
+		return kw_store_fail(store, -EIO, error_r, "%s: %s", what, kw_db_errmsg(store->db));
+	}
 }
 
 static int exec(struct kw_store *store, const char *sql)
 {
-	return sqlite3_exec(store->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+	return kw_db_exec(store->db, sql) == 0 ? 0 : -EIO;
+}
+
+bool kw_store_is_pg(const struct kw_store *store)
+{
+	return kw_db_kind(store->db) == KW_DB_PG;
 }
 
 int kw_store_begin(struct kw_store *store)
 {
-	return exec(store, "BEGIN IMMEDIATE");
+	if (kw_store_is_pg(store))
+		return kw_store_pg_begin(store, store->batch);
+	return kw_db_begin(store->db, true) == 0 ? 0 : -EIO;
 }
 
 static void end_batch(struct kw_store *store)
 {
-	if (store->batch && sqlite3_get_autocommit(store->db)) {
-		(void)exec(store, "PRAGMA synchronous = FULL");
+	if (store->batch && !kw_db_in_transaction(store->db)) {
+		if (!kw_store_is_pg(store))
+			(void)exec(store, "PRAGMA synchronous = FULL");
 		store->batch = false;
 	}
 }
@@ -97,7 +113,7 @@ static void end_batch(struct kw_store *store)
  * makes them durable too. */
 int kw_store_begin_batch(struct kw_store *store)
 {
-	if (exec(store, "PRAGMA synchronous = NORMAL") < 0)
+	if (!kw_store_is_pg(store) && exec(store, "PRAGMA synchronous = NORMAL") < 0)
 		return -EIO;
 	store->batch = true;
 	if (kw_store_begin(store) < 0) {
@@ -109,16 +125,19 @@ int kw_store_begin_batch(struct kw_store *store)
 
 int kw_store_commit(struct kw_store *store)
 {
-	int ret = exec(store, "COMMIT");
+	int ret;
 
+	if (kw_store_is_pg(store))
+		ret = kw_store_pg_commit(store, store->batch);
+	else
+		ret = kw_db_commit(store->db) == 0 ? 0 : -EIO;
 	end_batch(store);
 	return ret;
 }
 
 void kw_store_rollback(struct kw_store *store)
 {
-	if (!sqlite3_get_autocommit(store->db))
-		(void)exec(store, "ROLLBACK");
+	(void)kw_db_rollback(store->db);
 	end_batch(store);
 }
 
@@ -161,20 +180,24 @@ const char *kw_store_path(const struct kw_store *store)
 	return store->path;
 }
 
-sqlite3 *kw_store_db(struct kw_store *store)
+struct kw_db *kw_store_db(struct kw_store *store)
 {
 	return store->db;
 }
 
-sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql)
+struct sqlite3 *kw_store_sqlite(struct kw_store *store)
+{
+	return kw_db_sqlite(store->db);
+}
+
+struct kw_db_stmt *kw_store_stmt(struct kw_store *store, const char *sql)
 {
 	struct stmt_slot *s;
 
 	for (size_t i = 0; i < store->n_stmts; i++) {
 		s = &store->stmts[i];
 		if (s->sql == sql) {
-			sqlite3_reset(s->stmt);
-			sqlite3_clear_bindings(s->stmt);
+			kw_db_reset(s->stmt);
 			return s->stmt;
 		}
 	}
@@ -187,46 +210,52 @@ sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql)
 		store->cap_stmts = cap;
 	}
 	s = &store->stmts[store->n_stmts];
-	if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt, NULL) !=
-	    SQLITE_OK)
+	if (kw_db_prepare(store->db, sql, true, &s->stmt) < 0)
 		return NULL;
 	s->sql = sql;
 	store->n_stmts++;
 	return s->stmt;
 }
 
+/* The one integer a PRAGMA returns. */
+static int pragma_int(struct kw_store *store, const char *sql, int64_t *value_r)
+{
+	struct kw_db_stmt *st = NULL;
+	int ret = -EIO;
+
+	if (kw_db_prepare(store->db, sql, false, &st) == 0 && kw_db_step(st) == KW_DB_ROW) {
+		*value_r = kw_db_column_int64(st, 0);
+		ret = 0;
+	}
+	kw_db_finalize(st);
+	return ret;
+}
+
 static int migrate(struct kw_store *store, bool readonly, bool create, const char **error_r)
 {
-	sqlite3_stmt *st = NULL;
-	int version = -1, ret;
-	int64_t app_id = 0;
+	int64_t version = -1, app_id = 0;
+	int ret;
 
 	if (!readonly && kw_store_begin(store) < 0)
 		return kw_store_db_fail(store, error_r, "cannot lock the database");
-	if (sqlite3_prepare_v2(store->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
+	if (pragma_int(store, "PRAGMA user_version", &version) < 0) {
 		ret = kw_store_db_fail(store, error_r, "cannot read the schema version");
 		goto out;
 	}
-	version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(store->db, "PRAGMA application_id", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
+	if (pragma_int(store, "PRAGMA application_id", &app_id) < 0) {
 		ret = kw_store_db_fail(store, error_r, "cannot read the database header");
 		goto out;
 	}
-	app_id = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
 	if (version > 0 && app_id != KW_APPLICATION_ID) {
 		ret = kw_store_fail(store, -EPROTO, error_r, "not a keywarden database");
 		goto out;
 	}
 	if ((unsigned)version > kw_migrations_count) {
-		ret = kw_store_fail(store, -EPROTO, error_r,
-				    "the database has schema version %d, newer than this program's "
-				    "%u: upgrade keywarden",
-				    version, kw_migrations_count);
+		ret = kw_store_fail(
+			store, -EPROTO, error_r,
+			"the database has schema version %lld, newer than this program's "
+			"%u: upgrade keywarden",
+			(long long)version, kw_migrations_count);
 		goto out;
 	}
 	if ((unsigned)version == kw_migrations_count) {
@@ -244,8 +273,8 @@ static int migrate(struct kw_store *store, bool readonly, bool create, const cha
 	}
 	if (readonly) {
 		ret = kw_store_fail(store, -EPROTO, error_r,
-				    "the database has schema version %d and needs migrating",
-				    version);
+				    "the database has schema version %lld and needs migrating",
+				    (long long)version);
 		goto out;
 	}
 	for (unsigned v = (unsigned)version; v < kw_migrations_count; v++) {
@@ -264,7 +293,6 @@ static int migrate(struct kw_store *store, bool readonly, bool create, const cha
 	ret = kw_store_commit(store) < 0 ? kw_store_db_fail(store, error_r, "commit failed") : 0;
 	return ret;
 out:
-	sqlite3_finalize(st);
 	if (!readonly) {
 		if (ret == 0 && kw_store_commit(store) == 0)
 			return 0;
@@ -331,10 +359,41 @@ static int check_file(const char *path, bool create, char *error, size_t size)
 static int open_once(const char *path, unsigned flags, struct kw_store **store_r,
 		     const char **error_r, bool *retry_r);
 
+struct kw_store *kw_store_new(struct kw_db *db, const char *path, bool readonly)
+{
+	struct kw_store *store = calloc(1, sizeof(*store));
+
+	if (store == NULL || (path != NULL && (store->path = strdup(path)) == NULL))
+		abort();
+	store->db = db;
+	store->readonly = readonly;
+	return store;
+}
+
+void kw_store_set_bookkeeping(struct kw_store *store)
+{
+	store->bookkeeping = true;
+}
+
+bool kw_store_bookkeeping(const struct kw_store *store)
+{
+	return store->bookkeeping;
+}
+
+bool kw_store_readonly(const struct kw_store *store)
+{
+	return store->readonly;
+}
+
 int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r, const char **error_r)
 {
 	bool retry;
 	int ret;
+
+	if (kw_store_url_is_pg(path))
+		return kw_store_pg_open(path, flags, store_r, error_r);
+	if (strncmp(path, "sqlite:", 7) == 0)
+		path += 7;
 
 	do {
 		retry = false;
@@ -350,27 +409,17 @@ static int open_once(const char *path, unsigned flags, struct kw_store **store_r
 	bool readonly = (flags & KW_STORE_READONLY) != 0;
 	bool create = (flags & KW_STORE_CREATE) != 0;
 	struct kw_store *store;
-	int oflags, ret;
+	struct kw_db *db;
+	int ret;
 
 	ret = check_file(path, create, why, sizeof(why));
 	if (ret < 0) {
 		*error_r = kw_error_format("%s", why);
 		return ret;
 	}
-	store = calloc(1, sizeof(*store));
-	if (store == NULL || (store->path = strdup(path)) == NULL)
-		abort();
-	oflags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-	if (sqlite3_open_v2(path, &store->db, oflags | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-		ret = kw_store_fail(store, -EIO, NULL, "cannot open database %s: %s", path,
-				    store->db != NULL ? sqlite3_errmsg(store->db)
-						      : "out of memory");
-		*error_r = kw_error_format("%s", store->error);
-		kw_store_free(&store);
+	if ((ret = kw_db_open_sqlite(path, readonly, &db, error_r)) < 0)
 		return ret;
-	}
-	sqlite3_busy_timeout(store->db, 5000);
-	sqlite3_extended_result_codes(store->db, 0);
+	store = kw_store_new(db, path, readonly);
 	/* synchronous = FULL: in WAL mode, NORMAL may lose the last commits to an OS crash or a
 	 * power cut, and a token that 'delete' reported gone would come back. Every change a
 	 * user is told about waits for the disk; kw_store_begin_batch() is the exception. */
@@ -378,7 +427,7 @@ static int open_once(const char *path, unsigned flags, struct kw_store **store_r
 	    (!readonly && exec(store, "PRAGMA journal_mode = WAL") < 0) ||
 	    exec(store, "PRAGMA synchronous = FULL") < 0) {
 		ret = kw_store_db_fail(store, NULL, "cannot set up the database");
-		if (sqlite3_errcode(store->db) == SQLITE_NOTADB)
+		if (kw_db_errcode(store->db) == KW_DB_ENOTDB)
 			ret = kw_store_fail(store, -EPROTO, NULL, "%s is not a keywarden database",
 					    path);
 		goto fail;
@@ -396,8 +445,7 @@ fail:
 	/* No room for the WAL index when no other program has the database open: a
 	 * revocation may use the reserve for that too. */
 	if ((flags & KW_STORE_REVOKE) != 0 &&
-	    (sqlite3_errcode(store->db) == SQLITE_FULL ||
-	     sqlite3_errcode(store->db) == SQLITE_IOERR) &&
+	    (kw_db_errcode(store->db) == KW_DB_EFULL || kw_db_errcode(store->db) == KW_DB_EIO) &&
 	    kw_store_reserve_release(store) == 0)
 		*retry_r = true;
 	kw_store_free(&store);
@@ -411,17 +459,17 @@ void kw_store_free(struct kw_store **storep)
 	if (store == NULL)
 		return;
 	for (size_t i = 0; i < store->n_stmts; i++)
-		sqlite3_finalize(store->stmts[i].stmt);
+		kw_db_finalize(store->stmts[i].stmt);
 	free(store->stmts);
-	sqlite3_close(store->db);
+	kw_db_close(&store->db);
 	free(store->path);
 	free(store);
 	*storep = NULL;
 }
 
-void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+void kw_store_copy_text(char *dst, size_t size, struct kw_db_stmt *st, int col)
 {
-	const char *t = (const char *)sqlite3_column_text(st, col);
+	const char *t = kw_db_column_text(st, col);
 	/* cut on a character boundary: a cut UTF-8 sequence would reach output */
 	size_t n = t != NULL && size > 0 ? kw_text_boundary(t, size - 1) : 0;
 
@@ -453,23 +501,23 @@ const char *kw_store_role_names(void)
 int kw_store_role_get(struct kw_store *store, const char *name, struct kw_role *role_r,
 		      const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store, "SELECT id, rank, name FROM role WHERE name = ?1 COLLATE NOCASE");
 	int rc;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "role lookup");
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
+	kw_db_bind_text(st, 1, name);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_DONE)
 		return kw_store_fail(store, -ENOENT, error_r, "unknown role '%s' (roles: %s)", name,
 				     kw_store_role_names());
-	if (rc != SQLITE_ROW)
+	if (rc != KW_DB_ROW)
 		return kw_store_db_fail(store, error_r, "role lookup");
-	role_r->id = sqlite3_column_int64(st, 0);
-	role_r->rank = sqlite3_column_int(st, 1);
+	role_r->id = kw_db_column_int64(st, 0);
+	role_r->rank = kw_db_column_int(st, 1);
 	kw_store_copy_text(role_r->name, sizeof(role_r->name), st, 2);
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return 0;
 }
 
@@ -543,22 +591,22 @@ static int check_email(struct kw_store *store, const char *email, const char **e
 int kw_store_account_get(struct kw_store *store, const char *name, struct kw_account *acct_r,
 			 const char **error_r)
 {
-	sqlite3_stmt *st =
+	struct kw_db_stmt *st =
 		kw_store_stmt(store, "SELECT id, token_limit, name FROM account WHERE name = ?1");
 	int rc;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "account lookup");
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
+	kw_db_bind_text(st, 1, name);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_DONE)
 		return kw_store_fail(store, -ENOENT, error_r, "unknown account '%s'", name);
-	if (rc != SQLITE_ROW)
+	if (rc != KW_DB_ROW)
 		return kw_store_db_fail(store, error_r, "account lookup");
-	acct_r->id = sqlite3_column_int64(st, 0);
-	acct_r->token_limit = sqlite3_column_int64(st, 1);
+	acct_r->id = kw_db_column_int64(st, 0);
+	acct_r->token_limit = kw_db_column_int64(st, 1);
 	kw_store_copy_text(acct_r->name, sizeof(acct_r->name), st, 2);
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return 0;
 }
 
@@ -567,7 +615,7 @@ int kw_store_account_add(struct kw_store *store, const char *actor, const char *
 {
 	struct kw_account acct;
 	char details[64];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int64_t now = kw_now();
 	int ret;
 
@@ -590,10 +638,10 @@ int kw_store_account_add(struct kw_store *store, const char *actor, const char *
 			   "INSERT INTO account (name, token_limit, created) VALUES (?1, ?2, ?3)");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, token_limit);
-	sqlite3_bind_int64(st, 3, now);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	kw_db_bind_text(st, 1, name);
+	kw_db_bind_int64(st, 2, token_limit);
+	kw_db_bind_int64(st, 3, now);
+	if (kw_db_step(st) != KW_DB_DONE)
 		goto dbfail;
 	snprintf(details, sizeof(details), "{\"token_limit\":%lld}", (long long)token_limit);
 	if (kw_audit_append(store, now, actor, "account.add", name, details) < 0)
@@ -614,42 +662,42 @@ out:
 	"u.id, u.account_id, a.name, u.login, u.email, r.id, r.rank, r.name, u.enabled, "          \
 	"u.expiry_emails, u.source, u.sso_state, u.sso_last_seen "
 
-static void read_user(sqlite3_stmt *st, struct kw_user *u)
+static void read_user(struct kw_db_stmt *st, struct kw_user *u)
 {
 	memset(u, 0, sizeof(*u));
-	u->id = sqlite3_column_int64(st, 0);
-	u->account_id = sqlite3_column_int64(st, 1);
+	u->id = kw_db_column_int64(st, 0);
+	u->account_id = kw_db_column_int64(st, 1);
 	kw_store_copy_text(u->account, sizeof(u->account), st, 2);
 	kw_store_copy_text(u->login, sizeof(u->login), st, 3);
 	kw_store_copy_text(u->email, sizeof(u->email), st, 4);
-	u->role.id = sqlite3_column_int64(st, 5);
-	u->role.rank = sqlite3_column_int(st, 6);
+	u->role.id = kw_db_column_int64(st, 5);
+	u->role.rank = kw_db_column_int(st, 6);
 	kw_store_copy_text(u->role.name, sizeof(u->role.name), st, 7);
-	u->enabled = sqlite3_column_int(st, 8) != 0;
-	u->expiry_emails = sqlite3_column_int(st, 9) != 0;
-	u->sso = strcmp((const char *)sqlite3_column_text(st, 10), "sso") == 0;
+	u->enabled = kw_db_column_int(st, 8) != 0;
+	u->expiry_emails = kw_db_column_int(st, 9) != 0;
+	u->sso = strcmp(kw_db_column_text(st, 10), "sso") == 0;
 	kw_store_copy_text(u->sso_state, sizeof(u->sso_state), st, 11);
-	u->sso_last_seen = sqlite3_column_int64(st, 12);
+	u->sso_last_seen = kw_db_column_int64(st, 12);
 }
 
 int kw_store_user_get(struct kw_store *store, const char *login, struct kw_user *user_r,
 		      const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store, "SELECT " USER_COLUMNS "FROM user u JOIN account a ON a.id = u.account_id "
 		       "JOIN role r ON r.id = u.role_id WHERE u.login = ?1");
 	int rc;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "user lookup");
-	sqlite3_bind_text(st, 1, login, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
+	kw_db_bind_text(st, 1, login);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_DONE)
 		return kw_store_fail(store, -ENOENT, error_r, "unknown user '%s'", login);
-	if (rc != SQLITE_ROW)
+	if (rc != KW_DB_ROW)
 		return kw_store_db_fail(store, error_r, "user lookup");
 	read_user(st, user_r);
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return 0;
 }
 
@@ -660,7 +708,7 @@ int kw_store_user_add(struct kw_store *store, const char *actor, const char *acc
 	struct kw_role r;
 	struct kw_user existing;
 	char details[512], jrole[KW_ROLE_MAX * 6 + 3], jacct[KW_ACCOUNT_MAX * 6 + 3];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int64_t now = kw_now();
 	int ret;
 
@@ -685,13 +733,13 @@ int kw_store_user_add(struct kw_store *store, const char *actor, const char *acc
 				  "VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, acct.id);
-	sqlite3_bind_text(st, 2, login, -1, SQLITE_STATIC);
+	kw_db_bind_int64(st, 1, acct.id);
+	kw_db_bind_text(st, 2, login);
 	if (email != NULL)
-		sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, r.id);
-	sqlite3_bind_int64(st, 5, now);
-	if (sqlite3_step(st) != SQLITE_DONE)
+		kw_db_bind_text(st, 3, email);
+	kw_db_bind_int64(st, 4, r.id);
+	kw_db_bind_int64(st, 5, now);
+	if (kw_db_step(st) != KW_DB_DONE)
 		goto dbfail;
 	kw_json_string_buf(jrole, sizeof(jrole), r.name);
 	kw_json_string_buf(jacct, sizeof(jacct), acct.name);
@@ -714,7 +762,7 @@ static int user_set(struct kw_store *store, const char *actor, const char *login
 	struct kw_role r;
 	char details[1024], jv[600];
 	size_t dl = 0;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int64_t now = kw_now();
 	int ret;
 
@@ -732,9 +780,9 @@ static int user_set(struct kw_store *store, const char *actor, const char *login
 		st = kw_store_stmt(store, "UPDATE user SET role_id = ?2 WHERE id = ?1");
 		if (st == NULL)
 			goto dbfail;
-		sqlite3_bind_int64(st, 1, u.id);
-		sqlite3_bind_int64(st, 2, r.id);
-		if (sqlite3_step(st) != SQLITE_DONE)
+		kw_db_bind_int64(st, 1, u.id);
+		kw_db_bind_int64(st, 2, r.id);
+		if (kw_db_step(st) != KW_DB_DONE)
 			goto dbfail;
 		kw_json_string_buf(jv, sizeof(jv), r.name);
 		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"role\":%s",
@@ -746,10 +794,10 @@ static int user_set(struct kw_store *store, const char *actor, const char *login
 		st = kw_store_stmt(store, "UPDATE user SET email = ?2 WHERE id = ?1");
 		if (st == NULL)
 			goto dbfail;
-		sqlite3_bind_int64(st, 1, u.id);
+		kw_db_bind_int64(st, 1, u.id);
 		if (change->email[0] != '\0')
-			sqlite3_bind_text(st, 2, change->email, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
+			kw_db_bind_text(st, 2, change->email);
+		if (kw_db_step(st) != KW_DB_DONE)
 			goto dbfail;
 		kw_json_string_buf(jv, sizeof(jv), change->email);
 		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"email\":%s",
@@ -759,9 +807,9 @@ static int user_set(struct kw_store *store, const char *actor, const char *login
 		st = kw_store_stmt(store, "UPDATE user SET enabled = ?2 WHERE id = ?1");
 		if (st == NULL)
 			goto dbfail;
-		sqlite3_bind_int64(st, 1, u.id);
-		sqlite3_bind_int(st, 2, change->enabled);
-		if (sqlite3_step(st) != SQLITE_DONE)
+		kw_db_bind_int64(st, 1, u.id);
+		kw_db_bind_int64(st, 2, change->enabled);
+		if (kw_db_step(st) != KW_DB_DONE)
 			goto dbfail;
 		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"enabled\":%s",
 				       dl > 1 ? "," : "", change->enabled ? "true" : "false");
@@ -783,9 +831,9 @@ static int user_set(struct kw_store *store, const char *actor, const char *login
 		st = kw_store_stmt(store, "UPDATE user SET expiry_emails = ?2 WHERE id = ?1");
 		if (st == NULL)
 			goto dbfail;
-		sqlite3_bind_int64(st, 1, u.id);
-		sqlite3_bind_int(st, 2, change->expiry_emails);
-		if (sqlite3_step(st) != SQLITE_DONE)
+		kw_db_bind_int64(st, 1, u.id);
+		kw_db_bind_int64(st, 2, change->expiry_emails);
+		if (kw_db_step(st) != KW_DB_DONE)
 			goto dbfail;
 		dl += (size_t)snprintf(details + dl, sizeof(details) - dl, "%s\"expiry_emails\":%s",
 				       dl > 1 ? "," : "", change->expiry_emails ? "true" : "false");
@@ -822,7 +870,7 @@ int kw_store_user_list(struct kw_store *store, const char *account, kw_user_cb *
 {
 	struct kw_account acct;
 	struct kw_user u;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int ret, rc;
 
 	if ((ret = kw_store_account_get(store, account, &acct, error_r)) < 0)
@@ -833,14 +881,14 @@ int kw_store_user_list(struct kw_store *store, const char *account, kw_user_cb *
 				  "ORDER BY u.login");
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "user list");
-	sqlite3_bind_int64(st, 1, acct.id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	kw_db_bind_int64(st, 1, acct.id);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		read_user(st, &u);
 		if ((ret = cb(&u, ctx)) < 0) {
-			sqlite3_reset(st);
+			kw_db_reset(st);
 			return ret;
 		}
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "user list");
+	kw_db_reset(st);
+	return rc == KW_DB_DONE ? 0 : kw_store_db_fail(store, error_r, "user list");
 }

@@ -133,6 +133,9 @@ struct kw_token_filter {
 typedef int kw_token_cb(const struct kw_token_info *token, void *ctx);
 typedef int kw_user_cb(const struct kw_user *user, void *ctx);
 
+/* Whether a store location (kw_config_database()) names a PostgreSQL server (postgresql:
+ * or postgres:) rather than an SQLite file. */
+bool kw_store_url_is_pg(const char *where);
 int kw_store_open(const char *path, unsigned flags, struct kw_store **store_r,
 		  const char **error_r);
 void kw_store_free(struct kw_store **store);

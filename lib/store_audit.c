@@ -2,9 +2,10 @@
  * event that goes to journald/syslog.
  *
  * The journal copy is made after the commit, never before: kw_audit_append() runs inside the
- * caller's transaction, so it only queues the event; SQLite's WAL hook (called once a commit
- * is durable in the WAL, which kw_store_open() always turns on) sends the queue, and its
- * rollback hook drops it. A change that rolls back, or a process that dies before COMMIT,
+ * caller's transaction, so it only queues the event; the connection's end hook (db.h: on
+ * SQLite the WAL hook, called once a commit is durable in the WAL, which kw_store_open()
+ * always turns on; on PostgreSQL once COMMIT has returned) sends the queue, and a rollback
+ * drops it. A change that rolls back, or a process that dies before COMMIT,
  * thus never shows up in the journal. The journal line carries the event's sequence number
  * and chain hash, which makes the journal (forwarded off the host) an anchor against which a
  * truncated or recomputed chain can be caught (keywarden audit verify --anchor).
@@ -32,13 +33,11 @@
 #define HASH_LEN KW_AUDIT_HASH_LEN
 /* journald MESSAGE_ID of audit events: stable, never change it (SIEM rules match on it). */
 #define AUDIT_MESSAGE_ID "6b7764e1a4d94c0b9a1e5f3c2d8b7a60"
-/* The checkpoint threshold SQLite's own WAL hook uses (sqlite3_wal_autocheckpoint). */
-#define WAL_CHECKPOINT_PAGES 1000
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 struct pending_event {
 	struct pending_event *next;
-	sqlite3 *db;
+	struct kw_db *db;
 	int64_t seq, time;
 	char hash_hex[HASH_LEN * 2 + 1];
 	char *actor, *action, *target, *details;
@@ -84,7 +83,7 @@ static void emit_event(const struct pending_event *e)
 }
 
 /* Takes the queued events of db off the queue; emits them when committed. */
-static void flush_pending(sqlite3 *db, int committed)
+static void flush_pending(struct kw_db *db, bool committed)
 {
 	struct pending_event **pp = &pending, *e;
 
@@ -100,19 +99,9 @@ static void flush_pending(sqlite3 *db, int committed)
 	}
 }
 
-static int wal_committed(void *ctx, sqlite3 *db, const char *db_name, int n_pages)
+static void transaction_ended(void *ctx, bool committed)
 {
-	(void)ctx;
-	flush_pending(db, 1);
-	/* Setting a WAL hook replaces SQLite's auto-checkpoint: do what it did. */
-	if (n_pages >= WAL_CHECKPOINT_PAGES)
-		(void)sqlite3_wal_checkpoint_v2(db, db_name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	return SQLITE_OK;
-}
-
-static void rolled_back(void *ctx)
-{
-	flush_pending(ctx, 0);
+	flush_pending(ctx, committed);
 }
 
 static char *dup_or_null(const char *s)
@@ -122,7 +111,7 @@ static char *dup_or_null(const char *s)
 
 /* Queues the event for the journal once its transaction commits. Best effort: an event
  * that cannot be queued (out of memory) is still in the database, which is the record. */
-static void queue_event(sqlite3 *db, int64_t seq, int64_t time, const char *actor,
+static void queue_event(struct kw_db *db, int64_t seq, int64_t time, const char *actor,
 			const char *action, const char *target, const char *details,
 			const uint8_t hash[HASH_LEN])
 {
@@ -143,7 +132,7 @@ static void queue_event(sqlite3 *db, int64_t seq, int64_t time, const char *acto
 		pending_free(e);
 		return;
 	}
-	if (sqlite3_get_autocommit(db)) {
+	if (!kw_db_in_transaction(db)) {
 		/* No transaction around the append: it has already committed. */
 		emit_event(e);
 		pending_free(e);
@@ -154,8 +143,7 @@ static void queue_event(sqlite3 *db, int64_t seq, int64_t time, const char *acto
 	*pp = e;
 	/* Idempotent: (re)installing the same hooks on every append is cheap and keeps the
 	 * store's code unaware of them. */
-	sqlite3_wal_hook(db, wal_committed, NULL);
-	sqlite3_rollback_hook(db, rolled_back, db);
+	kw_db_set_end_hook(db, transaction_ended, db);
 }
 
 static void put_field(EVP_MD_CTX *ctx, const void *data, size_t len)
@@ -244,39 +232,39 @@ static int append(struct kw_store *store, int64_t time, const char *actor, const
 		  const char *target, const char *details)
 {
 	uint8_t prev[HASH_LEN] = { 0 }, hash[HASH_LEN];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int64_t seq = 1;
 	int rc;
 
 	st = kw_store_stmt(store, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
 	if (st == NULL)
 		return -EIO;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		seq = sqlite3_column_int64(st, 0) + 1;
-		if (sqlite3_column_bytes(st, 1) == HASH_LEN)
-			memcpy(prev, sqlite3_column_blob(st, 1), HASH_LEN);
-	} else if (rc != SQLITE_DONE) {
-		sqlite3_reset(st);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_ROW) {
+		seq = kw_db_column_int64(st, 0) + 1;
+		if (kw_db_column_bytes(st, 1) == HASH_LEN)
+			memcpy(prev, kw_db_column_blob(st, 1), HASH_LEN);
+	} else if (rc != KW_DB_DONE) {
+		kw_db_reset(st);
 		return -EIO;
 	}
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	if (chain_hash(prev, seq, time, actor, action, target, details, hash) < 0)
 		return -EIO;
 	st = kw_store_stmt(store, "INSERT INTO audit (seq, time, actor, action, target, details, "
 				  "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int64(st, 2, time);
-	sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, target, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, details, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, hash, HASH_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	kw_db_bind_int64(st, 1, seq);
+	kw_db_bind_int64(st, 2, time);
+	kw_db_bind_text(st, 3, actor);
+	kw_db_bind_text(st, 4, action);
+	kw_db_bind_text(st, 5, target);
+	kw_db_bind_text(st, 6, details);
+	kw_db_bind_blob(st, 7, hash, HASH_LEN);
+	rc = kw_db_step(st);
+	kw_db_reset(st);
+	if (rc != KW_DB_DONE)
 		return -EIO;
 	queue_event(kw_store_db(store), seq, time, actor, action, target, details, hash);
 	return 0;
@@ -286,7 +274,7 @@ int kw_audit_verify(struct kw_store *store, int64_t *count_r, int64_t *bad_seq_r
 		    const char **error_r)
 {
 	uint8_t prev[HASH_LEN] = { 0 }, hash[HASH_LEN];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int64_t expect = 1, count = 0;
 	int rc, ret = 0;
 
@@ -294,12 +282,12 @@ int kw_audit_verify(struct kw_store *store, int64_t *count_r, int64_t *bad_seq_r
 				  "FROM audit ORDER BY seq");
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "audit read");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(st, 0);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
+		int64_t seq = kw_db_column_int64(st, 0);
 		const char *f[4];
 
 		for (int i = 0; i < 4; i++) {
-			f[i] = (const char *)sqlite3_column_text(st, 2 + i);
+			f[i] = kw_db_column_text(st, 2 + i);
 			if (f[i] == NULL)
 				f[i] = "";
 		}
@@ -311,13 +299,13 @@ int kw_audit_verify(struct kw_store *store, int64_t *count_r, int64_t *bad_seq_r
 					    (long long)seq, (long long)expect);
 			goto out;
 		}
-		if (chain_hash(prev, seq, sqlite3_column_int64(st, 1), f[0], f[1], f[2], f[3],
-			       hash) < 0) {
+		if (chain_hash(prev, seq, kw_db_column_int64(st, 1), f[0], f[1], f[2], f[3], hash) <
+		    0) {
 			ret = kw_store_fail(store, -EIO, error_r, "cannot hash");
 			goto out;
 		}
-		if (sqlite3_column_bytes(st, 6) != HASH_LEN ||
-		    CRYPTO_memcmp(hash, sqlite3_column_blob(st, 6), HASH_LEN) != 0) {
+		if (kw_db_column_bytes(st, 6) != HASH_LEN ||
+		    CRYPTO_memcmp(hash, kw_db_column_blob(st, 6), HASH_LEN) != 0) {
 			ret = kw_store_fail(store, -EBADMSG, error_r,
 					    "event %lld: hash does not match (the event or one "
 					    "before it was changed, removed or reordered)",
@@ -328,74 +316,75 @@ int kw_audit_verify(struct kw_store *store, int64_t *count_r, int64_t *bad_seq_r
 		expect++;
 		count++;
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != KW_DB_DONE)
 		ret = kw_store_db_fail(store, error_r, "audit read");
 	*count_r = count;
 out:
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return ret;
 }
 
 int kw_audit_event_hash(struct kw_store *store, int64_t seq, uint8_t hash_r[KW_AUDIT_HASH_LEN],
 			const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(store, "SELECT hash FROM audit WHERE seq = ?1");
+	struct kw_db_stmt *st = kw_store_stmt(store, "SELECT hash FROM audit WHERE seq = ?1");
 	int rc, ret;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "audit read");
-	sqlite3_bind_int64(st, 1, seq);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == KW_AUDIT_HASH_LEN) {
-		memcpy(hash_r, sqlite3_column_blob(st, 0), KW_AUDIT_HASH_LEN);
+	kw_db_bind_int64(st, 1, seq);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_ROW && kw_db_column_bytes(st, 0) == KW_AUDIT_HASH_LEN) {
+		memcpy(hash_r, kw_db_column_blob(st, 0), KW_AUDIT_HASH_LEN);
 		ret = 0;
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == KW_DB_DONE) {
 		ret = kw_store_fail(store, -ENOENT, error_r, "no audit event %lld", (long long)seq);
-	} else if (rc == SQLITE_ROW) {
+	} else if (rc == KW_DB_ROW) {
 		ret = kw_store_fail(store, -EIO, error_r,
 				    "audit event %lld: its hash is unreadable", (long long)seq);
 	} else {
 		ret = kw_store_db_fail(store, error_r, "audit read");
 	}
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return ret;
 }
 
-static const char *col_text(sqlite3_stmt *st, int col)
+static const char *col_text(struct kw_db_stmt *st, int col)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	const char *t = kw_db_column_text(st, col);
 
-	return t != NULL ? (const char *)t : "";
+	return t != NULL ? t : "";
 }
 
 int kw_audit_foreach(struct kw_store *store, int64_t since, kw_audit_event_cb *cb, void *ctx,
 		     const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(store, "SELECT seq, time, actor, action, target, details, "
-						"hash FROM audit WHERE time >= ?1 ORDER BY seq");
+	struct kw_db_stmt *st =
+		kw_store_stmt(store, "SELECT seq, time, actor, action, target, details, "
+				     "hash FROM audit WHERE time >= ?1 ORDER BY seq");
 	struct kw_audit_event e;
 	int rc, ret;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "audit read");
-	sqlite3_bind_int64(st, 1, since);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	kw_db_bind_int64(st, 1, since);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		memset(&e, 0, sizeof(e));
-		e.seq = sqlite3_column_int64(st, 0);
-		e.time = sqlite3_column_int64(st, 1);
+		e.seq = kw_db_column_int64(st, 0);
+		e.time = kw_db_column_int64(st, 1);
 		e.actor = col_text(st, 2);
 		e.action = col_text(st, 3);
 		e.target = col_text(st, 4);
 		e.details = col_text(st, 5);
-		e.has_hash = sqlite3_column_bytes(st, 6) == KW_AUDIT_HASH_LEN;
+		e.has_hash = kw_db_column_bytes(st, 6) == KW_AUDIT_HASH_LEN;
 		if (e.has_hash)
-			memcpy(e.hash, sqlite3_column_blob(st, 6), KW_AUDIT_HASH_LEN);
+			memcpy(e.hash, kw_db_column_blob(st, 6), KW_AUDIT_HASH_LEN);
 		if ((ret = cb(&e, ctx)) < 0) {
-			sqlite3_reset(st);
+			kw_db_reset(st);
 			return ret;
 		}
 	}
-	ret = rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "audit read");
-	sqlite3_reset(st);
+	ret = rc == KW_DB_DONE ? 0 : kw_store_db_fail(store, error_r, "audit read");
+	kw_db_reset(st);
 	return ret;
 }

@@ -14,23 +14,23 @@
 
 static int read_fingerprint(struct kw_store *store, char *out, size_t size, const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(store, "SELECT value FROM meta WHERE name = ?1");
+	struct kw_db_stmt *st = kw_store_stmt(store, "SELECT value FROM meta WHERE name = ?1");
 	int rc;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "cannot read the key fingerprint");
-	sqlite3_bind_text(st, 1, FINGERPRINT_NAME, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(st);
+	kw_db_bind_text(st, 1, FINGERPRINT_NAME);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_DONE) {
+		kw_db_reset(st);
 		return -ENOENT;
 	}
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
+	if (rc != KW_DB_ROW) {
+		kw_db_reset(st);
 		return kw_store_db_fail(store, error_r, "cannot read the key fingerprint");
 	}
 	kw_store_copy_text(out, size, st, 0);
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return 0;
 }
 
@@ -51,13 +51,13 @@ int kw_store_key_check(struct kw_store *store, const struct kw_digest_key *key,
 {
 	const char *fp = kw_digest_key_fingerprint(key);
 	char recorded[2 * KW_KEY_FINGERPRINT_LEN + 1];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int ret;
 
 	ret = read_fingerprint(store, recorded, sizeof(recorded), error_r);
 	if (ret != -ENOENT)
 		return ret < 0 ? ret : compare(store, recorded, fp, error_r);
-	if (sqlite3_db_readonly(kw_store_db(store), "main") == 1)
+	if (kw_store_readonly(store))
 		return 0;
 	/* None yet: this key is the database's from now on. Read again under the write lock,
 	 * in case another program recorded one meanwhile. */
@@ -73,9 +73,9 @@ int kw_store_key_check(struct kw_store *store, const struct kw_digest_key *key,
 	st = kw_store_stmt(store, "INSERT INTO meta (name, value) VALUES (?1, ?2)");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_text(st, 1, FINGERPRINT_NAME, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, fp, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE || kw_store_commit(store) < 0)
+	kw_db_bind_text(st, 1, FINGERPRINT_NAME);
+	kw_db_bind_text(st, 2, fp);
+	if (kw_db_step(st) != KW_DB_DONE || kw_store_commit(store) < 0)
 		goto dbfail;
 	kw_notice("database %s: recorded the fingerprint %s of its digest key; from now on "
 		  "only this key is accepted",

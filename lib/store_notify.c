@@ -21,7 +21,7 @@
 int kw_store_notify_due(struct kw_store *store, const char *account, int64_t now, int64_t within,
 			kw_notify_due_cb *cb, void *ctx, const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store,
 		"SELECT t.id, t.account_id, t.expires, t.created, t.name, r.name, a.name, "
 		"iu.login, coalesce(iu.email, ''), "
@@ -30,45 +30,46 @@ int kw_store_notify_due(struct kw_store *store, const char *account, int64_t now
 			"iu") " "
 			      "FROM token t JOIN account a ON a.id = t.account_id "
 			      "JOIN user iu ON iu.id = t.issuer_id JOIN role r ON r.id = t.role_id "
-			      "WHERE " KW_SQL_TOKEN_VALID(
-				      "t", "iu", "?1") " AND t.expires IS NOT NULL "
-						       "AND t.expires <= ?1 + ?2 AND (?3 IS NULL "
-						       "OR a.name = ?3) ORDER BY t.id");
+			      "WHERE " KW_SQL_TOKEN_VALID("t", "iu",
+							  "?1") " AND t.expires IS NOT NULL "
+								"AND t.expires <= ?1 + ?2 AND "
+								"(CAST(?3 AS TEXT) IS NULL "
+								"OR a.name = ?3) ORDER BY t.id");
 	struct kw_notify_due t;
 	int rc, ret;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "notify");
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, within);
+	kw_db_bind_int64(st, 1, now);
+	kw_db_bind_int64(st, 2, within);
 	if (account != NULL)
-		sqlite3_bind_text(st, 3, account, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		kw_db_bind_text(st, 3, account);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		memset(&t, 0, sizeof(t));
-		t.token_id = (uint64_t)sqlite3_column_int64(st, 0);
-		t.account_id = sqlite3_column_int64(st, 1);
-		t.expires = sqlite3_column_int64(st, 2);
-		t.created = sqlite3_column_int64(st, 3);
+		t.token_id = (uint64_t)kw_db_column_int64(st, 0);
+		t.account_id = kw_db_column_int64(st, 1);
+		t.expires = kw_db_column_int64(st, 2);
+		t.created = kw_db_column_int64(st, 3);
 		kw_store_copy_text(t.name, sizeof(t.name), st, 4);
 		kw_store_copy_text(t.role, sizeof(t.role), st, 5);
 		kw_store_copy_text(t.account, sizeof(t.account), st, 6);
 		kw_store_copy_text(t.issuer, sizeof(t.issuer), st, 7);
 		kw_store_copy_text(t.issuer_email, sizeof(t.issuer_email), st, 8);
-		t.issuer_wants = sqlite3_column_int(st, 9) != 0;
+		t.issuer_wants = kw_db_column_int(st, 9) != 0;
 		if ((ret = cb(&t, ctx)) < 0) {
-			sqlite3_reset(st);
+			kw_db_reset(st);
 			return ret;
 		}
 	}
-	ret = rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "notify");
-	sqlite3_reset(st);
+	ret = rc == KW_DB_DONE ? 0 : kw_store_db_fail(store, error_r, "notify");
+	kw_db_reset(st);
 	return ret;
 }
 
 int kw_store_notify_admins(struct kw_store *store, int64_t account_id, kw_notify_admin_cb *cb,
 			   void *ctx, const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store,
 		"SELECT u.login, u.email FROM user u JOIN role r ON r.id = u.role_id "
 		"WHERE u.account_id = ?1 AND r.name = " KW_SQL_ADMIN_ROLE " "
@@ -82,17 +83,17 @@ int kw_store_notify_admins(struct kw_store *store, int64_t account_id, kw_notify
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "notify");
-	sqlite3_bind_int64(st, 1, account_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	kw_db_bind_int64(st, 1, account_id);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		kw_store_copy_text(login, sizeof(login), st, 0);
 		kw_store_copy_text(email, sizeof(email), st, 1);
 		if ((ret = cb(login, email, ctx)) < 0) {
-			sqlite3_reset(st);
+			kw_db_reset(st);
 			return ret;
 		}
 	}
-	ret = rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "notify");
-	sqlite3_reset(st);
+	ret = rc == KW_DB_DONE ? 0 : kw_store_db_fail(store, error_r, "notify");
+	kw_db_reset(st);
 	return ret;
 }
 
@@ -101,7 +102,7 @@ int kw_store_notify_ledger(struct kw_store *store, const struct kw_notify_mail *
 {
 	/* The token is re-read with the very condition that made it due: a token deleted, or
 	 * whose issuer was disabled, since the run listed it gets no mail. */
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store,
 		"SELECT (SELECT count(*) FROM token t JOIN user iu ON iu.id = t.issuer_id "
 		"WHERE t.id = ?1 AND " KW_SQL_TOKEN_VALID(
@@ -117,19 +118,19 @@ int kw_store_notify_ledger(struct kw_store *store, const struct kw_notify_mail *
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "notify ledger");
-	sqlite3_bind_int64(st, 1, (int64_t)mail->token_id);
-	sqlite3_bind_int(st, 2, mail->threshold);
-	sqlite3_bind_text(st, 3, mail->recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		ledger_r->token_valid = sqlite3_column_int(st, 0) == 1;
-		ledger_r->sent = sqlite3_column_int(st, 1) != 0;
-		ledger_r->attempts = sqlite3_column_int(st, 2);
+	kw_db_bind_int64(st, 1, (int64_t)mail->token_id);
+	kw_db_bind_int64(st, 2, mail->threshold);
+	kw_db_bind_text(st, 3, mail->recipient);
+	kw_db_bind_int64(st, 4, now);
+	if (kw_db_step(st) == KW_DB_ROW) {
+		ledger_r->token_valid = kw_db_column_int(st, 0) == 1;
+		ledger_r->sent = kw_db_column_int(st, 1) != 0;
+		ledger_r->attempts = kw_db_column_int(st, 2);
 		ret = 0;
 	} else {
 		ret = kw_store_db_fail(store, error_r, "notify ledger");
 	}
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return ret;
 }
 
@@ -155,7 +156,7 @@ int kw_store_notify_record_sent(struct kw_store *store, const char *actor,
 				const char **error_r)
 {
 	char details[4096], target[32];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int ret;
 
 	if (kw_store_begin(store) < 0)
@@ -164,13 +165,13 @@ int kw_store_notify_record_sent(struct kw_store *store, const char *actor,
 				  "recipient, sent) VALUES (?1, ?2, ?3, ?4)");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, (int64_t)mail->token_id);
-	sqlite3_bind_int(st, 2, mail->threshold);
-	sqlite3_bind_text(st, 3, mail->recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, when);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	kw_db_bind_int64(st, 1, (int64_t)mail->token_id);
+	kw_db_bind_int64(st, 2, mail->threshold);
+	kw_db_bind_text(st, 3, mail->recipient);
+	kw_db_bind_int64(st, 4, when);
+	if (kw_db_step(st) != KW_DB_DONE)
 		goto dbfail;
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	audit_details(details, sizeof(details), mail, "");
 	snprintf(target, sizeof(target), "token:%llu", (unsigned long long)mail->token_id);
 	if (kw_audit_append(store, when, actor, "notify.sent", target, details) < 0 ||
@@ -180,7 +181,7 @@ int kw_store_notify_record_sent(struct kw_store *store, const char *actor,
 dbfail:
 	ret = kw_store_db_fail(store, error_r, "cannot record the mail");
 	if (st != NULL)
-		sqlite3_reset(st);
+		kw_db_reset(st);
 	kw_store_rollback(store);
 	return ret;
 }
@@ -192,7 +193,7 @@ int kw_store_notify_record_unconfirmed(struct kw_store *store, const char *actor
 {
 	char details[4096 + REASON_MAX * 6], extra[REASON_MAX * 6 + 64];
 	char jreason[REASON_MAX * 6 + 3], target[32];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int attempts, ret;
 
 	if (kw_store_begin(store) < 0)
@@ -205,17 +206,17 @@ int kw_store_notify_record_unconfirmed(struct kw_store *store, const char *actor
 				  "last_error = excluded.last_error RETURNING attempts");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, (int64_t)mail->token_id);
-	sqlite3_bind_int(st, 2, mail->threshold);
-	sqlite3_bind_text(st, 3, mail->recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, when);
-	sqlite3_bind_text(st, 5, reason, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW)
+	kw_db_bind_int64(st, 1, (int64_t)mail->token_id);
+	kw_db_bind_int64(st, 2, mail->threshold);
+	kw_db_bind_text(st, 3, mail->recipient);
+	kw_db_bind_int64(st, 4, when);
+	kw_db_bind_text(st, 5, reason);
+	if (kw_db_step(st) != KW_DB_ROW)
 		goto dbfail;
-	attempts = sqlite3_column_int(st, 0);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	attempts = kw_db_column_int(st, 0);
+	if (kw_db_step(st) != KW_DB_DONE)
 		goto dbfail;
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	kw_json_string_buf(jreason, sizeof(jreason), reason);
 	snprintf(extra, sizeof(extra), ",\"attempt\":%d,\"max_attempts\":%d,\"error\":%s", attempts,
 		 max_attempts, jreason);
@@ -229,7 +230,7 @@ int kw_store_notify_record_unconfirmed(struct kw_store *store, const char *actor
 dbfail:
 	ret = kw_store_db_fail(store, error_r, "cannot record the unconfirmed attempt");
 	if (st != NULL)
-		sqlite3_reset(st);
+		kw_db_reset(st);
 	kw_store_rollback(store);
 	return ret;
 }

@@ -1,27 +1,33 @@
-/* store_private.h: the SQLite backend's helpers, shared by the store's own files
- * (lib/store*.c, and lib/ files whose SQL has not moved there yet). Nothing outside lib/
- * includes it, but for test set-up (tests/unit, tests/bench) and, until its queries move into
- * the store, the validator. */
+/* store_private.h: the helpers the store's own files (lib/store*.c) share: the connection
+ * (db.h: SQLite or PostgreSQL), the statement cache, errors and text checks. Nothing outside
+ * lib/ includes it, but for test set-up (tests/unit, tests/bench). */
 #ifndef KW_STORE_PRIVATE_H
 #define KW_STORE_PRIVATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <sqlite3.h>
-
+#include "db.h"
 #include "store.h"
 
 #define KW_APPLICATION_ID 0x6b77646e /* "kwdn" in the SQLite header */
 
-sqlite3 *kw_store_db(struct kw_store *store);
+/* A store around an open connection (path: the SQLite file, or NULL). */
+struct kw_store *kw_store_new(struct kw_db *db, const char *path, bool readonly);
+struct kw_db *kw_store_db(struct kw_store *store);
+bool kw_store_readonly(const struct kw_store *store);
+bool kw_store_is_pg(const struct kw_store *store);
+bool kw_store_bookkeeping(const struct kw_store *store);
+/* The SQLite connection, for what only an SQLite file has (the WAL, its path, its locks);
+ * NULL on PostgreSQL. */
+struct sqlite3 *kw_store_sqlite(struct kw_store *store);
 /* Returns a cached prepared statement for sql (reset, bindings cleared); the store owns it.
  * sql is compared by address: pass string literals (or other storage that outlives the
  * store), never a buffer that is rewritten. */
-sqlite3_stmt *kw_store_stmt(struct kw_store *store, const char *sql);
+struct kw_db_stmt *kw_store_stmt(struct kw_store *store, const char *sql);
 /* The error of the last database call, as -EBUSY or -EIO with "what: detail". */
 int kw_store_db_fail(struct kw_store *store, const char **error_r, const char *what);
-void kw_store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
+void kw_store_copy_text(char *dst, size_t size, struct kw_db_stmt *st, int col);
 /* Text fields: at most max characters of the text text.h accepts (valid UTF-8, no controls,
  * no bidirectional controls); the error names the kind of character, never the bytes. */
 int kw_store_check_text(struct kw_store *store, const char *what, const char *s, size_t max,
@@ -50,5 +56,15 @@ int kw_store_reserve_release(struct kw_store *store);
 /* The plausibility rule for email addresses: text as for a name, at most KW_EMAIL_MAX bytes,
  * one '@' with text on both sides, nothing that would break a mail header. */
 bool kw_store_email_ok(const char *email);
+
+/* store_pg.c: the PostgreSQL store. kw_store_open() hands it a postgresql:// location. */
+int kw_store_pg_open(const char *url, unsigned flags, struct kw_store **store_r,
+		     const char **error_r);
+/* A transaction of the store: writers serialise on one advisory lock, as SQLite's writers
+ * do on its write lock, so that every rule reads what the previous writer committed. */
+int kw_store_pg_begin(struct kw_store *store, bool batch);
+/* Commits; a change that validators must see (any but a batch) bumps the generation and
+ * notifies them, and returns once every live validator has seen it (store_pg.c). */
+int kw_store_pg_commit(struct kw_store *store, bool batch);
 
 #endif

@@ -19,7 +19,8 @@
 	"ir.name, iu.source, coalesce(iu.sso_state, ''), coalesce(iu.sso_last_seen, 0) "           \
 	"FROM token t JOIN account a ON a.id = t.account_id JOIN user iu ON iu.id = t.issuer_id "  \
 	"JOIN role r ON r.id = t.role_id JOIN role ir ON ir.id = iu.role_id "                      \
-	"WHERE " KW_SQL_TOKEN_VALID("t", "iu", "?1") " AND (?2 IS NULL OR a.name = ?2) AND "
+	"WHERE " KW_SQL_TOKEN_VALID("t", "iu",                                                     \
+				    "?1") " AND (CAST(?2 AS TEXT) IS NULL OR a.name = ?2) AND "
 #define ORDER " ORDER BY a.name, t.id"
 
 /* One statement per section, each a literal so that the statement cache keeps it. */
@@ -34,23 +35,21 @@ static const char *const section_sql[KW_REPORT_SECTIONS] = {
 		SELECT_TOKENS "t.expires IS NOT NULL AND t.expires <= ?1 + ?5" ORDER,
 };
 
-static void read_row(sqlite3_stmt *st, struct kw_report_token *r)
+static void read_row(struct kw_db_stmt *st, struct kw_report_token *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->id = (uint64_t)sqlite3_column_int64(st, 0);
+	r->id = (uint64_t)kw_db_column_int64(st, 0);
 	kw_store_copy_text(r->account, sizeof(r->account), st, 1);
 	kw_store_copy_text(r->name, sizeof(r->name), st, 2);
 	kw_store_copy_text(r->issuer, sizeof(r->issuer), st, 3);
 	kw_store_copy_text(r->role, sizeof(r->role), st, 4);
-	r->created = sqlite3_column_int64(st, 5);
-	r->expires =
-		sqlite3_column_type(st, 6) == SQLITE_NULL ? KW_NEVER : sqlite3_column_int64(st, 6);
-	r->last_used = sqlite3_column_int64(st, 7);
+	r->created = kw_db_column_int64(st, 5);
+	r->expires = kw_db_column_null(st, 6) ? KW_NEVER : kw_db_column_int64(st, 6);
+	r->last_used = kw_db_column_int64(st, 7);
 	kw_store_copy_text(r->issuer_role, sizeof(r->issuer_role), st, 8);
-	r->issuer_sso = sqlite3_column_type(st, 9) == SQLITE_TEXT &&
-			strcmp((const char *)sqlite3_column_text(st, 9), "sso") == 0;
+	r->issuer_sso = !kw_db_column_null(st, 9) && strcmp(kw_db_column_text(st, 9), "sso") == 0;
 	kw_store_copy_text(r->sso_state, sizeof(r->sso_state), st, 10);
-	r->sso_last_seen = sqlite3_column_int64(st, 11);
+	r->sso_last_seen = kw_db_column_int64(st, 11);
 }
 
 int kw_store_report_tokens(struct kw_store *store, enum kw_report_section section,
@@ -58,28 +57,28 @@ int kw_store_report_tokens(struct kw_store *store, enum kw_report_section sectio
 			   const char **error_r)
 {
 	struct kw_report_token r;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int rc, ret;
 
 	if ((unsigned)section >= KW_REPORT_SECTIONS)
 		return kw_store_fail(store, -EINVAL, error_r, "no report section %d", (int)section);
 	if ((st = kw_store_stmt(store, section_sql[section])) == NULL)
 		return kw_store_db_fail(store, error_r, "report");
-	sqlite3_bind_int64(st, 1, params->now);
+	kw_db_bind_int64(st, 1, params->now);
 	if (params->account != NULL)
-		sqlite3_bind_text(st, 2, params->account, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, params->stale_days * DAY);
-	sqlite3_bind_int64(st, 4, params->unused_days * DAY);
-	sqlite3_bind_int64(st, 5, params->expiring_days * DAY);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		kw_db_bind_text(st, 2, params->account);
+	kw_db_bind_int64(st, 3, params->stale_days * DAY);
+	kw_db_bind_int64(st, 4, params->unused_days * DAY);
+	kw_db_bind_int64(st, 5, params->expiring_days * DAY);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		read_row(st, &r);
 		if ((ret = cb(&r, ctx)) < 0) {
-			sqlite3_reset(st);
+			kw_db_reset(st);
 			return ret;
 		}
 	}
-	ret = rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "report");
-	sqlite3_reset(st);
+	ret = rc == KW_DB_DONE ? 0 : kw_store_db_fail(store, error_r, "report");
+	kw_db_reset(st);
 	return ret;
 }
 
@@ -87,10 +86,10 @@ int kw_store_report_accounts(struct kw_store *store, const char *account, unsign
 			     kw_report_account_cb *cb, void *ctx, const char **error_r)
 {
 	/* Tokens that count against the limit: every token not deleted (as at creation). */
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store, "SELECT a.name, a.token_limit, count(t.id) FROM account a "
 		       "LEFT JOIN token t ON t.account_id = a.id AND t.deleted IS NULL "
-		       "WHERE ?1 IS NULL OR a.name = ?1 GROUP BY a.id "
+		       "WHERE CAST(?1 AS TEXT) IS NULL OR a.name = ?1 GROUP BY a.id "
 		       "HAVING count(t.id) * 100 >= a.token_limit * ?2 ORDER BY a.name");
 	struct kw_report_account r;
 	int rc, ret;
@@ -98,19 +97,19 @@ int kw_store_report_accounts(struct kw_store *store, const char *account, unsign
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "report");
 	if (account != NULL)
-		sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, percent);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		kw_db_bind_text(st, 1, account);
+	kw_db_bind_int64(st, 2, percent);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		memset(&r, 0, sizeof(r));
 		kw_store_copy_text(r.name, sizeof(r.name), st, 0);
-		r.token_limit = sqlite3_column_int64(st, 1);
-		r.tokens = sqlite3_column_int64(st, 2);
+		r.token_limit = kw_db_column_int64(st, 1);
+		r.tokens = kw_db_column_int64(st, 2);
 		if ((ret = cb(&r, ctx)) < 0) {
-			sqlite3_reset(st);
+			kw_db_reset(st);
 			return ret;
 		}
 	}
-	ret = rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "report");
-	sqlite3_reset(st);
+	ret = rc == KW_DB_DONE ? 0 : kw_store_db_fail(store, error_r, "report");
+	kw_db_reset(st);
 	return ret;
 }

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "jsonw.h"
 #include "store.h"
 #include "store_private.h"
@@ -19,20 +17,20 @@
 int kw_store_scim_external_id_get(struct kw_store *store, int64_t user_id, char *buf, size_t size,
 				  const char **error_r)
 {
-	sqlite3_stmt *st =
+	struct kw_db_stmt *st =
 		kw_store_stmt(store, "SELECT external_id FROM scim_user WHERE user_id = ?1");
 	int rc;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "cannot read the externalId");
-	sqlite3_bind_int64(st, 1, user_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
-	else if (rc == SQLITE_DONE)
+	kw_db_bind_int64(st, 1, user_id);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_ROW)
+		snprintf(buf, size, "%s", kw_db_column_text(st, 0));
+	else if (rc == KW_DB_DONE)
 		buf[0] = '\0';
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	kw_db_reset(st);
+	if (rc != KW_DB_ROW && rc != KW_DB_DONE)
 		return kw_store_db_fail(store, error_r, "cannot read the externalId");
 	return 0;
 }
@@ -41,22 +39,22 @@ int kw_store_scim_external_id_find(struct kw_store *store, int64_t account_id,
 				   const char *external_id, int64_t *user_id_r,
 				   const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store, "SELECT s.user_id FROM scim_user s JOIN user u ON u.id = s.user_id "
 		       "WHERE s.external_id = ?1 AND u.account_id = ?2 ORDER BY s.user_id LIMIT 1");
 	int rc;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "cannot look up the externalId");
-	sqlite3_bind_text(st, 1, external_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, account_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*user_id_r = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
+	kw_db_bind_text(st, 1, external_id);
+	kw_db_bind_int64(st, 2, account_id);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_ROW)
+		*user_id_r = kw_db_column_int64(st, 0);
+	kw_db_reset(st);
+	if (rc == KW_DB_DONE)
 		return kw_store_fail(store, -ENOENT, error_r, "no user has this externalId");
-	if (rc != SQLITE_ROW)
+	if (rc != KW_DB_ROW)
 		return kw_store_db_fail(store, error_r, "cannot look up the externalId");
 	return 0;
 }
@@ -67,7 +65,7 @@ int kw_store_scim_external_id_set(struct kw_store *store, const char *actor, int
 {
 	char old[KW_TEXT_SIZE(KW_SCIM_EXTERNAL_ID_MAX)], *details = NULL;
 	size_t len = 0;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	FILE *f;
 	int ret, rc;
 
@@ -88,12 +86,12 @@ int kw_store_scim_external_id_set(struct kw_store *store, const char *actor, int
 		ret = kw_store_db_fail(store, error_r, "cannot keep the externalId");
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_text(st, 2, external_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, now);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	kw_db_bind_int64(st, 1, user_id);
+	kw_db_bind_text(st, 2, external_id);
+	kw_db_bind_int64(st, 3, now);
+	rc = kw_db_step(st);
+	kw_db_reset(st);
+	if (rc != KW_DB_DONE) {
 		ret = kw_store_db_fail(store, error_r, "cannot keep the externalId");
 		goto out;
 	}

@@ -32,7 +32,7 @@ int kw_store_session_start(struct kw_store *store, struct kw_digest_key *key, co
 	struct kw_secret secret, csrf_rnd;
 	uint8_t digest[KW_DIGEST_LEN];
 	char csrf[KW_CSRF_TEXT_LEN + 1], details[128], target[KW_LOGIN_MAX + 8];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	uint64_t id;
 	int ret;
 
@@ -52,17 +52,17 @@ int kw_store_session_start(struct kw_store *store, struct kw_digest_key *key, co
 				  "WHERE w.session_id = s.id)");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, u.id);
-	if (sqlite3_step(st) != SQLITE_ROW)
+	kw_db_bind_int64(st, 1, u.id);
+	if (kw_db_step(st) != KW_DB_ROW)
 		goto dbfail;
-	if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
-		sqlite3_reset(st);
+	if (kw_db_column_null(st, 0)) {
+		kw_db_reset(st);
 		ret = kw_store_fail(store, -ENOENT, error_r, "user '%s' has no open SSO session",
 				    login);
 		goto out;
 	}
-	id = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	id = (uint64_t)kw_db_column_int64(st, 0);
+	kw_db_reset(st);
 	if (kw_secret_generate(&secret) < 0 || kw_secret_generate(&csrf_rnd) < 0) {
 		ret = kw_store_fail(store, -EIO, error_r, "cannot read random bytes");
 		goto out;
@@ -77,14 +77,14 @@ int kw_store_session_start(struct kw_store *store, struct kw_digest_key *key, co
 				  "last_seen, expires) VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_blob(st, 2, digest, KW_DIGEST_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, csrf, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, now + lifetime);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	kw_db_bind_blob(st, 2, digest, KW_DIGEST_LEN);
+	kw_db_bind_text(st, 3, csrf);
+	kw_db_bind_int64(st, 4, now);
+	kw_db_bind_int64(st, 5, now + lifetime);
+	if (kw_db_step(st) != KW_DB_DONE)
 		goto dbfail;
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	snprintf(details, sizeof(details), "{\"session\":%llu,\"lifetime\":%lld}",
 		 (unsigned long long)id, (long long)lifetime);
 	snprintf(target, sizeof(target), "user:%s", login);
@@ -113,7 +113,7 @@ int kw_store_session_auth(struct kw_store *store, struct kw_digest_key *key, con
 	struct kw_secret secret;
 	uint8_t digest[KW_DIGEST_LEN], stored[KW_DIGEST_LEN];
 	struct kw_session_auth a;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	uint64_t id;
 	int64_t last_seen, expires;
 	bool ended, usable;
@@ -141,28 +141,28 @@ int kw_store_session_auth(struct kw_store *store, struct kw_digest_key *key, con
 		ret = kw_store_db_fail(store, error_r, "session lookup");
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == KW_DIGEST_LEN) {
-		memcpy(stored, sqlite3_column_blob(st, 0), KW_DIGEST_LEN);
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_ROW && kw_db_column_bytes(st, 0) == KW_DIGEST_LEN) {
+		memcpy(stored, kw_db_column_blob(st, 0), KW_DIGEST_LEN);
 		kw_store_copy_text(a.csrf, sizeof(a.csrf), st, 1);
-		a.created = sqlite3_column_int64(st, 2);
-		last_seen = sqlite3_column_int64(st, 3);
-		expires = sqlite3_column_int64(st, 4);
-		ended = sqlite3_column_int(st, 5) != 0;
+		a.created = kw_db_column_int64(st, 2);
+		last_seen = kw_db_column_int64(st, 3);
+		expires = kw_db_column_int64(st, 4);
+		ended = kw_db_column_int(st, 5) != 0;
 		kw_store_copy_text(a.login, sizeof(a.login), st, 6);
-		usable = sqlite3_column_int(st, 7) != 0;
-	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-		sqlite3_reset(st);
+		usable = kw_db_column_int(st, 7) != 0;
+	} else if (rc == KW_DB_ROW || rc == KW_DB_DONE) {
+		kw_db_reset(st);
 		ret = kw_store_fail(store, -EACCES, error_r, "session %llu: unknown",
 				    (unsigned long long)id);
 		goto out;
 	} else {
-		sqlite3_reset(st);
+		kw_db_reset(st);
 		ret = kw_store_db_fail(store, error_r, "session lookup");
 		goto out;
 	}
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	if (!kw_digest_equal(digest, stored)) {
 		ret = kw_store_fail(store, -EACCES, error_r, "session %llu: wrong secret",
 				    (unsigned long long)id);
@@ -185,11 +185,11 @@ int kw_store_session_auth(struct kw_store *store, struct kw_digest_key *key, con
 	st = kw_store_stmt(store, "UPDATE sso_web_session SET last_seen = ?2 WHERE session_id = ?1 "
 				  "AND last_seen < ?2");
 	if (st != NULL && kw_store_begin_batch(store) == 0) {
-		sqlite3_bind_int64(st, 1, (int64_t)id);
-		sqlite3_bind_int64(st, 2, now);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc == SQLITE_DONE)
+		kw_db_bind_int64(st, 1, (int64_t)id);
+		kw_db_bind_int64(st, 2, now);
+		rc = kw_db_step(st);
+		kw_db_reset(st);
+		if (rc == KW_DB_DONE)
 			(void)kw_store_commit(store);
 		else
 			kw_store_rollback(store);
@@ -209,7 +209,7 @@ int kw_store_session_end(struct kw_store *store, uint64_t id, const char *actor,
 			 const char **error_r)
 {
 	char details[64], target[32];
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 
 	if (kw_store_begin(store) < 0)
 		return kw_store_db_fail(store, error_r, "cannot start a transaction");
@@ -217,20 +217,20 @@ int kw_store_session_end(struct kw_store *store, uint64_t id, const char *actor,
 				  "ended IS NULL");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	kw_db_bind_int64(st, 2, now);
+	if (kw_db_step(st) != KW_DB_DONE)
 		goto dbfail;
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	st = kw_store_stmt(store, "UPDATE session_token SET ended = ?2 WHERE session_id = ?1 "
 				  "AND ended IS NULL");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	kw_db_bind_int64(st, 2, now);
+	if (kw_db_step(st) != KW_DB_DONE)
 		goto dbfail;
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	snprintf(details, sizeof(details), "{\"reason\":\"logout\"}");
 	snprintf(target, sizeof(target), "session:%llu", (unsigned long long)id);
 	if (kw_audit_append(store, now, actor, "sso.session_end", target, details) < 0 ||
@@ -252,27 +252,29 @@ static int new_token(struct kw_store *store, struct kw_digest_key *key, const ch
 {
 	struct kw_secret secret;
 	uint8_t digest[KW_DIGEST_LEN];
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store,
 		"INSERT INTO session_token (kind, family, session_id, user_id, role_id, "
-		"digest, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, zeroblob(32), ?6, ?7)");
+		"digest, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?8, ?6, ?7) RETURNING id");
+	static const uint8_t zeros[KW_DIGEST_LEN]; /* the digest, until the id is known */
 	uint64_t rowid, wire;
 	int ret;
 
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)*family);
-	sqlite3_bind_int64(st, 3, (int64_t)session_id);
-	sqlite3_bind_int64(st, 4, user_id);
-	sqlite3_bind_int64(st, 5, role_id);
-	sqlite3_bind_int64(st, 6, now);
-	sqlite3_bind_int64(st, 7, expires);
-	ret = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (ret != SQLITE_DONE)
+	kw_db_bind_text(st, 1, kind);
+	kw_db_bind_int64(st, 2, (int64_t)*family);
+	kw_db_bind_int64(st, 3, (int64_t)session_id);
+	kw_db_bind_int64(st, 4, user_id);
+	kw_db_bind_int64(st, 5, role_id);
+	kw_db_bind_int64(st, 6, now);
+	kw_db_bind_int64(st, 7, expires);
+	kw_db_bind_blob(st, 8, zeros, sizeof(zeros));
+	ret = kw_db_step(st);
+	rowid = ret == KW_DB_ROW ? (uint64_t)kw_db_column_int64(st, 0) : 0;
+	kw_db_reset(st);
+	if (ret != KW_DB_ROW)
 		return -EIO;
-	rowid = (uint64_t)sqlite3_last_insert_rowid(kw_store_db(store));
 	wire = KW_SESSION_TOKEN_ID_BASE + rowid;
 	if (wire > KW_TOKEN_ID_MAX || kw_secret_generate(&secret) < 0)
 		return -EIO;
@@ -285,11 +287,11 @@ static int new_token(struct kw_store *store, struct kw_digest_key *key, const ch
 		if (st == NULL) {
 			ret = -EIO;
 		} else {
-			sqlite3_bind_int64(st, 1, (int64_t)rowid);
-			sqlite3_bind_blob(st, 2, digest, KW_DIGEST_LEN, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 3, (int64_t)*family);
-			ret = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
-			sqlite3_reset(st);
+			kw_db_bind_int64(st, 1, (int64_t)rowid);
+			kw_db_bind_blob(st, 2, digest, KW_DIGEST_LEN);
+			kw_db_bind_int64(st, 3, (int64_t)*family);
+			ret = kw_db_step(st) == KW_DB_DONE ? 0 : -EIO;
+			kw_db_reset(st);
 		}
 	}
 	if (ret == 0)
@@ -332,7 +334,7 @@ static int new_pair(struct kw_store *store, struct kw_digest_key *key, uint64_t 
 static int session_user(struct kw_store *store, uint64_t session_id, struct kw_user *u,
 			const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store, "SELECT u.login FROM sso_session s JOIN user u ON u.id = s.user_id "
 		       "WHERE s.id = ?1 AND s.ended IS NULL");
 	char login[KW_LOGIN_MAX + 1];
@@ -340,17 +342,17 @@ static int session_user(struct kw_store *store, uint64_t session_id, struct kw_u
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "session lookup");
-	sqlite3_bind_int64(st, 1, (int64_t)session_id);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE
+	kw_db_bind_int64(st, 1, (int64_t)session_id);
+	rc = kw_db_step(st);
+	if (rc != KW_DB_ROW) {
+		kw_db_reset(st);
+		return rc == KW_DB_DONE
 			       ? kw_store_fail(store, -EACCES, error_r, "session %llu has ended",
 					       (unsigned long long)session_id)
 			       : kw_store_db_fail(store, error_r, "session lookup");
 	}
 	kw_store_copy_text(login, sizeof(login), st, 0);
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	rc = kw_store_user_get(store, login, u, error_r);
 	if (rc < 0)
 		return rc;
@@ -387,17 +389,17 @@ out:
 /* Ends the family's tokens still open, inside the caller's transaction. */
 static int end_family(struct kw_store *store, uint64_t family, int64_t now)
 {
-	sqlite3_stmt *st = kw_store_stmt(store, "UPDATE session_token SET ended = ?2 WHERE "
-						"family = ?1 AND ended IS NULL");
+	struct kw_db_stmt *st = kw_store_stmt(store, "UPDATE session_token SET ended = ?2 WHERE "
+						     "family = ?1 AND ended IS NULL");
 	int rc;
 
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)family);
-	sqlite3_bind_int64(st, 2, now);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	kw_db_bind_int64(st, 1, (int64_t)family);
+	kw_db_bind_int64(st, 2, now);
+	rc = kw_db_step(st);
+	kw_db_reset(st);
+	return rc == KW_DB_DONE ? 0 : -EIO;
 }
 
 struct srow {
@@ -410,7 +412,7 @@ struct srow {
 /* The row of wire id `wire`: -ENOENT when none (or not a session token's id). */
 static int read_row(struct kw_store *store, uint64_t wire, struct srow *r)
 {
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int rc;
 
 	if (wire <= KW_SESSION_TOKEN_ID_BASE)
@@ -420,20 +422,20 @@ static int read_row(struct kw_store *store, uint64_t wire, struct srow *r)
 				  "session_token WHERE id = ?1");
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)(wire - KW_SESSION_TOKEN_ID_BASE));
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 6) != KW_DIGEST_LEN) {
-		sqlite3_reset(st);
-		return rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : -EIO;
+	kw_db_bind_int64(st, 1, (int64_t)(wire - KW_SESSION_TOKEN_ID_BASE));
+	rc = kw_db_step(st);
+	if (rc != KW_DB_ROW || kw_db_column_bytes(st, 6) != KW_DIGEST_LEN) {
+		kw_db_reset(st);
+		return rc == KW_DB_ROW || rc == KW_DB_DONE ? -ENOENT : -EIO;
 	}
 	kw_store_copy_text(r->kind, sizeof(r->kind), st, 0);
-	r->family = (uint64_t)sqlite3_column_int64(st, 1);
-	r->session_id = (uint64_t)sqlite3_column_int64(st, 2);
-	r->expires = sqlite3_column_int64(st, 3);
-	r->used = sqlite3_column_int64(st, 4);
-	r->ended = sqlite3_column_int64(st, 5);
-	memcpy(r->digest, sqlite3_column_blob(st, 6), KW_DIGEST_LEN);
-	sqlite3_reset(st);
+	r->family = (uint64_t)kw_db_column_int64(st, 1);
+	r->session_id = (uint64_t)kw_db_column_int64(st, 2);
+	r->expires = kw_db_column_int64(st, 3);
+	r->used = kw_db_column_int64(st, 4);
+	r->ended = kw_db_column_int64(st, 5);
+	memcpy(r->digest, kw_db_column_blob(st, 6), KW_DIGEST_LEN);
+	kw_db_reset(st);
 	return 0;
 }
 
@@ -471,7 +473,7 @@ int kw_store_session_tokens_refresh(struct kw_store *store, struct kw_digest_key
 {
 	struct srow r;
 	struct kw_user u;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	uint64_t wire;
 	int ret;
 
@@ -513,11 +515,11 @@ int kw_store_session_tokens_refresh(struct kw_store *store, struct kw_digest_key
 	st = kw_store_stmt(store, "UPDATE session_token SET used = ?2 WHERE id = ?1");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, (int64_t)(wire - KW_SESSION_TOKEN_ID_BASE));
-	sqlite3_bind_int64(st, 2, now);
-	ret = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (ret != SQLITE_DONE)
+	kw_db_bind_int64(st, 1, (int64_t)(wire - KW_SESSION_TOKEN_ID_BASE));
+	kw_db_bind_int64(st, 2, now);
+	ret = kw_db_step(st);
+	kw_db_reset(st);
+	if (ret != KW_DB_DONE)
 		goto dbfail;
 	if (new_pair(store, key, r.family, r.session_id, u.id, u.role.id, u.login,
 		     "session_token.refresh", now, access_life, refresh_life, pair_r) < 0 ||
@@ -544,7 +546,7 @@ int kw_store_access_token_auth(struct kw_store *store, struct kw_digest_key *key
 	struct kw_user u;
 	struct kw_role role;
 	struct srow r;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	uint64_t wire;
 	int ret;
 
@@ -577,10 +579,10 @@ int kw_store_access_token_auth(struct kw_store *store, struct kw_digest_key *key
 		ret = kw_store_db_fail(store, error_r, "session lookup");
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)r.session_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		auth_r->signed_in = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	kw_db_bind_int64(st, 1, (int64_t)r.session_id);
+	if (kw_db_step(st) == KW_DB_ROW)
+		auth_r->signed_in = kw_db_column_int64(st, 0);
+	kw_db_reset(st);
 	auth_r->token_id = wire;
 	snprintf(auth_r->login, sizeof(auth_r->login), "%s", u.login);
 	snprintf(auth_r->account, sizeof(auth_r->account), "%s", u.account);
@@ -615,7 +617,7 @@ int kw_store_session_tokens_end(struct kw_store *store, uint64_t family, const c
 int kw_store_access_token_lookup(struct kw_store *store, uint64_t wire,
 				 struct kw_token_check *check_r)
 {
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int rc;
 
 	if (wire <= KW_SESSION_TOKEN_ID_BASE)
@@ -627,22 +629,22 @@ int kw_store_access_token_lookup(struct kw_store *store, uint64_t wire,
 				  "WHERE st.id = ?1 AND st.kind = 'access'");
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)(wire - KW_SESSION_TOKEN_ID_BASE));
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 0) != KW_DIGEST_LEN) {
-		sqlite3_reset(st);
-		return rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : -EIO;
+	kw_db_bind_int64(st, 1, (int64_t)(wire - KW_SESSION_TOKEN_ID_BASE));
+	rc = kw_db_step(st);
+	if (rc != KW_DB_ROW || kw_db_column_bytes(st, 0) != KW_DIGEST_LEN) {
+		kw_db_reset(st);
+		return rc == KW_DB_ROW || rc == KW_DB_DONE ? -ENOENT : -EIO;
 	}
 	memset(check_r, 0, sizeof(*check_r));
 	check_r->id = wire;
-	memcpy(check_r->digest, sqlite3_column_blob(st, 0), KW_DIGEST_LEN);
-	check_r->expires = sqlite3_column_int64(st, 1);
-	check_r->deleted = sqlite3_column_int(st, 2) != 0;
-	check_r->issuer_enabled = sqlite3_column_int(st, 3) != 0;
+	memcpy(check_r->digest, kw_db_column_blob(st, 0), KW_DIGEST_LEN);
+	check_r->expires = kw_db_column_int64(st, 1);
+	check_r->deleted = kw_db_column_int(st, 2) != 0;
+	check_r->issuer_enabled = kw_db_column_int(st, 3) != 0;
 	kw_store_copy_text(check_r->account, sizeof(check_r->account), st, 4);
 	kw_store_copy_text(check_r->user, sizeof(check_r->user), st, 5);
 	kw_store_copy_text(check_r->role, sizeof(check_r->role), st, 6);
 	check_r->access = true;
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return 0;
 }

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "audit.h"
 #include "store.h"
 #include "store_private.h"
@@ -33,24 +31,22 @@
 	".id AND " KW_SQL_TOKEN_LIVE("t", "?2") ")"
 
 /* An uncached statement; the caller finalizes it. */
-static sqlite3_stmt *prep(struct kw_store *store, const char *sql)
+static struct kw_db_stmt *prep(struct kw_store *store, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
+	struct kw_db_stmt *st = NULL;
 
-	if (sqlite3_prepare_v2(kw_store_db(store), sql, -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
+	if (kw_db_prepare(kw_store_db(store), sql, false, &st) < 0)
 		return NULL;
-	}
 	return st;
 }
 
 /* Runs a write and finalizes it. */
-static int run(sqlite3_stmt *st)
+static int run(struct kw_db_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc = kw_db_step(st);
 
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	kw_db_finalize(st);
+	return rc == KW_DB_DONE ? 0 : -EIO;
 }
 
 /* Grows an array by doubling; daemons may abort on out-of-memory (STYLE.md). */
@@ -76,37 +72,36 @@ bool kw_store_sso_is_admin(const struct kw_user *user)
 static int live_tokens(struct kw_store *store, int64_t user_id, int user_rank, int64_t now,
 		       struct kw_sso_token **tokens_r, size_t *n_r)
 {
-	sqlite3_stmt *st = prep(store, "SELECT t.id, t.name, r.id, r.rank, r.name, t.created, "
-				       "t.expires, t.last_used, t.last_ip FROM token t "
-				       "JOIN role r ON r.id = t.role_id WHERE t.issuer_id = ?1 "
-				       "AND " KW_SQL_TOKEN_LIVE("t", "?2") " ORDER BY t.id");
+	struct kw_db_stmt *st =
+		prep(store, "SELECT t.id, t.name, r.id, r.rank, r.name, t.created, "
+			    "t.expires, t.last_used, t.last_ip FROM token t "
+			    "JOIN role r ON r.id = t.role_id WHERE t.issuer_id = ?1 "
+			    "AND " KW_SQL_TOKEN_LIVE("t", "?2") " ORDER BY t.id");
 	struct kw_sso_token *tokens = NULL, *t;
 	size_t n = 0, cap = 0;
 	int rc;
 
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, user_id);
-	sqlite3_bind_int64(st, 2, now);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	kw_db_bind_int64(st, 1, user_id);
+	kw_db_bind_int64(st, 2, now);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		tokens = grow(tokens, n, &cap, sizeof(*tokens));
 		t = &tokens[n++];
 		memset(t, 0, sizeof(*t));
-		t->id = (uint64_t)sqlite3_column_int64(st, 0);
+		t->id = (uint64_t)kw_db_column_int64(st, 0);
 		kw_store_copy_text(t->name, sizeof(t->name), st, 1);
-		t->role.id = sqlite3_column_int64(st, 2);
-		t->role.rank = sqlite3_column_int(st, 3);
+		t->role.id = kw_db_column_int64(st, 2);
+		t->role.rank = kw_db_column_int(st, 3);
 		kw_store_copy_text(t->role.name, sizeof(t->role.name), st, 4);
-		t->created = sqlite3_column_int64(st, 5);
-		t->expires = sqlite3_column_type(st, 6) == SQLITE_NULL
-				     ? KW_NEVER
-				     : sqlite3_column_int64(st, 6);
-		t->last_used = sqlite3_column_int64(st, 7);
+		t->created = kw_db_column_int64(st, 5);
+		t->expires = kw_db_column_null(st, 6) ? KW_NEVER : kw_db_column_int64(st, 6);
+		t->last_used = kw_db_column_int64(st, 7);
 		kw_store_copy_text(t->last_ip, sizeof(t->last_ip), st, 8);
 		t->above_user_role = t->role.rank > user_rank;
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	kw_db_finalize(st);
+	if (rc != KW_DB_DONE) {
 		free(tokens);
 		return -EIO;
 	}
@@ -126,7 +121,7 @@ int kw_store_sso_live_tokens(struct kw_store *store, int64_t user_id, int user_r
 static int admin_find(struct kw_store *store, int64_t account_id, int64_t exclude_user,
 		      char admin[KW_LOGIN_MAX + 1])
 {
-	sqlite3_stmt *st =
+	struct kw_db_stmt *st =
 		prep(store, "SELECT u.login FROM user u JOIN role r ON r.id = u.role_id "
 			    "WHERE u.account_id = ?1 AND u.id != ?2 AND " KW_SQL_USER_ENABLED(
 				    "u") " AND r.name = " KW_SQL_ADMIN_ROLE
@@ -136,15 +131,15 @@ static int admin_find(struct kw_store *store, int64_t account_id, int64_t exclud
 
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, exclude_user);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	kw_db_bind_int64(st, 1, account_id);
+	kw_db_bind_int64(st, 2, exclude_user);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_ROW)
 		kw_store_copy_text(admin, KW_LOGIN_MAX + 1, st, 0);
 	else
 		snprintf(admin, KW_LOGIN_MAX + 1, "%s", KW_SSO_ADMIN_PLACEHOLDER);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+	kw_db_finalize(st);
+	return rc == KW_DB_ROW || rc == KW_DB_DONE ? 0 : -EIO;
 }
 
 int kw_store_sso_admin_find(struct kw_store *store, int64_t account_id, int64_t exclude_user,
@@ -161,13 +156,13 @@ int kw_store_sso_admin_find(struct kw_store *store, int64_t account_id, int64_t 
 	"c.id, c.account_id, c.user_id, c.closed IS NOT NULL, u.login, c.kind "                    \
 	"FROM sso_case c JOIN user u ON u.id = c.user_id "
 
-static void read_ref(sqlite3_stmt *st, struct kw_store_sso_case_ref *ref)
+static void read_ref(struct kw_db_stmt *st, struct kw_store_sso_case_ref *ref)
 {
 	memset(ref, 0, sizeof(*ref));
-	ref->id = sqlite3_column_int64(st, 0);
-	ref->account_id = sqlite3_column_int64(st, 1);
-	ref->user_id = sqlite3_column_int64(st, 2);
-	ref->closed = sqlite3_column_int(st, 3) != 0;
+	ref->id = kw_db_column_int64(st, 0);
+	ref->account_id = kw_db_column_int64(st, 1);
+	ref->user_id = kw_db_column_int64(st, 2);
+	ref->closed = kw_db_column_int(st, 3) != 0;
 	kw_store_copy_text(ref->login, sizeof(ref->login), st, 4);
 	kw_store_copy_text(ref->kind, sizeof(ref->kind), st, 5);
 }
@@ -176,19 +171,19 @@ static void read_ref(sqlite3_stmt *st, struct kw_store_sso_case_ref *ref)
 static int case_one(struct kw_store *store, const char *sql, int64_t key,
 		    struct kw_store_sso_case_ref *ref_r, const char **error_r)
 {
-	sqlite3_stmt *st = prep(store, sql);
+	struct kw_db_stmt *st = prep(store, sql);
 	int rc;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "review case lookup");
-	sqlite3_bind_int64(st, 1, key);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	kw_db_bind_int64(st, 1, key);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_ROW)
 		read_ref(st, ref_r);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE)
+	kw_db_finalize(st);
+	if (rc == KW_DB_DONE)
 		return -ENOENT;
-	if (rc != SQLITE_ROW)
+	if (rc != KW_DB_ROW)
 		return kw_store_db_fail(store, error_r, "review case lookup");
 	return 0;
 }
@@ -217,34 +212,39 @@ int kw_store_sso_case_open(struct kw_store *store, int64_t account_id, int64_t u
 			   const char *kind, const char *reason, int64_t now, int64_t *case_id_r,
 			   const char **error_r)
 {
-	sqlite3_stmt *st = prep(store, "INSERT INTO sso_case (account_id, user_id, kind, reason, "
-				       "opened, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?5)");
+	struct kw_db_stmt *st =
+		prep(store, "INSERT INTO sso_case (account_id, user_id, kind, reason, "
+			    "opened, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id");
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "cannot open the review case");
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, user_id);
-	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, now);
-	if (run(st) < 0)
+	kw_db_bind_int64(st, 1, account_id);
+	kw_db_bind_int64(st, 2, user_id);
+	kw_db_bind_text(st, 3, kind);
+	kw_db_bind_text(st, 4, reason);
+	kw_db_bind_int64(st, 5, now);
+	if (kw_db_step(st) != KW_DB_ROW) {
+		kw_db_finalize(st);
 		return kw_store_db_fail(store, error_r, "cannot open the review case");
-	*case_id_r = sqlite3_last_insert_rowid(kw_store_db(store));
+	}
+	*case_id_r = kw_db_column_int64(st, 0);
+	kw_db_finalize(st);
 	return 0;
 }
 
 int kw_store_sso_case_update(struct kw_store *store, int64_t case_id, const char *kind,
 			     const char *reason, int64_t now, const char **error_r)
 {
-	sqlite3_stmt *st = prep(store, "UPDATE sso_case SET kind = ?2, reason = ?3, updated = ?4, "
-				       "events = events + 1 WHERE id = ?1");
+	struct kw_db_stmt *st =
+		prep(store, "UPDATE sso_case SET kind = ?2, reason = ?3, updated = ?4, "
+			    "events = events + 1 WHERE id = ?1");
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "cannot update the review case");
-	sqlite3_bind_int64(st, 1, case_id);
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
+	kw_db_bind_int64(st, 1, case_id);
+	kw_db_bind_text(st, 2, kind);
+	kw_db_bind_text(st, 3, reason);
+	kw_db_bind_int64(st, 4, now);
 	if (run(st) < 0)
 		return kw_store_db_fail(store, error_r, "cannot update the review case");
 	return 0;
@@ -254,16 +254,16 @@ int kw_store_sso_case_close(struct kw_store *store, int64_t case_id, int64_t now
 			    const char *closed_by, const char *close_reason, const char *action,
 			    const char *details, const char **error_r)
 {
-	sqlite3_stmt *st = prep(store, "UPDATE sso_case SET closed = ?2, closed_by = ?3, "
-				       "close_reason = ?4 WHERE id = ?1 AND closed IS NULL");
+	struct kw_db_stmt *st = prep(store, "UPDATE sso_case SET closed = ?2, closed_by = ?3, "
+					    "close_reason = ?4 WHERE id = ?1 AND closed IS NULL");
 	char target[32];
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "cannot close the review case");
-	sqlite3_bind_int64(st, 1, case_id);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_text(st, 3, closed_by, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, close_reason, -1, SQLITE_STATIC);
+	kw_db_bind_int64(st, 1, case_id);
+	kw_db_bind_int64(st, 2, now);
+	kw_db_bind_text(st, 3, closed_by);
+	kw_db_bind_text(st, 4, close_reason);
 	snprintf(target, sizeof(target), "sso_case:%lld", (long long)case_id);
 	if (run(st) < 0 || kw_audit_append(store, now, closed_by, action, target, details) < 0)
 		return kw_store_db_fail(store, error_r, "cannot close the review case");
@@ -273,19 +273,19 @@ int kw_store_sso_case_close(struct kw_store *store, int64_t case_id, int64_t now
 /* ---- the sweep's questions ---- */
 
 /* Reads every row of st (columns of read_ref()) and finalizes it. */
-static int collect_refs(struct kw_store *store, sqlite3_stmt *st,
+static int collect_refs(struct kw_store *store, struct kw_db_stmt *st,
 			struct kw_store_sso_case_ref **refs_r, size_t *n_r, const char **error_r)
 {
 	struct kw_store_sso_case_ref *refs = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		refs = grow(refs, n, &cap, sizeof(*refs));
 		read_ref(st, &refs[n++]);
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
+	kw_db_finalize(st);
+	if (rc != KW_DB_DONE) {
 		free(refs);
 		return kw_store_db_fail(store, error_r, "review sweep");
 	}
@@ -298,14 +298,15 @@ int kw_store_sso_cases_without_tokens(struct kw_store *store, int64_t account_id
 				      struct kw_store_sso_case_ref **refs_r, size_t *n_r,
 				      const char **error_r)
 {
-	sqlite3_stmt *st = prep(store, "SELECT " CASE_COLUMNS "WHERE c.closed IS NULL AND "
-				       "(?1 = 0 OR c.account_id = ?1) AND NOT " HOLDS_LIVE_TOKEN(
-					       "u") " ORDER BY c.id");
+	struct kw_db_stmt *st = prep(
+		store,
+		"SELECT " CASE_COLUMNS "WHERE c.closed IS NULL AND "
+		"(?1 = 0 OR c.account_id = ?1) AND NOT " HOLDS_LIVE_TOKEN("u") " ORDER BY c.id");
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "review sweep");
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, now);
+	kw_db_bind_int64(st, 1, account_id);
+	kw_db_bind_int64(st, 2, now);
 	return collect_refs(store, st, refs_r, n_r, error_r);
 }
 
@@ -313,7 +314,7 @@ int kw_store_sso_stale_to_open(struct kw_store *store, int64_t account_id, int64
 			       unsigned stale_days, struct kw_store_sso_case_ref **refs_r,
 			       size_t *n_r, const char **error_r)
 {
-	sqlite3_stmt *st =
+	struct kw_db_stmt *st =
 		prep(store, "SELECT 0, u.account_id, u.id, 0, u.login, '' FROM user u "
 			    "WHERE " STALE_SSO_USER("u", "?3") " AND " KW_SQL_USER_ENABLED(
 				    "u") " AND (?1 = 0 OR u.account_id = ?1) "
@@ -329,9 +330,9 @@ int kw_store_sso_stale_to_open(struct kw_store *store, int64_t account_id, int64
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "review sweep");
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, now - (int64_t)stale_days * DAY);
+	kw_db_bind_int64(st, 1, account_id);
+	kw_db_bind_int64(st, 2, now);
+	kw_db_bind_int64(st, 3, now - (int64_t)stale_days * DAY);
 	return collect_refs(store, st, refs_r, n_r, error_r);
 }
 
@@ -339,14 +340,15 @@ int kw_store_sso_stale_to_open(struct kw_store *store, int64_t account_id, int64
 
 static int read_cases(struct kw_store *store, int64_t account_id, struct kw_sso_review *r)
 {
-	sqlite3_stmt *st = prep(store, "SELECT c.id, a.name, u.login, c.kind, c.reason, c.opened, "
-				       "c.updated, c.events, r.name, coalesce(u.sso_state, ''), "
-				       "coalesce(u.sso_last_seen, 0), u.id, u.account_id, r.rank, "
-				       "u.enabled "
-				       "FROM sso_case c JOIN user u ON u.id = c.user_id "
-				       "JOIN account a ON a.id = c.account_id "
-				       "JOIN role r ON r.id = u.role_id WHERE c.closed IS NULL "
-				       "AND (?1 = 0 OR c.account_id = ?1) ORDER BY c.id");
+	struct kw_db_stmt *st =
+		prep(store, "SELECT c.id, a.name, u.login, c.kind, c.reason, c.opened, "
+			    "c.updated, c.events, r.name, coalesce(u.sso_state, ''), "
+			    "coalesce(u.sso_last_seen, 0), u.id, u.account_id, r.rank, "
+			    "u.enabled "
+			    "FROM sso_case c JOIN user u ON u.id = c.user_id "
+			    "JOIN account a ON a.id = c.account_id "
+			    "JOIN role r ON r.id = u.role_id WHERE c.closed IS NULL "
+			    "AND (?1 = 0 OR c.account_id = ?1) ORDER BY c.id");
 	struct {
 		int64_t user_id, account_id;
 		int rank;
@@ -356,47 +358,47 @@ static int read_cases(struct kw_store *store, int64_t account_id, struct kw_sso_
 
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, account_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	kw_db_bind_int64(st, 1, account_id);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		struct kw_sso_case *c;
 
 		r->cases = grow(r->cases, r->n_cases, &cap, sizeof(*r->cases));
 		keys = grow(keys, r->n_cases, &key_cap, sizeof(*keys));
 		c = &r->cases[r->n_cases];
 		memset(c, 0, sizeof(*c));
-		c->id = sqlite3_column_int64(st, 0);
+		c->id = kw_db_column_int64(st, 0);
 		kw_store_copy_text(c->account, sizeof(c->account), st, 1);
 		kw_store_copy_text(c->login, sizeof(c->login), st, 2);
 		kw_store_copy_text(c->kind, sizeof(c->kind), st, 3);
 		kw_store_copy_text(c->reason, sizeof(c->reason), st, 4);
-		c->opened = sqlite3_column_int64(st, 5);
-		c->updated = sqlite3_column_int64(st, 6);
-		c->events = (unsigned)sqlite3_column_int(st, 7);
+		c->opened = kw_db_column_int64(st, 5);
+		c->updated = kw_db_column_int64(st, 6);
+		c->events = (unsigned)kw_db_column_int(st, 7);
 		kw_store_copy_text(c->role, sizeof(c->role), st, 8);
 		kw_store_copy_text(c->sso_state, sizeof(c->sso_state), st, 9);
-		c->last_seen = sqlite3_column_int64(st, 10);
-		keys[r->n_cases].user_id = sqlite3_column_int64(st, 11);
-		keys[r->n_cases].account_id = sqlite3_column_int64(st, 12);
-		keys[r->n_cases].rank = sqlite3_column_int(st, 13);
-		c->user_enabled = sqlite3_column_int(st, 14) != 0;
+		c->last_seen = kw_db_column_int64(st, 10);
+		keys[r->n_cases].user_id = kw_db_column_int64(st, 11);
+		keys[r->n_cases].account_id = kw_db_column_int64(st, 12);
+		keys[r->n_cases].rank = kw_db_column_int(st, 13);
+		c->user_enabled = kw_db_column_int(st, 14) != 0;
 		r->n_cases++;
 	}
-	sqlite3_finalize(st);
-	for (size_t i = 0; rc == SQLITE_DONE && i < r->n_cases; i++) {
+	kw_db_finalize(st);
+	for (size_t i = 0; rc == KW_DB_DONE && i < r->n_cases; i++) {
 		struct kw_sso_case *c = &r->cases[i];
 
 		if (live_tokens(store, keys[i].user_id, keys[i].rank, r->now, &c->tokens,
 				&c->n_tokens) < 0 ||
 		    admin_find(store, keys[i].account_id, keys[i].user_id, c->admin) < 0)
-			rc = SQLITE_ERROR;
+			rc = KW_DB_ERROR;
 	}
 	free(keys);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return rc == KW_DB_DONE ? 0 : -EIO;
 }
 
 static int read_stale(struct kw_store *store, int64_t account_id, struct kw_sso_review *r)
 {
-	sqlite3_stmt *st = prep(
+	struct kw_db_stmt *st = prep(
 		store,
 		"SELECT a.name, u.login, r.name, coalesce(u.sso_last_seen, 0), "
 		"coalesce((SELECT c.id FROM sso_case c WHERE c.user_id = u.id AND "
@@ -412,10 +414,10 @@ static int read_stale(struct kw_store *store, int64_t account_id, struct kw_sso_
 
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, r->now);
-	sqlite3_bind_int64(st, 3, r->now - (int64_t)r->stale_days * DAY);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	kw_db_bind_int64(st, 1, account_id);
+	kw_db_bind_int64(st, 2, r->now);
+	kw_db_bind_int64(st, 3, r->now - (int64_t)r->stale_days * DAY);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		struct kw_sso_stale_user *s;
 
 		r->stale = grow(r->stale, r->n_stale, &cap, sizeof(*r->stale));
@@ -424,12 +426,12 @@ static int read_stale(struct kw_store *store, int64_t account_id, struct kw_sso_
 		kw_store_copy_text(s->account, sizeof(s->account), st, 0);
 		kw_store_copy_text(s->login, sizeof(s->login), st, 1);
 		kw_store_copy_text(s->role, sizeof(s->role), st, 2);
-		s->last_seen = sqlite3_column_int64(st, 3);
-		s->case_id = sqlite3_column_int64(st, 4);
-		s->active_tokens = (unsigned)sqlite3_column_int(st, 5);
+		s->last_seen = kw_db_column_int64(st, 3);
+		s->case_id = kw_db_column_int64(st, 4);
+		s->active_tokens = (unsigned)kw_db_column_int(st, 5);
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	kw_db_finalize(st);
+	return rc == KW_DB_DONE ? 0 : -EIO;
 }
 
 int kw_store_sso_review_read(struct kw_store *store, int64_t account_id, struct kw_sso_review *r,
@@ -438,7 +440,7 @@ int kw_store_sso_review_read(struct kw_store *store, int64_t account_id, struct 
 	int ret = 0;
 
 	/* one read transaction, so that cases and stale users agree */
-	if (sqlite3_exec(kw_store_db(store), "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+	if (kw_db_begin(kw_store_db(store), false) < 0)
 		return kw_store_db_fail(store, error_r, "review");
 	if (read_cases(store, account_id, r) < 0 || read_stale(store, account_id, r) < 0)
 		ret = kw_store_db_fail(store, error_r, "review");

@@ -50,6 +50,8 @@ int kw_token_status_parse(const char *name, enum kw_token_status *status_r)
 	return -EINVAL;
 }
 
+static const uint8_t zero_digest[KW_DIGEST_LEN];
+
 static bool is_admin(const struct kw_user *u)
 {
 	return strcmp(u->role.name, KW_ADMIN_ROLE) == 0;
@@ -81,19 +83,20 @@ static int get_actor(struct kw_store *store, const char *as, struct kw_user *u,
 static int count_account_tokens(struct kw_store *store, int64_t account_id, int64_t now,
 				int64_t *live_r, int64_t *expired_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(
-		store, "SELECT count(*), coalesce(sum(expires IS NOT NULL AND expires <= ?2), 0) "
-		       "FROM token WHERE account_id = ?1 AND deleted IS NULL");
+	struct kw_db_stmt *st = kw_store_stmt(
+		store,
+		"SELECT count(*), coalesce(sum(CASE WHEN expires <= ?2 THEN 1 ELSE 0 END), 0) "
+		"FROM token WHERE account_id = ?1 AND deleted IS NULL");
 
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) != SQLITE_ROW)
+	kw_db_bind_int64(st, 1, account_id);
+	kw_db_bind_int64(st, 2, now);
+	if (kw_db_step(st) != KW_DB_ROW)
 		return -EIO;
-	*live_r = sqlite3_column_int64(st, 0);
-	*expired_r = sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
+	*live_r = kw_db_column_int64(st, 0);
+	*expired_r = kw_db_column_int64(st, 1);
+	kw_db_reset(st);
 	return 0;
 }
 
@@ -110,7 +113,7 @@ int kw_store_token_create(struct kw_store *store, struct kw_digest_key *key, con
 	char jacct[KW_ACCOUNT_MAX * 6 + 3], exp_text[KW_TIME_TEXT_MAX];
 	char details[sizeof(jname) + sizeof(jrole) + sizeof(jacct) + 64];
 	int64_t now = kw_now(), live, expired;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	uint64_t id;
 	int ret;
 
@@ -149,20 +152,22 @@ int kw_store_token_create(struct kw_store *store, struct kw_digest_key *key, con
 	/* The id comes from the insert; the digest binds it, so it is set right after. */
 	st = kw_store_stmt(store, "INSERT INTO token (account_id, issuer_id, name, description, "
 				  "role_id, digest, created, expires) "
-				  "VALUES (?1, ?2, ?3, ?4, ?5, zeroblob(32), ?6, ?7)");
+				  "VALUES (?1, ?2, ?3, ?4, ?5, ?8, ?6, ?7) RETURNING id");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, acct.id);
-	sqlite3_bind_int64(st, 2, issuer.id);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, description, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, r.id);
-	sqlite3_bind_int64(st, 6, now);
+	kw_db_bind_int64(st, 1, acct.id);
+	kw_db_bind_int64(st, 2, issuer.id);
+	kw_db_bind_text(st, 3, name);
+	kw_db_bind_text(st, 4, description);
+	kw_db_bind_int64(st, 5, r.id);
+	kw_db_bind_int64(st, 6, now);
 	if (expires != KW_NEVER)
-		sqlite3_bind_int64(st, 7, expires);
-	if (sqlite3_step(st) != SQLITE_DONE)
+		kw_db_bind_int64(st, 7, expires);
+	kw_db_bind_blob(st, 8, zero_digest, KW_DIGEST_LEN); /* until the id is known */
+	if (kw_db_step(st) != KW_DB_ROW)
 		goto dbfail;
-	id = (uint64_t)sqlite3_last_insert_rowid(kw_store_db(store));
+	id = (uint64_t)kw_db_column_int64(st, 0);
+	kw_db_reset(st);
 	if (id > KW_TOKEN_ID_MAX) {
 		ret = kw_store_fail(store, -EIO, error_r, "token ids exhausted");
 		goto out;
@@ -182,13 +187,13 @@ int kw_store_token_create(struct kw_store *store, struct kw_digest_key *key, con
 		kw_secret_wipe(&secret);
 		goto dbfail;
 	}
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_blob(st, 2, digest, KW_DIGEST_LEN, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	kw_db_bind_blob(st, 2, digest, KW_DIGEST_LEN);
+	if (kw_db_step(st) != KW_DB_DONE) {
 		kw_secret_wipe(&secret);
 		goto dbfail;
 	}
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	kw_json_string_buf(jname, sizeof(jname), name);
 	kw_json_string_buf(jrole, sizeof(jrole), r.name);
 	kw_json_string_buf(jacct, sizeof(jacct), acct.name);
@@ -226,25 +231,24 @@ out:
 	"FROM token t JOIN account a ON a.id = t.account_id JOIN user iu ON iu.id = t.issuer_id "  \
 	"JOIN role r ON r.id = t.role_id LEFT JOIN user du ON du.id = t.deleted_by "
 
-static void read_token(sqlite3_stmt *st, int64_t now, struct kw_token_info *t)
+static void read_token(struct kw_db_stmt *st, int64_t now, struct kw_token_info *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->id = (uint64_t)sqlite3_column_int64(st, 0);
+	t->id = (uint64_t)kw_db_column_int64(st, 0);
 	kw_store_copy_text(t->account, sizeof(t->account), st, 1);
 	kw_store_copy_text(t->name, sizeof(t->name), st, 2);
 	kw_store_copy_text(t->description, sizeof(t->description), st, 3);
 	kw_store_copy_text(t->issuer, sizeof(t->issuer), st, 4);
-	t->role.id = sqlite3_column_int64(st, 5);
-	t->role.rank = sqlite3_column_int(st, 6);
+	t->role.id = kw_db_column_int64(st, 5);
+	t->role.rank = kw_db_column_int(st, 6);
 	kw_store_copy_text(t->role.name, sizeof(t->role.name), st, 7);
-	t->created = sqlite3_column_int64(st, 8);
-	t->expires =
-		sqlite3_column_type(st, 9) == SQLITE_NULL ? KW_NEVER : sqlite3_column_int64(st, 9);
-	t->last_used = sqlite3_column_int64(st, 10);
+	t->created = kw_db_column_int64(st, 8);
+	t->expires = kw_db_column_null(st, 9) ? KW_NEVER : kw_db_column_int64(st, 9);
+	t->last_used = kw_db_column_int64(st, 10);
 	kw_store_copy_text(t->last_ip, sizeof(t->last_ip), st, 11);
-	t->deleted = sqlite3_column_int64(st, 12);
+	t->deleted = kw_db_column_int64(st, 12);
 	kw_store_copy_text(t->deleted_by, sizeof(t->deleted_by), st, 13);
-	t->issuer_enabled = sqlite3_column_int(st, 14) != 0;
+	t->issuer_enabled = kw_db_column_int(st, 14) != 0;
 	t->status = kw_token_status_of(t->expires, t->deleted, t->issuer_enabled, now);
 }
 
@@ -255,7 +259,7 @@ int kw_store_token_list(struct kw_store *store, const char *as,
 	struct kw_user actor, by;
 	struct kw_role role;
 	struct kw_token_info t;
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int ret, rc;
 
 	if ((ret = get_actor(store, as, &actor, error_r)) < 0)
@@ -270,35 +274,37 @@ int kw_store_token_list(struct kw_store *store, const char *as,
 	if (filter->role != NULL &&
 	    (ret = kw_store_role_get(store, filter->role, &role, error_r)) < 0)
 		return ret;
-	st = kw_store_stmt(store, "SELECT " TOKEN_COLUMNS TOKEN_FROM
-				  "WHERE t.account_id = ?1 AND (?2 IS NULL OR t.issuer_id = ?2) "
-				  "AND (?3 IS NULL OR t.role_id = ?3) ORDER BY t.id");
+	st = kw_store_stmt(store,
+			   "SELECT " TOKEN_COLUMNS TOKEN_FROM
+			   "WHERE t.account_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR "
+			   "t.issuer_id = ?2) AND (CAST(?3 AS BIGINT) IS NULL OR t.role_id = ?3) "
+			   "ORDER BY t.id");
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "token list");
-	sqlite3_bind_int64(st, 1, actor.account_id);
+	kw_db_bind_int64(st, 1, actor.account_id);
 	/* Everyone but Administrators sees only their own tokens. */
 	if (!is_admin(&actor)) {
 		if (filter->issued_by != NULL && by.id != actor.id)
 			return kw_store_fail(
 				store, -EPERM, error_r,
 				"only Administrators may list tokens issued by others");
-		sqlite3_bind_int64(st, 2, actor.id);
+		kw_db_bind_int64(st, 2, actor.id);
 	} else if (filter->issued_by != NULL) {
-		sqlite3_bind_int64(st, 2, by.id);
+		kw_db_bind_int64(st, 2, by.id);
 	}
 	if (filter->role != NULL)
-		sqlite3_bind_int64(st, 3, role.id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		kw_db_bind_int64(st, 3, role.id);
+	while ((rc = kw_db_step(st)) == KW_DB_ROW) {
 		read_token(st, now, &t);
 		if (filter->status >= 0 && (int)t.status != filter->status)
 			continue;
 		if ((ret = cb(&t, ctx)) < 0) {
-			sqlite3_reset(st);
+			kw_db_reset(st);
 			return ret;
 		}
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : kw_store_db_fail(store, error_r, "token list");
+	kw_db_reset(st);
+	return rc == KW_DB_DONE ? 0 : kw_store_db_fail(store, error_r, "token list");
 }
 
 /* A token the actor may see, or -ENOENT/-EPERM. Tokens of other accounts are "not found". */
@@ -306,22 +312,22 @@ static int visible_token(struct kw_store *store, const struct kw_user *actor, ui
 			 int64_t now, struct kw_token_info *t, const char *verb,
 			 const char **error_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(store, "SELECT " TOKEN_COLUMNS TOKEN_FROM
-						"WHERE t.id = ?1 AND t.account_id = ?2");
+	struct kw_db_stmt *st = kw_store_stmt(store, "SELECT " TOKEN_COLUMNS TOKEN_FROM
+						     "WHERE t.id = ?1 AND t.account_id = ?2");
 	int rc;
 
 	if (st == NULL)
 		return kw_store_db_fail(store, error_r, "token lookup");
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_int64(st, 2, actor->account_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	kw_db_bind_int64(st, 2, actor->account_id);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_DONE)
 		return kw_store_fail(store, -ENOENT, error_r, "no token %llu in account '%s'",
 				     (unsigned long long)id, actor->account);
-	if (rc != SQLITE_ROW)
+	if (rc != KW_DB_ROW)
 		return kw_store_db_fail(store, error_r, "token lookup");
 	read_token(st, now, t);
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	if (!is_admin(actor) && strcmp(t->issuer, actor->login) != 0)
 		return kw_store_fail(store, -EPERM, error_r,
 				     "token %llu was issued by another user: only Administrators "
@@ -349,7 +355,7 @@ static int token_delete(struct kw_store *store, const char *as, uint64_t id, con
 	char details[sizeof(jname) + sizeof(jissuer) + 64];
 	char target[32];
 	int64_t now = kw_now();
-	sqlite3_stmt *st;
+	struct kw_db_stmt *st;
 	int ret;
 
 	if (kw_store_begin(store) < 0)
@@ -366,10 +372,10 @@ static int token_delete(struct kw_store *store, const char *as, uint64_t id, con
 				  "WHERE id = ?1 AND deleted IS NULL");
 	if (st == NULL)
 		goto dbfail;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int64(st, 3, actor.id);
-	if (sqlite3_step(st) != SQLITE_DONE)
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	kw_db_bind_int64(st, 2, now);
+	kw_db_bind_int64(st, 3, actor.id);
+	if (kw_db_step(st) != KW_DB_DONE)
 		goto dbfail;
 	kw_json_string_buf(jname, sizeof(jname), t.name);
 	kw_json_string_buf(jissuer, sizeof(jissuer), t.issuer);
@@ -482,7 +488,7 @@ out:
 
 int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_check *check_r)
 {
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store, "SELECT t.digest, t.expires, t.deleted IS NOT NULL, u.enabled, a.name, "
 		       "u.login, r.name FROM token t JOIN user u ON u.id = t.issuer_id "
 		       "JOIN account a ON a.id = t.account_id JOIN role r ON r.id = t.role_id "
@@ -493,44 +499,43 @@ int kw_store_token_lookup(struct kw_store *store, uint64_t id, struct kw_token_c
 		return kw_store_access_token_lookup(store, id, check_r);
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(st);
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	rc = kw_db_step(st);
+	if (rc == KW_DB_DONE) {
+		kw_db_reset(st);
 		return -ENOENT;
 	}
-	if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 0) != KW_DIGEST_LEN) {
-		sqlite3_reset(st);
+	if (rc != KW_DB_ROW || kw_db_column_bytes(st, 0) != KW_DIGEST_LEN) {
+		kw_db_reset(st);
 		return -EIO;
 	}
 	memset(check_r, 0, sizeof(*check_r));
 	check_r->id = id;
-	memcpy(check_r->digest, sqlite3_column_blob(st, 0), KW_DIGEST_LEN);
-	check_r->expires =
-		sqlite3_column_type(st, 1) == SQLITE_NULL ? KW_NEVER : sqlite3_column_int64(st, 1);
-	check_r->deleted = sqlite3_column_int(st, 2) != 0;
-	check_r->issuer_enabled = sqlite3_column_int(st, 3) != 0;
+	memcpy(check_r->digest, kw_db_column_blob(st, 0), KW_DIGEST_LEN);
+	check_r->expires = kw_db_column_null(st, 1) ? KW_NEVER : kw_db_column_int64(st, 1);
+	check_r->deleted = kw_db_column_int(st, 2) != 0;
+	check_r->issuer_enabled = kw_db_column_int(st, 3) != 0;
 	kw_store_copy_text(check_r->account, sizeof(check_r->account), st, 4);
 	kw_store_copy_text(check_r->user, sizeof(check_r->user), st, 5);
 	kw_store_copy_text(check_r->role, sizeof(check_r->role), st, 6);
-	sqlite3_reset(st);
+	kw_db_reset(st);
 	return 0;
 }
 
 int kw_store_token_touch(struct kw_store *store, uint64_t id, int64_t when, const char *ip)
 {
-	sqlite3_stmt *st = kw_store_stmt(
+	struct kw_db_stmt *st = kw_store_stmt(
 		store, "UPDATE token SET last_used = ?2, last_ip = coalesce(?3, last_ip) "
 		       "WHERE id = ?1 AND (last_used IS NULL OR last_used <= ?2)");
 	int rc;
 
 	if (st == NULL)
 		return -EIO;
-	sqlite3_bind_int64(st, 1, (int64_t)id);
-	sqlite3_bind_int64(st, 2, when);
+	kw_db_bind_int64(st, 1, (int64_t)id);
+	kw_db_bind_int64(st, 2, when);
 	if (ip != NULL && ip[0] != '\0')
-		sqlite3_bind_text(st, 3, ip, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -EIO;
+		kw_db_bind_text(st, 3, ip);
+	rc = kw_db_step(st);
+	kw_db_reset(st);
+	return rc == KW_DB_DONE ? 0 : -EIO;
 }

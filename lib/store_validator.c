@@ -10,9 +10,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <sqlite3.h>
 
 #include "audit.h"
 #include "store_private.h"
@@ -26,29 +29,46 @@ struct kw_store_watch {
 	bool replaced; /* sticky: the caller reopens and starts a new watch */
 	bool polled;
 	int64_t version;
+	bool pg; /* PostgreSQL: the generation (store_pg.c), no file */
 };
 
 static const char data_version_sql[] = "PRAGMA data_version";
 
 void kw_store_lock_wait(struct kw_store *store, unsigned ms)
 {
-	sqlite3_busy_timeout(kw_store_db(store), ms > INT32_MAX ? INT32_MAX : (int)ms);
+	char sql[64];
+
+	if (kw_store_is_pg(store)) {
+		snprintf(sql, sizeof(sql), "SET lock_timeout = %u", ms);
+		(void)kw_db_exec(kw_store_db(store), sql);
+		return;
+	}
+	sqlite3_busy_timeout(kw_store_sqlite(store), ms > INT32_MAX ? INT32_MAX : (int)ms);
 }
 
 const char *kw_store_db_error(struct kw_store *store)
 {
-	return sqlite3_errmsg(kw_store_db(store));
+	return kw_db_errmsg(kw_store_db(store));
 }
 
 int kw_store_watch_new(struct kw_store *store, struct kw_store_watch **watch_r,
 		       const char **error_r)
 {
-	sqlite3 *db = kw_store_db(store);
-	const char *path = sqlite3_db_filename(db, "main");
+	sqlite3 *db = kw_store_sqlite(store);
+	const char *path = db != NULL ? sqlite3_db_filename(db, "main") : NULL;
 	struct kw_store_watch *w;
 	struct stat st;
 	int moved = 0;
 
+	if (kw_store_is_pg(store)) {
+		w = calloc(1, sizeof(*w));
+		if (w == NULL)
+			abort();
+		w->store = store;
+		w->pg = true;
+		*watch_r = w;
+		return 0;
+	}
 	if (path == NULL || path[0] == '\0') {
 		*error_r = "the database has no file to watch";
 		return -EIO;
@@ -81,14 +101,44 @@ void kw_store_watch_free(struct kw_store_watch **watchp)
 	*watchp = NULL;
 }
 
+/* PostgreSQL: the generation every writing commit bumps (store_pg.c). A lost connection
+ * counts as a replaced database: the caller reopens, and answers temp_fail meanwhile. */
+static const char generation_sql[] = "SELECT gen FROM keywarden_generation WHERE id = 1";
+
+static enum kw_store_change pg_poll(struct kw_store_watch *w)
+{
+	struct kw_db_stmt *stmt = kw_store_stmt(w->store, generation_sql);
+	int64_t v;
+
+	if (stmt == NULL || kw_db_step(stmt) != KW_DB_ROW) {
+		if (stmt != NULL)
+			kw_db_reset(stmt);
+		w->polled = false;
+		if (kw_db_errcode(kw_store_db(w->store)) == KW_DB_EGONE) {
+			w->replaced = true;
+			return KW_STORE_REPLACED;
+		}
+		return KW_STORE_CHANGED;
+	}
+	v = kw_db_column_int64(stmt, 0);
+	kw_db_reset(stmt);
+	if (w->polled && v == w->version)
+		return KW_STORE_UNCHANGED;
+	w->polled = true;
+	w->version = v;
+	return KW_STORE_CHANGED;
+}
+
 enum kw_store_change kw_store_watch_poll(struct kw_store_watch *w)
 {
 	struct stat st;
-	sqlite3_stmt *stmt;
+	struct kw_db_stmt *stmt;
 	int64_t v;
 
 	if (w->replaced)
 		return KW_STORE_REPLACED;
+	if (w->pg)
+		return pg_poll(w);
 	if (stat(w->path, &st) < 0 || st.st_dev != w->dev || st.st_ino != w->ino) {
 		w->replaced = true;
 		return KW_STORE_REPLACED;
@@ -96,13 +146,13 @@ enum kw_store_change kw_store_watch_poll(struct kw_store_watch *w)
 	stmt = kw_store_stmt(w->store, data_version_sql);
 	if (stmt == NULL)
 		return KW_STORE_CHANGED;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		sqlite3_reset(stmt);
+	if (kw_db_step(stmt) != KW_DB_ROW) {
+		kw_db_reset(stmt);
 		w->polled = false; /* whatever comes next counts as a change */
 		return KW_STORE_CHANGED;
 	}
-	v = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
+	v = kw_db_column_int64(stmt, 0);
+	kw_db_reset(stmt);
 	if (w->polled && v == w->version)
 		return KW_STORE_UNCHANGED;
 	w->polled = true;

@@ -26,6 +26,11 @@ void kw_store_lock_wait(struct kw_store *store, unsigned ms);
  * next call on store). */
 const char *kw_store_db_error(struct kw_store *store);
 
+/* Marks store as the validator's: its writes (last uses, check events) are bookkeeping that
+ * changes no answer, so they do not count as changes for the other validators (a database
+ * server shared by several hosts: store_pg.c). */
+void kw_store_set_bookkeeping(struct kw_store *store);
+
 /* ---- watching for changes made by others ---- */
 
 enum kw_store_change {

@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 	kw_log_set_level(verbose ? KW_LOG_DEBUG : level);
 	ret = kw_store_open(kw_config_database(cfg), 0, &store, &error);
 	if (ret < 0) {
-		kw_error("%s: %s", kw_config_database(cfg), error);
+		kw_error("%s: %s", kw_config_store_name(cfg), error);
 		status = EXIT_CONFIG;
 		goto out;
 	}

@@ -654,7 +654,7 @@ int main(int argc, char **argv)
 	kw_info("listening on %s%s (protocol %d.%d, database %s)",
 		d.socket_path != NULL ? d.socket_path : kw_config_socket(d.cfg),
 		d.socket_path != NULL ? "" : " (from systemd)", KW_PROTO_MAJOR, KW_PROTO_MINOR,
-		kw_config_database(d.cfg));
+		kw_config_store_name(d.cfg));
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s",
 		   d.socket_path != NULL ? d.socket_path : kw_config_socket(d.cfg));
 	if (kw_server_run(server) == 0)

@@ -225,6 +225,7 @@ static int store_open(struct kw_checker *c, const char **error_r)
 
 	if (ret < 0)
 		return ret;
+	kw_store_set_bookkeeping(c->store);
 	kw_store_lock_wait(c->store, c->lock_wait_ms);
 	/* The database must be the key's (at start, and after a replacement too). */
 	ret = kw_store_key_check(c->store, c->key, error_r);

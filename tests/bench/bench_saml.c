@@ -32,6 +32,8 @@
 #include "sso_config.h"
 #include "sso.h"
 #include "store.h"
+#include <sqlite3.h>
+
 #include "store_private.h" /* test set-up only: SQL straight to the database */
 #include "timeutil.h"
 
@@ -236,7 +238,7 @@ int main(int argc, char **argv)
 		t = 0;
 		for (passes = 0; t < seconds || passes == 0; passes++) {
 			int64_t now = kw_now();
-			sqlite3_exec(kw_store_db(store), "DELETE FROM saml_replay", NULL, NULL,
+			sqlite3_exec(kw_store_sqlite(store), "DELETE FROM saml_replay", NULL, NULL,
 				     NULL);
 			t0 = now_s();
 			for (size_t i = 0; i < n_inputs; i++, done++) {
@@ -260,7 +262,7 @@ int main(int argc, char **argv)
 		done = good = 0;
 		t = 0;
 		for (passes = 0; t < seconds || passes == 0; passes++) {
-			sqlite3_exec(kw_store_db(store), "DELETE FROM saml_replay", NULL, NULL,
+			sqlite3_exec(kw_store_sqlite(store), "DELETE FROM saml_replay", NULL, NULL,
 				     NULL);
 			t0 = now_s();
 			for (size_t i = 0; i < n_inputs; i++, done++) {

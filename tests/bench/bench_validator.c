@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include "store.h"
+#include <sqlite3.h>
+
 #include "store_private.h" /* test set-up only: SQL straight to the database */
 #include "timeutil.h"
 #include "token.h"
@@ -88,7 +90,7 @@ static int populate(const char *dir, long count, long hot, const char *outfile)
 	out = fopen(outfile, "w");
 	if (out == NULL)
 		die(outfile);
-	db = kw_store_db(store);
+	db = kw_store_sqlite(store);
 	if (kw_store_begin(store) < 0 ||
 	    sqlite3_prepare_v2(db, "SELECT coalesce(max(id), 0) FROM token", -1, &st, NULL) !=
 		    SQLITE_OK ||

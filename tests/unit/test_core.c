@@ -17,6 +17,8 @@
 #include "conf.h"
 #include "keywarden_protocol.h"
 #include "store.h"
+#include <sqlite3.h>
+
 #include "store_private.h" /* test set-up only: SQL straight to the database */
 #include "timeutil.h"
 
@@ -189,7 +191,7 @@ static void test_store_version(void **state)
 	struct stat st;
 
 	assert_int_equal(
-		sqlite3_exec(kw_store_db(store), "PRAGMA user_version = 999", NULL, NULL, NULL),
+		sqlite3_exec(kw_store_sqlite(store), "PRAGMA user_version = 999", NULL, NULL, NULL),
 		SQLITE_OK);
 	kw_store_free(&store);
 	snprintf(path, sizeof(path), "%s/version.db", tmpdir);

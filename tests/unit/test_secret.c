@@ -18,6 +18,8 @@
 
 #include "secret.h"
 #include "store.h"
+#include <sqlite3.h>
+
 #include "store_private.h"
 
 static char tmpdir[256];
@@ -143,7 +145,7 @@ static int pragma_synchronous(struct kw_store *store)
 	int v;
 
 	assert_int_equal(
-		sqlite3_prepare_v2(kw_store_db(store), "PRAGMA synchronous", -1, &st, NULL),
+		sqlite3_prepare_v2(kw_store_sqlite(store), "PRAGMA synchronous", -1, &st, NULL),
 		SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	v = sqlite3_column_int(st, 0);

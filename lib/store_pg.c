@@ -1,0 +1,207 @@
+/* store_pg.c: the store on PostgreSQL: opening and migrating, the writers' lock, and the
+ * generation that tells validators on every host that something changed.
+ *
+ * Writers. SQLite lets one writer in at a time (BEGIN IMMEDIATE), and every rule of the
+ * store (the 50-token limit, "role at most the issuer's", the audit chain's head, the notify
+ * ledger) was written for that. On PostgreSQL each writing transaction takes the same
+ * transaction-scoped advisory lock first, so writers on any host queue exactly as they do on
+ * one SQLite file; under READ COMMITTED each statement then reads everything the previous
+ * writer committed. Readers (the validator's lookups) take no lock.
+ *
+ * Generation. A commit that wrote anything bumps keywarden_generation.gen and NOTIFYs
+ * channel "keywarden" with the new value, in the same transaction: a validator that reads the
+ * generation (or receives the notification) knows every change up to it is visible to its
+ * next statement. Bookkeeping writes (last uses, check events: kw_store_bookkeeping()) do
+ * not bump it: they change no answer. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "schema.h"
+#include "store_private.h"
+
+/* pg_advisory_xact_lock() keys: "kw" (0x6b77) and a purpose, in decimal for the SQL */
+#define LOCK_WRITERS "1802960897"
+#define LOCK_MIGRATE "1802960898"
+
+bool kw_store_url_is_pg(const char *where)
+{
+	return strncmp(where, "postgresql:", 11) == 0 || strncmp(where, "postgres:", 9) == 0;
+}
+
+static int query_text(struct kw_store *store, const char *sql, char *out, size_t size,
+		      bool *found_r)
+{
+	struct kw_db_stmt *st = NULL;
+	int rc;
+
+	if (kw_db_prepare(kw_store_db(store), sql, false, &st) < 0)
+		return -EIO;
+	rc = kw_db_step(st);
+	*found_r = rc == KW_DB_ROW && !kw_db_column_null(st, 0);
+	if (*found_r)
+		snprintf(out, size, "%s", kw_db_column_text(st, 0));
+	kw_db_finalize(st);
+	return rc == KW_DB_ERROR ? -EIO : 0;
+}
+
+static int migrate(struct kw_store *store, bool readonly, bool create, const char **error_r)
+{
+	struct kw_db *db = kw_store_db(store);
+	char text[64], sql[192];
+	bool found;
+	long version;
+	int ret;
+
+	if (kw_db_exec(db, "BEGIN") < 0 ||
+	    kw_db_exec(db, "SELECT pg_advisory_xact_lock(" LOCK_MIGRATE ")") < 0)
+		return kw_store_db_fail(store, error_r, "cannot lock the database");
+	if ((ret = query_text(store, "SELECT to_regclass('meta')::text", text, sizeof(text),
+			      &found)) < 0) {
+		ret = kw_store_db_fail(store, error_r, "cannot read the schema version");
+		goto out;
+	}
+	version = 0;
+	if (found) {
+		if (query_text(store, "SELECT value FROM meta WHERE name = 'application'", text,
+			       sizeof(text), &found) < 0) {
+			ret = kw_store_db_fail(store, error_r, "cannot read the schema version");
+			goto out;
+		}
+		if (!found || strcmp(text, "keywarden") != 0) {
+			ret = kw_store_fail(store, -EPROTO, error_r, "not a keywarden database");
+			goto out;
+		}
+		if (query_text(store, "SELECT value FROM meta WHERE name = 'schema_version'", text,
+			       sizeof(text), &found) < 0 ||
+		    !found) {
+			ret = kw_store_fail(store, -EPROTO, error_r,
+					    "the database has no schema version");
+			goto out;
+		}
+		version = strtol(text, NULL, 10);
+	} else {
+		if (query_text(store,
+			       "SELECT count(*)::text FROM pg_catalog.pg_tables WHERE schemaname = "
+			       "current_schema()",
+			       text, sizeof(text), &found) < 0) {
+			ret = kw_store_db_fail(store, error_r, "cannot read the schema");
+			goto out;
+		}
+		if (strcmp(text, "0") != 0) {
+			ret = kw_store_fail(store, -EPROTO, error_r,
+					    "not a keywarden database (it holds other tables)");
+			goto out;
+		}
+	}
+	if (version < 0 || (unsigned long)version > kw_pg_migrations_count) {
+		ret = kw_store_fail(
+			store, -EPROTO, error_r,
+			"the database has schema version %ld, newer than this program's "
+			"%u: upgrade keywarden",
+			version, kw_pg_migrations_count);
+		goto out;
+	}
+	if ((unsigned long)version == kw_pg_migrations_count) {
+		ret = 0;
+		goto out;
+	}
+	if (version == 0 && !create) {
+		ret = kw_store_fail(store, -EPROTO, error_r,
+				    "the database holds no keywarden data: only 'keywarden init' "
+				    "makes a new database");
+		goto out;
+	}
+	if (readonly) {
+		ret = kw_store_fail(store, -EPROTO, error_r,
+				    "the database has schema version %ld and needs migrating",
+				    version);
+		goto out;
+	}
+	for (unsigned v = (unsigned)version; v < kw_pg_migrations_count; v++) {
+		if (kw_db_exec(db, kw_pg_migrations[v]) < 0) {
+			ret = kw_store_db_fail(store, error_r, "schema migration failed");
+			goto out;
+		}
+	}
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO meta (name, value) VALUES ('schema_version', '%u') ON CONFLICT "
+		 "(name) DO UPDATE SET value = excluded.value",
+		 kw_pg_migrations_count);
+	if (kw_db_exec(db, "INSERT INTO meta (name, value) VALUES ('application', 'keywarden') "
+			   "ON CONFLICT (name) DO NOTHING") < 0 ||
+	    kw_db_exec(db, sql) < 0) {
+		ret = kw_store_db_fail(store, error_r, "schema migration failed");
+		goto out;
+	}
+	ret = 0;
+out:
+	if (ret == 0 && kw_db_commit(db) < 0)
+		ret = kw_store_db_fail(store, error_r, "commit failed");
+	if (ret < 0)
+		(void)kw_db_rollback(db);
+	return ret;
+}
+
+/* What errors may name of the server: host and database, never the URL (it may hold a
+ * password). */
+static const char *server_name(struct kw_store *store)
+{
+	(void)store;
+	return "the PostgreSQL database";
+}
+
+int kw_store_pg_open(const char *url, unsigned flags, struct kw_store **store_r,
+		     const char **error_r)
+{
+	bool readonly = (flags & KW_STORE_READONLY) != 0;
+	bool create = (flags & KW_STORE_CREATE) != 0;
+	struct kw_store *store;
+	struct kw_db *db;
+	const char *why = NULL;
+	int ret;
+
+	if ((ret = kw_db_open_pg(url, &db, error_r)) < 0)
+		return ret;
+	store = kw_store_new(db, NULL, readonly);
+	if (readonly && kw_db_exec(db, "SET default_transaction_read_only = on") < 0) {
+		ret = kw_store_db_fail(store, &why, "cannot set up the database");
+		goto fail;
+	}
+	if ((ret = migrate(store, readonly, create, &why)) < 0)
+		goto fail;
+	*store_r = store;
+	return 0;
+fail:
+	*error_r = kw_error_format("%s: %s", server_name(store), why);
+	kw_store_free(&store);
+	return ret;
+}
+
+int kw_store_pg_begin(struct kw_store *store, bool batch)
+{
+	(void)batch;
+	/* one round trip: the lock is taken before the first statement of the transaction */
+	return kw_db_exec(kw_store_db(store),
+			  "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_WRITERS ")") == 0
+		       ? 0
+		       : -EIO;
+}
+
+int kw_store_pg_commit(struct kw_store *store, bool batch)
+{
+	struct kw_db *db = kw_store_db(store);
+
+	/* Only a transaction that wrote has a transaction id: reads and failed checks cost
+	 * the validators nothing. The notification is delivered at COMMIT. */
+	if (!batch && !kw_store_bookkeeping(store) &&
+	    kw_db_exec(db, "WITH g AS (UPDATE keywarden_generation SET gen = gen + 1 WHERE "
+			   "txid_current_if_assigned() IS NOT NULL RETURNING gen) "
+			   "SELECT pg_notify('keywarden', gen::text) FROM g") < 0)
+		return -EIO;
+	return kw_db_commit(db) == 0 ? 0 : -EIO;
+}
