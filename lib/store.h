@@ -415,6 +415,10 @@ int kw_store_notify_due(struct kw_store *store, const char *account, int64_t now
  * address, not SSO users whose access was revoked; by login. */
 int kw_store_notify_admins(struct kw_store *store, int64_t account_id, kw_notify_admin_cb *cb,
 			   void *ctx, const char **error_r);
+/* Waits until no other notify run holds the store's run lock, then holds it until the store
+ * is freed: PostgreSQL only (a lock on the server, shared by every host); an SQLite store's
+ * runs lock a file beside the database instead (keywarden-notify). */
+int kw_store_notify_lock(struct kw_store *store, const char **error_r);
 /* Reads where a mail stands at `now` (no transaction: call it right before sending). */
 int kw_store_notify_ledger(struct kw_store *store, const struct kw_notify_mail *mail, int64_t now,
 			   struct kw_notify_ledger *ledger_r, const char **error_r);

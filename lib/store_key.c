@@ -79,7 +79,7 @@ int kw_store_key_check(struct kw_store *store, const struct kw_digest_key *key,
 		goto dbfail;
 	kw_notice("database %s: recorded the fingerprint %s of its digest key; from now on "
 		  "only this key is accepted",
-		  kw_store_path(store), fp);
+		  kw_store_path(store) != NULL ? kw_store_path(store) : "(PostgreSQL)", fp);
 	return 0;
 dbfail:
 	ret = kw_store_db_fail(store, error_r, "cannot record the key fingerprint");

@@ -27,6 +27,7 @@
 /* pg_advisory_xact_lock() keys: "kw" (0x6b77) and a purpose, in decimal for the SQL */
 #define LOCK_WRITERS "1802960897"
 #define LOCK_MIGRATE "1802960898"
+#define LOCK_NOTIFY "1802960899"
 
 bool kw_store_url_is_pg(const char *where)
 {
@@ -204,4 +205,14 @@ int kw_store_pg_commit(struct kw_store *store, bool batch)
 			   "SELECT pg_notify('keywarden', gen::text) FROM g") < 0)
 		return -EIO;
 	return kw_db_commit(db) == 0 ? 0 : -EIO;
+}
+
+int kw_store_notify_lock(struct kw_store *store, const char **error_r)
+{
+	if (!kw_store_is_pg(store))
+		return kw_store_fail(store, -EINVAL, error_r, "no run lock in an SQLite store");
+	/* session-level: held until the connection ends, whatever the run commits */
+	if (kw_db_exec(kw_store_db(store), "SELECT pg_advisory_lock(" LOCK_NOTIFY ")") < 0)
+		return kw_store_db_fail(store, error_r, "cannot take the notify run lock");
+	return 0;
 }

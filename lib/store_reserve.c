@@ -65,11 +65,14 @@ out:
 
 int kw_store_reserve_release(struct kw_store *store)
 {
-	char *path = reserve_path(store);
+	char *path;
 	struct stat st;
 	off_t left;
 	int fd, ret = -ENOENT;
 
+	if (kw_store_path(store) == NULL)
+		return -ENOENT; /* a server's disk: its administrators' reserve, not ours */
+	path = reserve_path(store);
 	fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
 		goto out;

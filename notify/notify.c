@@ -375,7 +375,15 @@ int main(int argc, char **argv)
 		ret = EXIT_STATE;
 		goto out;
 	}
-	if (!run.dry_run && lock_run(cfg, &lock_fd) < 0) {
+	/* One run at a time: on one host a lock file beside the SQLite database; across the
+	 * hosts of a PostgreSQL store, a lock on the server held by this run's connection. */
+	if (!run.dry_run && kw_store_url_is_pg(kw_config_database(cfg))) {
+		if (kw_store_notify_lock(run.store, &error) < 0) {
+			fprintf(stderr, PROGRAM ": %s\n", error);
+			ret = EXIT_STATE;
+			goto out;
+		}
+	} else if (!run.dry_run && lock_run(cfg, &lock_fd) < 0) {
 		ret = EXIT_STATE;
 		goto out;
 	}
