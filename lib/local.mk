@@ -38,5 +38,15 @@ CLEANFILES += lib/schema.c
 lib/schema.c: $(top_srcdir)/schema/embed.sh $(KW_MIGRATIONS)
 	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh $@ $(KW_MIGRATIONS)
 
+# The PostgreSQL migrations (issue 15), numbered on their own, embedded as kw_pg_migrations[].
+KW_PG_MIGRATIONS = \
+	$(top_srcdir)/schema/pg/001_init.sql
+EXTRA_DIST += $(KW_PG_MIGRATIONS)
+BUILT_SOURCES += lib/schema_pg.c
+CLEANFILES += lib/schema_pg.c
+lib/schema_pg.c: $(top_srcdir)/schema/embed.sh $(KW_PG_MIGRATIONS)
+	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh -n kw_pg_migrations $@ \
+		$(KW_PG_MIGRATIONS)
+
 KW_CORE_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
 KW_CORE_LIBS = lib/libkwcore.la
