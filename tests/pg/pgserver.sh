@@ -121,7 +121,7 @@ start() {
 	fi
 	started=0
 	# On any failure from here on: stop what was started, remove what was made.
-	trap 'rc=$?; if [ "$rc" -ne 0 ]; then fail_cleanup; fi' EXIT
+	trap 'if [ $? -ne 0 ]; then fail_cleanup; fi' EXIT
 	user=$(server_user)
 	echo "$user" >"$DIR/.server-user"
 	if [ "$(id -u)" -eq 0 ]; then
