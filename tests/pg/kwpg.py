@@ -119,6 +119,14 @@ def sql(folder, statement):
     return p.stdout.splitlines()
 
 
+def blob(data):
+    """DATA (bytes) as an SQL literal of the backend: X'..' for SQLite, '\\x..'::bytea for
+    PostgreSQL (each backend reads the other's as something else)."""
+    if server() is None:
+        return "X'%s'" % data.hex()
+    return "'\\x%s'::bytea" % data.hex()
+
+
 def _placeholders(statement):
     """sqlite3's `?` placeholders as psycopg2's %s (and a literal % doubled), outside quotes."""
     out, quote = [], None
