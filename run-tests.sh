@@ -5,9 +5,25 @@
 # (tests/package/check.sh), and ends with one line "N passed, N failed" for all tests run.
 # Both builds run the browser tests of the API tokens pages (tests/page/browser.py: headless
 # Chromium through Selenium, one browser session; about 20 s plain, 30 s with the sanitizers).
+# With KW_RUN_PG_TESTS=1 (default 0 until the PostgreSQL store lands), each build then runs the
+# integration tests of KW_PG_TESTS (tests/pg.mk) once more on PostgreSQL: a throwaway server
+# (tests/pg/pgserver.sh, stopped on exit) and `make check TESTS="$(KW_PG_TESTS)" KW_TEST_PG=DIR`;
+# their results count in the final line too (the per-test logs of those tests are then the
+# PostgreSQL round's; its summary is test-suite-pg.log).
 set -e
 cd "$(dirname "$0")"
 top=$(pwd)
+KW_RUN_PG_TESTS=${KW_RUN_PG_TESTS:-0}
+pgdir=
+pg_stop() {
+	if [ -n "$pgdir" ]; then
+		sh "$top/tests/pg/pgserver.sh" stop "$pgdir" >/dev/null 2>&1 || true
+		rm -rf "$pgdir"
+		pgdir=
+	fi
+}
+trap pg_stop EXIT
+trap 'exit 1' HUP INT TERM
 ./install-deps.sh
 [ -x configure ] || ./autogen.sh
 # House style: every C file as .clang-format says (a checkout only: a tarball has no git).
@@ -43,13 +59,41 @@ for variant in plain sanitizers; do
 		grep -E '^(FAIL|ERROR|XPASS)' "$dir/check.out" | head -60 || true
 	fi
 	grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):' "$dir/check.out" | sed "s/^/$variant: /" || true
+	rm -f "$dir/pgcheck.out"
+	[ "$KW_RUN_PG_TESTS" = 1 ] || continue
+	echo "== $variant build: the store's tests on PostgreSQL"
+	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/kw-pg.XXXXXX")
+	chmod 0755 "$pgdir"
+	if ! sh "$top/tests/pg/pgserver.sh" start "$pgdir" $$ >"$dir/pgserver.out" 2>&1; then
+		cat "$dir/pgserver.out"
+		echo "postgresql: the test server did not start" >"$dir/pgcheck.out"
+		status=1
+		pg_stop
+		continue
+	fi
+	pgtests=$(cd "$dir" && make -s print-pg-tests)
+	if ! (cd "$dir" && make -j"$jobs" check TESTS="$pgtests" KW_TEST_PG="$pgdir" \
+		TEST_SUITE_LOG=test-suite-pg.log >pgcheck.out 2>&1); then
+		status=1
+		grep -E '^(FAIL|ERROR|XPASS)' "$dir/pgcheck.out" | head -60 || true
+	fi
+	grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):' "$dir/pgcheck.out" |
+		sed "s/^/$variant on PostgreSQL: /" || true
+	pg_stop
 done
 passed=0
 failed=0
 skipped=0
-for variant in plain sanitizers; do
+for variant in plain sanitizers plain-pg sanitizers-pg; do
 	log="$top/build-$variant/test-suite.log"
 	out="$top/build-$variant/check.out"
+	case $variant in
+	*-pg)
+		[ "$KW_RUN_PG_TESTS" = 1 ] || continue
+		log="$top/build-${variant%-pg}/test-suite-pg.log"
+		out="$top/build-${variant%-pg}/pgcheck.out"
+		;;
+	esac
 	p=$(sed -n 's/^# PASS: *//p' "$out" | tail -1)
 	f=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *//p' "$out" | awk '{s+=$1} END {print s+0}')
 	[ -n "$p" ] || { p=0; f=$((f + 1)); echo "$variant: no test summary (see $log)"; }

@@ -33,17 +33,20 @@ KW_MIGRATIONS = \
 	$(top_srcdir)/schema/006_sso_authn_request.sql \
 	$(top_srcdir)/schema/007_web_sessions.sql \
 	$(top_srcdir)/schema/008_scim_external_id.sql
-# PostgreSQL's, numbered on their own (schema/pg/001 is the SQLite schema's 008 state)
+EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS)
+BUILT_SOURCES += lib/schema.c
+CLEANFILES += lib/schema.c
+lib/schema.c: $(top_srcdir)/schema/embed.sh $(KW_MIGRATIONS)
+	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh $@ $(KW_MIGRATIONS)
+
+# The PostgreSQL migrations (issue 15), numbered on their own, embedded as kw_pg_migrations[].
 KW_PG_MIGRATIONS = \
 	$(top_srcdir)/schema/pg/001_init.sql
-EXTRA_DIST += schema/embed.sh $(KW_MIGRATIONS) $(KW_PG_MIGRATIONS)
-BUILT_SOURCES += lib/schema.c lib/schema_pg.c
-CLEANFILES += lib/schema.c lib/schema_pg.c
-lib/schema.c: $(top_srcdir)/schema/embed.sh $(KW_MIGRATIONS)
-	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh $@ kw_migrations \
-		$(KW_MIGRATIONS)
+EXTRA_DIST += $(KW_PG_MIGRATIONS)
+BUILT_SOURCES += lib/schema_pg.c
+CLEANFILES += lib/schema_pg.c
 lib/schema_pg.c: $(top_srcdir)/schema/embed.sh $(KW_PG_MIGRATIONS)
-	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh $@ kw_pg_migrations \
+	$(AM_V_GEN)mkdir -p lib && $(SHELL) $(top_srcdir)/schema/embed.sh -n kw_pg_migrations $@ \
 		$(KW_PG_MIGRATIONS)
 
 KW_CORE_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)

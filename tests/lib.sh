@@ -12,9 +12,38 @@ _tap_cleanup() {
 	for f in "$T"/*.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
+	[ -z "${KW_PG_DB:-}" ] ||
+		sh "$top_srcdir/tests/pg/pgserver.sh" dropdb "$KW_TEST_PG" "$KW_PG_DB" >/dev/null 2>&1
 	rm -rf "$T"
 }
 trap _tap_cleanup EXIT
+
+# The store. With KW_TEST_PG=DIR (a server of tests/pg/pgserver.sh; `make check KW_TEST_PG=DIR`)
+# the test gets a fresh PostgreSQL database of its own on it, named after $T and dropped at
+# exit, and every program it runs uses it through KEYWARDEN_STORE_URL. Otherwise the store is
+# the state folder's SQLite file, as always. kw_pg: true on PostgreSQL.
+KW_PG_DB=
+if [ -n "${KW_TEST_PG:-}" ]; then
+	KW_PG_DB=kw_$(basename "$T" | tr -c 'A-Za-z0-9_\n' '_')
+	KEYWARDEN_STORE_URL=$(sh "$top_srcdir/tests/pg/pgserver.sh" newdb "$KW_TEST_PG" "$KW_PG_DB") || {
+		KW_PG_DB=
+		echo "Bail out! cannot make this test's database on the server in $KW_TEST_PG"
+		exit 1
+	}
+	export KEYWARDEN_STORE_URL
+fi
+kw_pg() { [ -n "$KW_PG_DB" ]; }
+
+# kw_sql SQL: runs SQL (one or more statements, portable: write the table user as "user") on
+# the test's store, with the sqlite3 shell or psql; prints the rows as the sqlite3 shell does
+# ('|' between columns; NULL as nothing). Booleans differ (1/0 against t/f): select integers.
+kw_sql() {
+	if kw_pg; then
+		printf '%s\n' "$1" | psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$KEYWARDEN_STORE_URL" -f -
+	else
+		sqlite3 "$STATE/keywarden.db" "$1"
+	fi
+}
 
 plan() { echo "1..$1"; }
 ok() {
@@ -86,9 +115,12 @@ err_has() {
 
 # db_dump: a digest of every table, to show that a failed command changed nothing.
 db_dump() {
-	sqlite3 "$STATE/keywarden.db" \
-		"SELECT * FROM account; SELECT * FROM user; SELECT id, account_id, issuer_id, name, description, role_id, hex(digest), created, expires, deleted FROM token; SELECT seq, hash FROM audit;" |
-		sha256sum
+	if kw_pg; then
+		kw_sql "SELECT * FROM account ORDER BY id; SELECT * FROM \"user\" ORDER BY id; SELECT id, account_id, issuer_id, name, description, role_id, encode(digest, 'hex'), created, expires, deleted FROM token ORDER BY id; SELECT seq, encode(hash, 'hex') FROM audit ORDER BY seq;"
+	else
+		sqlite3 "$STATE/keywarden.db" \
+			"SELECT * FROM account; SELECT * FROM user; SELECT id, account_id, issuer_id, name, description, role_id, hex(digest), created, expires, deleted FROM token; SELECT seq, hash FROM audit;"
+	fi | sha256sum
 }
 
 # setup_acme: an initialised state with account acme, admin alice, engineer erin, user bob.

@@ -7,11 +7,12 @@ access. Every answer body is checked against doc/openapi.yaml. Times are moved b
 session's row (no test waits)."""
 import os
 import re
-import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apitest  # noqa: E402
+import kwpg  # noqa: E402  (tests/pg, on the path through sslib)
 
 st = apitest.st
 T = "/api/v1/tokens"
@@ -52,7 +53,7 @@ def with_cookie(cookie, csrf=None):
 
 
 def db(api, sql, args=()):
-    c = sqlite3.connect(os.path.join(api.s.dir, "keywarden.db"))
+    c = kwpg.connect(api.s.dir)
     try:
         rows = c.execute(sql, args).fetchall()
         c.commit()
@@ -82,7 +83,8 @@ def run(tap, api):
     rows = db(api, "SELECT cookie_digest, csrf FROM sso_web_session WHERE session_id = ?",
               (sid,))
     secret = cookie.split("$")[1] if "$" in cookie else "x"
-    dump = "\n".join(r[0] for r in db(api, "SELECT quote(cookie_digest) FROM sso_web_session"))
+    dump = "\n".join("X'%s'" % bytes(r[0]).hex().upper()
+                     for r in db(api, "SELECT cookie_digest FROM sso_web_session"))
     tap.ok(len(rows) == 1 and len(rows[0][0]) == 32 and secret not in dump and
            secret.encode() not in rows[0][0],
            "the session is stored as a 32-byte digest, not its secret", rows)
@@ -132,8 +134,9 @@ def run(tap, api):
     status, _, j, _ = me(api, cookie)
     tap.ok(status == 401 and "expired" in j["message"], "an idle session has expired (401)",
            (status, j))
-    db(api, "UPDATE sso_web_session SET last_seen = strftime('%s','now'), expires = "
-            "strftime('%s','now') - 1 WHERE session_id = ?", (sid,))
+    now = int(time.time())
+    db(api, "UPDATE sso_web_session SET last_seen = ?, expires = ? WHERE session_id = ?",
+       (now, now - 1, sid))
     status, _, j, _ = me(api, cookie)
     tap.ok(status == 401, "a session past its lifetime has expired (401)", (status, j))
     status, _, j, _ = me(api, cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB"))

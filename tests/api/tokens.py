@@ -9,11 +9,12 @@ answer body is checked against doc/openapi.yaml."""
 import os
 import re
 import socket
-import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apitest  # noqa: E402
+import kwpg  # noqa: E402  (tests/pg, on the path through sslib)
 
 st = apitest.st
 BASE = 900000000000000
@@ -122,7 +123,7 @@ def run(tap, api):
     tap.ok(status == 201, "...and drives the API (a permanent token created, no CSRF needed)",
            (status, j))
     perm = j.get("token", "0$x") if status == 201 else "0$x"
-    c = sqlite3.connect(os.path.join(api.s.dir, "keywarden.db"))
+    c = kwpg.connect(api.s.dir)
     c.execute("UPDATE sso_session SET login_time = login_time - 11 * 60")
     c.commit()
     status, _, j, _ = api.call("POST", "/api/v1/tokens", body={"name": "ci2", "role": "Users"},
@@ -193,9 +194,9 @@ def run(tap, api):
 
     # the hour passes
     status, p4 = pair(api, hdr)
-    c = sqlite3.connect(os.path.join(api.s.dir, "keywarden.db"))
-    c.execute("UPDATE session_token SET expires = strftime('%s','now') - 1 WHERE id = ?",
-              (int(p4["access"].split("$")[0]) - BASE,))
+    c = kwpg.connect(api.s.dir)
+    c.execute("UPDATE session_token SET expires = ? WHERE id = ?",
+              (int(time.time()) - 1, int(p4["access"].split("$")[0]) - BASE))
     c.commit()
     c.close()
     line = check(api, p4["access"])

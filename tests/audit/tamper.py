@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "notify"))
-from kwtest import DAY, State, Tap  # noqa: E402
+from kwtest import DAY, State, Tap, kwpg  # noqa: E402
 
 t = Tap()
 states = []
@@ -64,7 +64,7 @@ try:
          "actor, 'token.delete', 'token:2', details, hash FROM audit WHERE seq = 2;", 3),
         ("an event appended with a made-up hash",
          "INSERT INTO audit (seq, time, actor, action, target, details, hash) VALUES (8, 0, "
-         "'unix:root', 'user.add', 'mallory', '{}', randomblob(32));", 8),
+         "'unix:root', 'user.add', 'mallory', '{}', %s);" % kwpg.blob(os.urandom(32)), 8),
         ("two events reordered",
          "UPDATE audit SET seq = 100 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3; "
          "UPDATE audit SET seq = 3 WHERE seq = 100;", 2),
@@ -93,7 +93,7 @@ try:
     st = honest()
     code, out, err = verify(st)
     anchor = [line.split()[1] for line in out.splitlines() if line.startswith("anchor ")][0]
-    st.sql("UPDATE audit SET hash = randomblob(32) WHERE seq = 7;")
+    st.sql("UPDATE audit SET hash = %s WHERE seq = 7;" % kwpg.blob(os.urandom(32)))
     code, out, err = verify(st, "--anchor", anchor)
     t.eq(code, 9, "an anchor event with another hash is caught")
     code, out, err = verify(st, "--anchor", "7:xyz")

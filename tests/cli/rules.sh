@@ -7,7 +7,11 @@ kw init
 [ "$rc" -eq 0 ] && ok "init is idempotent" || not_ok "init twice" "$(cat "$T/err")"
 [ "$(stat -c %a "$STATE")" = 700 ] && ok "state folder is 0700" || not_ok "state folder mode"
 [ "$(stat -c %a "$STATE/keywarden.key")" = 600 ] && ok "key is 0600" || not_ok "key mode"
-[ "$(stat -c %a "$STATE/keywarden.db")" = 600 ] && ok "database is 0600" || not_ok "db mode"
+if kw_pg; then
+	[ ! -e "$STATE/keywarden.db" ] && ok "no SQLite file beside a PostgreSQL store" || not_ok "keywarden.db made"
+else
+	[ "$(stat -c %a "$STATE/keywarden.db")" = 600 ] && ok "database is 0600" || not_ok "db mode"
+fi
 
 # Creation prints the token alone on stdout and a warning on stderr.
 kw token create --as alice --name deploy --description "CI deploys" --role Engineers

@@ -7,6 +7,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg"))
+import kwpg  # noqa: E402
+
 TOP_BUILDDIR = os.environ.get("top_builddir", ".")
 TOP_SRCDIR = os.environ.get("top_srcdir", ".")
 KEYWARDEN = os.environ.get("KEYWARDEN", os.path.join(TOP_BUILDDIR, "keywarden"))
@@ -60,12 +63,14 @@ def rfc3339(t):
 
 
 class State:
-    """A state folder with its own database, key and keywarden.conf."""
+    """A state folder with its own database, key and keywarden.conf (the database: the
+    folder's keywarden.db, or with KW_TEST_PG a PostgreSQL database of its own)."""
 
     def __init__(self, conf=""):
         self.dir = tempfile.mkdtemp(prefix="kw-test-")
         os.chmod(self.dir, 0o700)
         self.db = os.path.join(self.dir, "keywarden.db")
+        kwpg.use(self.dir)
         self.write_conf(conf)
         self.run("init")
 
@@ -74,7 +79,7 @@ class State:
             f.write(text)
 
     def env(self, offset):
-        env = dict(os.environ)
+        env = kwpg.env(self.dir)
         env.pop("JOURNAL_STREAM", None)
         env["KEYWARDEN_NOTIFY_PROGRAM"] = KEYWARDEN_NOTIFY
         if offset is not None and LIBFAKETIME is not None:
@@ -110,12 +115,9 @@ class State:
         return subprocess.Popen(self.cmd(*args, offset=offset), env=self.env(offset), **kw)
 
     def sql(self, statement):
-        """Runs SQL with the sqlite3 shell; returns its output lines."""
-        p = subprocess.run(["sqlite3", "-bail", self.db], input=statement, capture_output=True,
-                           text=True, timeout=60)
-        if p.returncode != 0:
-            raise RuntimeError("sqlite3: %s" % p.stderr)
-        return [line for line in p.stdout.splitlines()]
+        """Runs SQL with the sqlite3 shell (psql with KW_TEST_PG: write portable SQL, the
+        table user as "user"); returns its output lines."""
+        return kwpg.sql(self.dir, statement)
 
     def token(self, as_, name, role, expires=None):
         args = ["token", "create", "--as", as_, "--name", name, "--role", role]

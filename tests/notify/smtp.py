@@ -381,13 +381,13 @@ try:
     tok_r = s3.token("uma", "revoked-issuer", "Users", now3 + 8 * DAY + HOUR)
     tok_l = s3.token("vic", "Renew now: https://evil.example/kw WWW.evil.example", "Users",
                      now3 + 8 * DAY + HOUR)
-    s3.sql("UPDATE user SET source = 'sso', sso_state = 'active', sso_idp = 'idp', "
+    s3.sql("UPDATE \"user\" SET source = 'sso', sso_state = 'active', sso_idp = 'idp', "
            "sso_name_id = login WHERE login IN ('sam', 'uma')")
     for login in ("sam", "uma"):
         s3.run("sso", "revoke", login, "--reason", "left the company")
     # An SSO login is whatever the IdP sent.
     evil_login = "o'brien $(id) http://www.evil.example"
-    s3.sql("UPDATE user SET login = '%s' WHERE login = 'vic'" % evil_login.replace("'", "''"))
+    s3.sql("UPDATE \"user\" SET login = '%s' WHERE login = 'vic'" % evil_login.replace("'", "''"))
     rec.take()
     p = s3.run("keywarden-notify", offset=at7, check=False)
     got3 = rec.take()

@@ -19,6 +19,9 @@ KEYWARDEN = os.path.join(B, "keywarden")
 VALIDATOR = os.path.join(B, "keywarden-validator")
 TMP = tempfile.mkdtemp(prefix="kw-check-")
 STATE = os.path.join(TMP, "state")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg"))
+import kwpg  # noqa: E402
+kwpg.use(STATE)  # with KW_TEST_PG: a PostgreSQL database of its own, for every program below
 SOCK = os.path.join(STATE, "validator.sock")
 count = 0
 

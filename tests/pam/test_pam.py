@@ -28,6 +28,9 @@ PAM_EXEC = "/lib/x86_64-linux-gnu/security/pam_exec.so"
 FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "client", "test_client.py")
 TMP = tempfile.mkdtemp(prefix="kw-pam-")
 STATE = os.path.join(TMP, "state")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg"))
+import kwpg  # noqa: E402
+kwpg.use(STATE)  # with KW_TEST_PG: a PostgreSQL database of its own, for every program below
 PAMD = os.path.join(TMP, "pam.d")
 SOCK = os.path.join(STATE, "validator.sock")
 
@@ -257,8 +260,10 @@ try:
     t_gone = token("alice", "gone", "Engineers")
     deleter = os.path.join(TMP, "delete.sh")
     with open(deleter, "w") as f:
-        f.write("#!/bin/sh\nexec %s --state-dir %s token delete --as alice %s\n"
-                % (os.path.abspath(KEYWARDEN), STATE, token_id(t_gone)))
+        # pam_exec gives the command PAM's environment only: the store's URL goes in here.
+        f.write("#!/bin/sh\n%sexec %s --state-dir %s token delete --as alice %s\n"
+                % ("KEYWARDEN_STORE_URL='%s' " % kwpg.url(STATE) if kwpg.url(STATE) else "",
+                   os.path.abspath(KEYWARDEN), STATE, token_id(t_gone)))
     os.chmod(deleter, 0o755)
     service("kw_recheck", "", extra_auth="%s quiet %s" % (PAM_EXEC, deleter))
     rc, out = pam("kw_recheck", "alice", t_gone)

@@ -33,11 +33,11 @@ try:
     beta = [st.token("gina", "b%d" % i, "Users", far) for i in range(4)]  # 4 of 5: 80%
     st.run("token", "delete", "--as", "alice", str(gone))
     st.run("user", "set", "bob", "--role", "Users")
-    st.sql("UPDATE user SET source = 'sso', sso_state = 'revoked', sso_last_seen = %d "
+    st.sql("UPDATE \"user\" SET source = 'sso', sso_state = 'revoked', sso_last_seen = %d "
            "WHERE login = 'sam';" % (now - DAY))
-    st.sql("UPDATE user SET source = 'sso', sso_state = 'active', sso_last_seen = %d "
+    st.sql("UPDATE \"user\" SET source = 'sso', sso_state = 'active', sso_last_seen = %d "
            "WHERE login = 'sue';" % (now - 40 * DAY))
-    st.sql("UPDATE user SET source = 'sso', sso_state = 'active', sso_last_seen = %d "
+    st.sql("UPDATE \"user\" SET source = 'sso', sso_state = 'active', sso_last_seen = %d "
            "WHERE login = 'sid';" % (now - DAY))
     st.sql("UPDATE token SET last_used = %d WHERE id = %d;" % (now - 2 * DAY, used))
     st.sql("UPDATE token SET last_used = %d WHERE id = %d;" % (now - 120 * DAY, old))

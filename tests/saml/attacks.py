@@ -6,13 +6,13 @@ import base64
 import os
 import re
 import shutil
-import sqlite3
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import idp as idplib  # noqa: E402
 import sslib  # noqa: E402
+from sslib import kwpg  # noqa: E402
 
 IDP = "https://idp.test/saml/metadata"
 SP = "https://sp.test/saml/metadata"
@@ -330,8 +330,8 @@ def run(tap, work):
         case("replay within one run", [assert_signed, assert_signed], [eng, "rejected replay"],
              keep=st)
         case("replay in a later run", assert_signed, "rejected replay", keep=st)
-        db = sqlite3.connect(os.path.join(st, "keywarden.db"))
-        rows = db.execute("SELECT u.login, r.name, u.source, u.sso_state, a.name FROM user u "
+        db = kwpg.connect(st)
+        rows = db.execute("SELECT u.login, r.name, u.source, u.sso_state, a.name FROM \"user\" u "
                           "JOIN role r ON r.id = u.role_id JOIN account a ON "
                           "a.id = u.account_id").fetchall()
         tap.ok(rows == [("alice@example.org", "Engineers", "sso", "active", "acme")],
@@ -345,8 +345,8 @@ def run(tap, work):
     try:
         case("a rejected message ...", [x3, resp_signed.replace("alice", "mallory")],
              [wrap, "rejected signature"], keep=st)
-        db = sqlite3.connect(os.path.join(st, "keywarden.db"))
-        n = db.execute("SELECT (SELECT count(*) FROM user) + (SELECT count(*) FROM saml_replay)"
+        db = kwpg.connect(st)
+        n = db.execute("SELECT (SELECT count(*) FROM \"user\") + (SELECT count(*) FROM saml_replay)"
                        " + (SELECT count(*) FROM sso_event)").fetchone()[0]
         tap.ok(n == 0, "... changes nothing in the store (%d rows)" % n)
         db.close()

@@ -3,7 +3,11 @@ certificate, a state folder with keywarden.conf, and running keywarden-ssod (und
 when a clock is given)."""
 import os
 import subprocess
+import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg"))
+import kwpg  # noqa: E402
 
 TOP_SRCDIR = os.environ.get("top_srcdir", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 TOP_BUILDDIR = os.environ.get("top_builddir", TOP_SRCDIR)
@@ -61,6 +65,7 @@ def write_metadata(path, entity_id, cert_paths):
 
 def make_state(idp_entity_id, certs, sp_entity_id, acs_url, sp_key=None, extra=None):
     d = tempfile.mkdtemp(prefix="kw-saml-")
+    kwpg.use(d)  # with KW_TEST_PG: a database of its own
     meta = os.path.join(d, "idp-metadata.xml")
     write_metadata(meta, idp_entity_id, certs)
     conf = {
@@ -81,7 +86,8 @@ def make_state(idp_entity_id, certs, sp_entity_id, acs_url, sp_key=None, extra=N
     # config is written: every program refuses a config with a bad value, and some tests
     # write one on purpose for ssod to refuse).
     for args in (["init"], ["account", "add", conf["account"]]):
-        subprocess.run([KEYWARDEN, "--state-dir", d] + args, check=True, env=asan_env(),
+        subprocess.run([KEYWARDEN, "--state-dir", d] + args, check=True,
+                       env=kwpg.env(d, asan_env()),
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     with open(os.path.join(d, "keywarden.conf"), "w") as f:
         f.write("[sso]\n")
@@ -104,7 +110,7 @@ def asan_env():
 
 def run_ssod(state, files, when=None):
     """Returns (exit code, stdout lines, stderr). when: 'YYYY-MM-DD HH:MM:SS' UTC or None."""
-    env = asan_env()
+    env = kwpg.env(state, asan_env())
     cmd = [SSOD, "--state-dir", state, "ingest"] + list(files)
     if when:
         # libfaketime preloaded, not the faketime wrapper: the wrapper's named semaphore per

@@ -168,7 +168,7 @@ kw token create --as liam --name etl --role Users
 login liam - s2 l2
 login liam Administrators s3 l3
 has "$T/dout" "outcome=upgraded" "liam's access comes back: his revoked case stays open"
-lcase=$(sql "SELECT c.id FROM sso_case c JOIN user u ON u.id = c.user_id WHERE u.login = 'liam' AND c.closed IS NULL")
+lcase=$(sql "SELECT c.id FROM sso_case c JOIN \"user\" u ON u.id = c.user_id WHERE u.login = 'liam' AND c.closed IS NULL")
 before=$(db_dump)
 expect 5 "the SSO Administrator liam may not dismiss the case about himself" \
 	sso dismiss "$lcase" --as liam --reason mine
@@ -211,7 +211,7 @@ kw_later 31 sso review --account far
 has "$T/out" "access may have been revoked at the IdP" "the text review says so too"
 is "$(sql "SELECT count(*) FROM sso_case WHERE kind = 'stale'")" 2 \
 	"reviewing again opens no second stale case"
-icase=$(sql "SELECT c.id FROM sso_case c JOIN user u ON u.id = c.user_id WHERE u.login = 'ivan'")
+icase=$(sql "SELECT c.id FROM sso_case c JOIN \"user\" u ON u.id = c.user_id WHERE u.login = 'ivan'")
 expect 4 "another account's case is not found" sso dismiss "$icase" --as root --reason x
 kw user add --account far farroot --role Administrators
 kw_later 31 sso dismiss "$icase" --as farroot --reason "on leave"

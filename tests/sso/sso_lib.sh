@@ -45,11 +45,11 @@ is() {
 	if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3" "got '$1', wanted '$2'"; fi
 }
 sql() {
-	sqlite3 "$STATE/keywarden.db" "$1"
+	kw_sql "$1"
 }
 # token_id LOGIN NAME: the id of LOGIN's token NAME (through the CLI, as an admin sees it).
 token_id() {
-	sql "SELECT t.id FROM token t JOIN user u ON u.id = t.issuer_id WHERE u.login = '$1' AND t.name = '$2'"
+	sql "SELECT t.id FROM token t JOIN \"user\" u ON u.id = t.issuer_id WHERE u.login = '$1' AND t.name = '$2'"
 }
 # token_status ADMIN ID
 token_status() {

@@ -15,7 +15,7 @@ has "$T/dout" "outcome=created" "first login creates the user"
 kw user list --account acme --json
 is "$(json_get "$T/out" '[(u["source"], u["role"], u["sso_state"]) for u in j if u["login"] == "alice"][0]')" \
 	"('sso', 'Administrators', 'active')" "alice is an active SSO user with the mapped role"
-is "$(sql "SELECT idp || '|' || session_index || '|' || (ended IS NULL) FROM sso_session s JOIN user u ON u.id = s.user_id WHERE u.login = 'alice'")" \
+is "$(sql "SELECT idp || '|' || session_index || '|' || (CASE WHEN ended IS NULL THEN 1 ELSE 0 END) FROM sso_session s JOIN \"user\" u ON u.id = s.user_id WHERE u.login = 'alice'")" \
 	"$IDP|s1|1" "the login is recorded with IdP and session index"
 is "$(sql "SELECT count(*) FROM saml_replay WHERE assertion_id = 'a1'")" 1 \
 	"the assertion id is in the replay cache"
@@ -26,7 +26,7 @@ is "$(sql "SELECT count(*) FROM audit WHERE action = 'sso.user_create' AND targe
 login carol - s2 a2
 is "$drc" 0 "login of an unknown user with no role is accepted"
 has "$T/dout" "outcome=ignored" "and ignored"
-is "$(sql "SELECT count(*) FROM user WHERE login = 'carol'")" 0 "carol is not created"
+is "$(sql "SELECT count(*) FROM \"user\" WHERE login = 'carol'")" 0 "carol is not created"
 
 # a local user's login is never taken over
 before=$(db_dump)
@@ -73,7 +73,7 @@ is "$drc" 0 "a LogoutRequest for one session is accepted"
 has "$T/dout" "sessions_ended=1" "it ends that session"
 has "$T/derr" "permanent API tokens are not affected" "the log says tokens are not affected"
 has "$T/derr" "$MSGID_LOGOUT" "with its stable message id"
-is "$(sql "SELECT count(*) FROM sso_session s JOIN user u ON u.id = s.user_id WHERE u.login = 'alice' AND ended IS NULL")" 1 \
+is "$(sql "SELECT count(*) FROM sso_session s JOIN \"user\" u ON u.id = s.user_id WHERE u.login = 'alice' AND ended IS NULL")" 1 \
 	"the other session stays open"
 drv logout alice "$IDP" - lr2
 has "$T/dout" "sessions_ended=1" "a LogoutRequest without session index ends the rest"

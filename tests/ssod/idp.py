@@ -72,8 +72,7 @@ def run(tap, s):
            "the same Response again: 409 replay", (status, hdrs, body))
     # A cache entry past its expiry no longer blocks its id (the daemon purges only once a
     # minute, so the leftover row is still there and must be taken over, not count as replay).
-    import sqlite3
-    db = sqlite3.connect(os.path.join(s.dir, "keywarden.db"))
+    db = st.kwpg.connect(s.dir)
     with db:
         n_rows = db.execute("UPDATE saml_replay SET expires = 1").rowcount
     status, hdrs, body = s.post("/saml/acs", {"SAMLResponse": resp})

@@ -496,7 +496,8 @@ def entities(tap):
         with open(conf, "w") as f:
             f.write(re.sub(r"idp_entity_id = .*\n", "", text))
         p = subprocess.run([st.SSOD, "--state-dir", s.dir, "ingest", "/dev/null"],
-                           capture_output=True, text=True, env=st.env(), timeout=30)
+                           capture_output=True, text=True, env=st.kwpg.env(s.dir, st.env()),
+                           timeout=30)
         tap.ok(p.returncode != 0 and "idp_entity_id" in p.stderr,
                "without idp_entity_id, two IdPs: refused at start, naming idp_entity_id",
                (p.returncode, p.stderr))
@@ -531,7 +532,8 @@ def entities(tap):
         with open(s.meta, "w") as f:
             f.write(signed.stdout.replace("federation", "federatioN"))
         p = subprocess.run([st.SSOD, "--state-dir", s.dir, "ingest", "/dev/null"],
-                           capture_output=True, text=True, env=st.env(), timeout=30)
+                           capture_output=True, text=True, env=st.kwpg.env(s.dir, st.env()),
+                           timeout=30)
         tap.ok(p.returncode != 0 and "does not verify" in p.stderr,
                "the same metadata altered after signing: refused at start",
                (p.returncode, p.stderr))

@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "saml"))
 sys.path.insert(0, os.path.join(HERE, "..", "notify"))
 import sslib  # noqa: E402
+from sslib import kwpg  # noqa: E402,F401
 from kwtest import Tap  # noqa: E402,F401
 
 TOP_BUILDDIR = sslib.TOP_BUILDDIR
@@ -59,6 +60,7 @@ class Ssod:
     def __init__(self, extra=None, listen="127.0.0.1:0"):
         self.dir = tempfile.mkdtemp(prefix="kw-ssod-")
         os.chmod(self.dir, 0o700)
+        kwpg.use(self.dir)  # with KW_TEST_PG: a database of its own
         self.idp_key, self.idp_crt = keypair(self.dir, "idp")
         self.sp_key, self.sp_crt = keypair(self.dir, "sp")
         self.meta = os.path.join(self.dir, "idp-metadata.xml")
@@ -80,7 +82,8 @@ class Ssod:
         self.validator = None
 
     def kw(self, *args, check=True, stdin=None):
-        p = subprocess.run([KEYWARDEN, "--state-dir", self.dir] + list(args), env=env(),
+        p = subprocess.run([KEYWARDEN, "--state-dir", self.dir] + list(args),
+                           env=kwpg.env(self.dir, env()),
                            capture_output=True, text=True, timeout=60, input=stdin)
         if check and p.returncode != 0:
             raise RuntimeError("keywarden %s: exit %d\n%s%s" % (" ".join(args), p.returncode,
@@ -88,7 +91,7 @@ class Ssod:
         return p
 
     def start(self, extra_env=None):
-        e = env()
+        e = kwpg.env(self.dir, env())
         e.update(extra_env or {})
         self.logf = open(self.log_path, "a")
         self.proc = subprocess.Popen([SSOD, "--state-dir", self.dir], stdout=self.logf,
@@ -157,7 +160,8 @@ class Ssod:
     def start_validator(self):
         self.vlog = open(os.path.join(self.dir, "validator.log"), "a")
         self.validator = subprocess.Popen([VALIDATOR, "--state-dir", self.dir],
-                                          stdout=self.vlog, stderr=self.vlog, env=env())
+                                          stdout=self.vlog, stderr=self.vlog,
+                                          env=kwpg.env(self.dir, env()))
         sock = os.path.join(self.dir, "validator.sock")
         deadline = time.time() + 15
         while time.time() < deadline:

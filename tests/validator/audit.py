@@ -11,14 +11,13 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vtest import Conn, Env, Tap, wait_for  # noqa: E402
+from vtest import Conn, Env, Tap, kwpg, wait_for  # noqa: E402
 
 FLUSH = 5  # last_use_flush, seconds
 TOKENS_MAX = 4096  # KW_FAILURES_TOKENS_MAX
@@ -155,7 +154,7 @@ try:
 
     p = env.kw("audit", "verify", check=False)
     t.eq(p.returncode, 0, "keywarden audit verify passes", )
-    db = sqlite3.connect(os.path.join(env.state, "keywarden.db"))
+    db = kwpg.connect(env.state)
     rows = " ".join(str(v) for r in db.execute("SELECT * FROM audit") for v in r)
     db.close()
     t.ok(not [s for s in secrets if s in rows], "no token secret in the audit table")

@@ -5,13 +5,12 @@
 # not_allowed), forward-compatible fields.
 import os
 import socket
-import sqlite3
 import sys
 import traceback
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vtest import Conn, Env, Tap, fields, wait_for  # noqa: E402
+from vtest import Conn, Env, Tap, fields, kwpg, wait_for  # noqa: E402
 
 t = Tap()
 env = Env("[validator]\nidle_timeout = 2\nmax_connections = 40\nmax_connections_per_uid = 40\nrate_limit_failures = 0\n")
@@ -173,7 +172,7 @@ try:
          "connections are accepted again once others left")
 
     # temp_fail: the database cannot answer (the token table is gone).
-    db = sqlite3.connect(os.path.join(env.state, "keywarden.db"))
+    db = kwpg.connect(env.state)
     db.execute("ALTER TABLE token RENAME TO token_away")
     db.commit()
     cc = Conn(env.sock)

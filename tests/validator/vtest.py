@@ -10,6 +10,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg"))
+import kwpg  # noqa: E402
+
 TOP_BUILDDIR = os.environ.get("top_builddir", ".")
 TOP_SRCDIR = os.environ.get("top_srcdir", ".")
 KEYWARDEN = os.path.join(TOP_BUILDDIR, "keywarden")
@@ -55,6 +58,7 @@ class Env:
         self.state = os.path.join(self.tmp, "state")
         self.daemon = None
         self.log_path = os.path.join(self.tmp, "validator.log")
+        kwpg.use(self.state)  # with KW_TEST_PG: a database of its own
         self.kw("init")
         if socket_dir is not None:
             # A socket outside the 0700 state folder, reachable by other uids.
@@ -74,7 +78,8 @@ class Env:
 
     def kw(self, *args, check=True):
         p = subprocess.run([KEYWARDEN, "--state-dir", self.state] + list(args),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=kwpg.env(self.state))
         if check and p.returncode != 0:
             raise RuntimeError("keywarden %s: exit %d: %s" % (" ".join(args), p.returncode,
                                                              p.stderr.strip()))
@@ -95,7 +100,8 @@ class Env:
     def start(self, *extra):
         self.logf = open(self.log_path, "a")
         self.daemon = subprocess.Popen([VALIDATOR, "--state-dir", self.state, "--debug"]
-                                       + list(extra), stdout=self.logf, stderr=self.logf)
+                                       + list(extra), stdout=self.logf, stderr=self.logf,
+                                       env=kwpg.env(self.state))
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.daemon.poll() is not None:
