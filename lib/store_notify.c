@@ -161,8 +161,9 @@ int kw_store_notify_record_sent(struct kw_store *store, const char *actor,
 
 	if (kw_store_begin(store) < 0)
 		return kw_store_db_fail(store, error_r, "cannot start a transaction");
-	st = kw_store_stmt(store, "INSERT OR IGNORE INTO notification_sent (token_id, threshold, "
-				  "recipient, sent) VALUES (?1, ?2, ?3, ?4)");
+	st = kw_store_stmt(store,
+			   "INSERT INTO notification_sent (token_id, threshold, "
+			   "recipient, sent) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING");
 	if (st == NULL)
 		goto dbfail;
 	kw_db_bind_int64(st, 1, (int64_t)mail->token_id);
@@ -202,7 +203,8 @@ int kw_store_notify_record_unconfirmed(struct kw_store *store, const char *actor
 				  "recipient, attempts, first_try, last_try, last_error) "
 				  "VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5) "
 				  "ON CONFLICT (token_id, threshold, recipient) DO UPDATE SET "
-				  "attempts = attempts + 1, last_try = excluded.last_try, "
+				  "attempts = notification_attempt.attempts + 1, "
+				  "last_try = excluded.last_try, "
 				  "last_error = excluded.last_error RETURNING attempts");
 	if (st == NULL)
 		goto dbfail;

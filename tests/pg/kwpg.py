@@ -156,10 +156,13 @@ class _Cursor:
         self.rowcount = cur.rowcount
 
     def fetchone(self):
-        r = self.cur.fetchone()
+        # a statement without rows (UPDATE...) fetches nothing, as in sqlite3
+        r = self.cur.fetchone() if self.cur.description is not None else None
         return None if r is None else _row(r)
 
     def fetchall(self):
+        if self.cur.description is None:
+            return []
         return [_row(r) for r in self.cur.fetchall()]
 
     def __iter__(self):
@@ -182,7 +185,17 @@ class PgConnection:
         return _Cursor(cur)
 
     def commit(self):
+        self._bump()
         self.conn.commit()
+
+    def _bump(self):
+        """A test's direct write counts as a change for the validators, as any commit does on
+        SQLite (PRAGMA data_version): the generation moves, as keywarden's writers move it
+        (lib/store_pg.c), when the transaction wrote anything."""
+        cur = self.conn.cursor()
+        cur.execute("WITH g AS (UPDATE keywarden_generation SET gen = gen + 1 WHERE "
+                    "txid_current_if_assigned() IS NOT NULL RETURNING gen) "
+                    "SELECT pg_notify('keywarden', gen::text) FROM g")
 
     def rollback(self):
         self.conn.rollback()
@@ -195,7 +208,7 @@ class PgConnection:
 
     def __exit__(self, kind, value, tb):
         if kind is None:
-            self.conn.commit()
+            self.commit()
         else:
             self.conn.rollback()
         return False

@@ -31,7 +31,9 @@ try:
         t.skip("socket activation", "systemd-socket-activate not installed")
     else:
         envv = dict(os.environ, NOTIFY_SOCKET=notify_path)
-        proc = subprocess.Popen([activate, "-l", sd_sock, "-E", "NOTIFY_SOCKET",
+        # -E: the environment the program gets (the store's URL on PostgreSQL)
+        store_env = ["-E", "KEYWARDEN_STORE_URL"] if "KEYWARDEN_STORE_URL" in envv else []
+        proc = subprocess.Popen([activate, "-l", sd_sock, "-E", "NOTIFY_SOCKET"] + store_env + [
                                  VALIDATOR, "--state-dir", env.state, "--foreground"],
                                 env=envv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(sd_sock), timeout=5)
