@@ -567,9 +567,11 @@ void kw_http_conn_process(struct kw_server *s, struct conn *c, int64_t now)
 		return;
 	}
 	if (c->eof && c->in_len > 0) {
+		size_t dropped = c->in_len;
+
+		kw_conn_consume(c, c->in_len);
 		kw_debug("HTTP connection %u: peer closed in the middle of a request (%zu bytes "
 			 "dropped)",
-			 c->id, c->in_len);
-		kw_conn_consume(c, c->in_len);
+			 c->id, dropped);
 	}
 }

@@ -712,10 +712,13 @@ static void conn_process(struct kw_server *s, struct conn *c, int64_t now)
 		return;
 	}
 	if (c->eof && c->in_len > 0 && memchr(c->in, '\n', c->in_len) == NULL) {
-		kw_debug("connection %u: peer closed in the middle of a line (%zu bytes dropped)",
-			 c->id, c->in_len);
+		size_t dropped = c->in_len;
+
+		/* wiped before the log line that says so (a test reads memory after it) */
 		explicit_bzero(c->in, c->in_len);
 		c->in_len = 0;
+		kw_debug("connection %u: peer closed in the middle of a line (%zu bytes dropped)",
+			 c->id, dropped);
 	}
 }
 
