@@ -5,15 +5,15 @@
 # (tests/package/check.sh), and ends with one line "N passed, N failed" for all tests run.
 # Both builds run the browser tests of the API tokens pages (tests/page/browser.py: headless
 # Chromium through Selenium, one browser session; about 20 s plain, 30 s with the sanitizers).
-# With KW_RUN_PG_TESTS=1 (default 0 until the PostgreSQL store lands), each build then runs the
-# integration tests of KW_PG_TESTS (tests/pg.mk) once more on PostgreSQL: a throwaway server
+# Each build then runs the integration tests of KW_PG_TESTS (tests/pg.mk) once more on
+# PostgreSQL (KW_RUN_PG_TESTS=0 skips that round): a throwaway server
 # (tests/pg/pgserver.sh, stopped on exit) and `make check TESTS="$(KW_PG_TESTS)" KW_TEST_PG=DIR`;
 # their results count in the final line too (the per-test logs of those tests are then the
 # PostgreSQL round's; its summary is test-suite-pg.log).
 set -e
 cd "$(dirname "$0")"
 top=$(pwd)
-KW_RUN_PG_TESTS=${KW_RUN_PG_TESTS:-0}
+KW_RUN_PG_TESTS=${KW_RUN_PG_TESTS:-1}
 pgdir=
 pg_stop() {
 	if [ -n "$pgdir" ]; then

@@ -2,7 +2,8 @@
 # (tests/pg/pgserver.sh), the Python side of the switch (tests/pg/kwpg.py), and the schema of
 # schema/pg/ compared with the SQLite one (tests/pg/schema.py, which starts its own server).
 TESTS += tests/pg/schema.py tests/pg/store.py
-EXTRA_DIST += tests/pg/pgserver.sh tests/pg/kwpg.py tests/pg/schema.py tests/pg/store.py
+EXTRA_DIST += tests/pg/pgserver.sh tests/pg/kwpg.py tests/pg/schema.py tests/pg/store.py \
+	tests/bench/run_pg_bench.sh
 
 # KW_TEST_PG=DIR (a server started with `tests/pg/pgserver.sh start DIR`) runs the tests on
 # PostgreSQL: each test's state folders get a fresh database there, and the programs use it
@@ -15,7 +16,7 @@ AM_TESTS_ENVIRONMENT += KW_TEST_PG='$(KW_TEST_PG)'; export KW_TEST_PG; unset KEY
 # keeps state in the store (CLI rules, the SSO rule, the validator's protocol, PAM, SAML,
 # ssod, the API, SCIM, the pages, notify, audit, reports, the units' system calls).
 KW_PG_TESTS = \
-	tests/cli/rules.sh \
+	tests/cli/rules.sh tests/cli/bad_input.sh \
 	tests/sso/sync.sh tests/sso/rule.sh \
 	tests/systemd_units.sh \
 	tests/validator/protocol.py tests/validator/audit.py tests/validator/peergroups.py \
@@ -34,7 +35,6 @@ KW_PG_TESTS = \
 	tests/page/browser.py
 
 # The complement: integration tests about SQLite itself, run on SQLite only.
-#   tests/cli/bad_input.sh       the schema version in PRAGMA user_version (a newer database)
 #   tests/cli/no_secret_at_rest.sh  scans the state folder's database, WAL and journal files
 #   tests/cli/text.sh            stores invalid UTF-8 (CAST(X'..' AS TEXT)), which PostgreSQL's
 #                                text refuses at the door
@@ -46,7 +46,7 @@ KW_PG_TESTS = \
 # The others use no store (unit tests, fuzzing, libkeywarden against fake servers, exports,
 # tests/pg/schema.py with a server of its own) and run once.
 KW_SQLITE_ONLY_TESTS = \
-	tests/cli/bad_input.sh tests/cli/no_secret_at_rest.sh tests/cli/text.sh \
+	tests/cli/no_secret_at_rest.sh tests/cli/text.sh \
 	tests/cli/state_guard.sh tests/cli/full_disk.sh tests/validator/replaced.py \
 	tests/audit/sigkill.py tests/ssod/flood.py
 

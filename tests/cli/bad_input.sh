@@ -79,11 +79,21 @@ expect 7 "duplicate login" user add --account acme bob --role Users
 [ "$(db_dump)" = "$before" ] && ok "no bad input changed the database" || not_ok "bad input changed the database"
 
 # A database newer than the program is refused.
-version=$(sqlite3 "$STATE/keywarden.db" "PRAGMA user_version")
-sqlite3 "$STATE/keywarden.db" "PRAGMA user_version = 99"
+# (SQLite keeps the schema version in its header, PostgreSQL in the table meta)
+if kw_pg; then
+	version=$(kw_sql "SELECT value FROM meta WHERE name = 'schema_version'")
+	kw_sql "UPDATE meta SET value = '99' WHERE name = 'schema_version'"
+else
+	version=$(sqlite3 "$STATE/keywarden.db" "PRAGMA user_version")
+	sqlite3 "$STATE/keywarden.db" "PRAGMA user_version = 99"
+fi
 expect 8 "newer database is refused" token list --as alice
 err_has "newer than this program"
-sqlite3 "$STATE/keywarden.db" "PRAGMA user_version = $version"
+if kw_pg; then
+	kw_sql "UPDATE meta SET value = '$version' WHERE name = 'schema_version'"
+else
+	sqlite3 "$STATE/keywarden.db" "PRAGMA user_version = $version"
+fi
 
 # A missing key is refused at creation, and init refuses to replace it.
 mv "$STATE/keywarden.key" "$T/key"

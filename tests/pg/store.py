@@ -132,6 +132,17 @@ try:
                       url="postgresql:///one?host=%s&user=kwpass&passfile=%s" % (d, passfile))
     t.ok(rc == 0 and "alice" in out, "a password file (passfile=, 0600) works", [rc, err])
 
+    # ---- no secret at rest: the whole database, dumped, holds none ----
+    rc, out, err = kw(a, "token", "create", "--as", "alice", "--name", "atrest", "--role",
+                      "Engineers", url=u1)
+    token = out.strip()
+    secret = token.split("$", 1)[1] if "$" in token else None
+    dump = subprocess.run(["pg_dump", "-d", u1], capture_output=True, text=True, timeout=60)
+    t.ok(rc == 0 and secret and dump.returncode == 0 and "atrest" in dump.stdout and
+         secret not in dump.stdout and secret[:16] not in dump.stdout,
+         "a created token's secret is nowhere in pg_dump of the database (its name is)",
+         [rc, err, dump.stderr[:200]])
+
     # ---- the rules under concurrent writers ----
     kw(a, "account", "add", "small", "--token-limit", "5", url=u1)
     kw(a, "user", "add", "--account", "small", "sam", "--role", "Engineers", url=u1)
@@ -155,7 +166,10 @@ try:
     rc, out, err = kw(a, "token", "list", "--as", "sam", url=u1)
     t.eq(int(psql(u1, "SELECT gen FROM keywarden_generation").stdout.strip()), gen,
          "a read moves no generation")
-    kw(a, "token", "delete", "--as", "sam", "1", url=u1)
+    tid = psql(u1, "SELECT min(t.id) FROM token t JOIN account a ON a.id = t.account_id "
+               "WHERE a.name = 'small'").stdout.strip()
+    rc, _, err = kw(a, "token", "delete", "--as", "sam", tid, url=u1)
+    t.eq(rc, 0, "sam deletes one of his tokens")
     t.ok(int(psql(u1, "SELECT gen FROM keywarden_generation").stdout.strip()) > gen,
          "a delete moves the generation")
 except Exception:
