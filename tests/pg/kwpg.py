@@ -156,10 +156,14 @@ class _Cursor:
         self.rowcount = cur.rowcount
 
     def fetchone(self):
+        if self.cur.description is None:  # no rows to give, as sqlite3 says it
+            return None
         r = self.cur.fetchone()
         return None if r is None else _row(r)
 
     def fetchall(self):
+        if self.cur.description is None:
+            return []
         return [_row(r) for r in self.cur.fetchall()]
 
     def __iter__(self):
