@@ -25,6 +25,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -791,11 +792,44 @@ static int next_timeout(struct kw_server *s, int64_t now)
 	}
 	if (s->accept_resume != 0 && s->accept_resume < deadline)
 		deadline = s->accept_resume;
+	int store_ms = kw_checker_timeout(s->checker);
+	if (store_ms >= 0 && now + store_ms < deadline)
+		deadline = now + store_ms;
 	if (deadline <= now)
 		return 0;
 	if (deadline - now > 60000)
 		return 60000;
 	return (int)(deadline - now);
+}
+
+/* Watches the checker's database socket (notifications) when it changed: a duplicate of it,
+ * removed from the set and closed before the next one is added. */
+static void store_fd_update(struct kw_server *s)
+{
+	unsigned epoch;
+	int fd = kw_checker_fd(s->checker, &epoch);
+	struct epoll_event ev;
+
+	if (epoch == s->store_epoch)
+		return;
+	s->store_epoch = epoch;
+	if (s->store_fd >= 0) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->store_fd, NULL);
+		close(s->store_fd);
+		s->store_fd = -1;
+	}
+	if (fd < 0)
+		return;
+	s->store_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	ev.events = EPOLLIN;
+	ev.data.ptr = &s->store_fd;
+	if (s->store_fd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->store_fd, &ev) < 0) {
+		/* the lease's timer still renews: only the database's news come later */
+		kw_error("cannot watch the database connection: %s", strerror(errno));
+		if (s->store_fd >= 0)
+			close(s->store_fd);
+		s->store_fd = -1;
+	}
 }
 
 int kw_server_run(struct kw_server *s)
@@ -830,6 +864,10 @@ int kw_server_run(struct kw_server *s)
 			}
 			if (ptr == &s->sig_fd) {
 				handle_signals(s);
+				continue;
+			}
+			if (ptr == &s->store_fd) {
+				kw_checker_input(s->checker);
 				continue;
 			}
 			c = ptr;
@@ -884,6 +922,8 @@ int kw_server_run(struct kw_server *s)
 			(void)kw_checker_flush(s->checker);
 			s->next_flush = now + (int64_t)s->vc->last_use_flush * 1000;
 		}
+		kw_checker_tick(s->checker);
+		store_fd_update(s);
 	}
 	return 0;
 }
@@ -904,6 +944,7 @@ int kw_server_new(int listen_fd, int http_fd, struct kw_checker *checker, const 
 	s->vc = vc;
 	s->hooks = *hooks;
 	s->sig_fd = -1;
+	s->store_fd = -1;
 	s->rate = kw_rate_new();
 	s->peers = kw_peers_new();
 	kw_rate_configure(s->rate, vc->rate_limit_failures, vc->rate_limit_window,
@@ -969,6 +1010,8 @@ void kw_server_free(struct kw_server **serverp)
 		close(s->http_fd);
 	if (s->sig_fd >= 0)
 		close(s->sig_fd);
+	if (s->store_fd >= 0)
+		close(s->store_fd);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	kw_rate_free(&s->rate);
