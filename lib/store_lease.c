@@ -90,10 +90,12 @@
 /* The server's clock in ms since the epoch (the same expression in store_pg.c) */
 #define SERVER_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
+/* A process keeps its id across reconnects: its row is replaced, not left behind. */
 static const char register_sql[] =
 	"INSERT INTO keywarden_validator (id, host, pid, acked, lease_until) "
 	"SELECT ?1, ?2, ?3, gen, " SERVER_MS " + ?4 FROM keywarden_generation WHERE id = 1 "
-	"RETURNING acked";
+	"ON CONFLICT (id) DO UPDATE SET acked = excluded.acked, lease_until = "
+	"excluded.lease_until RETURNING acked";
 static const char renew_sql[] =
 	"UPDATE keywarden_validator SET acked = (SELECT gen FROM keywarden_generation WHERE id "
 	"= 1), lease_until = " SERVER_MS " + ?2 WHERE id = ?1 RETURNING acked";
@@ -131,8 +133,10 @@ static unsigned margin_ms(unsigned lease)
 
 struct kw_store_lease *kw_store_lease_new(struct kw_store *store)
 {
+	/* one random part per process (a fork draws its own) */
+	static pid_t drawn_for;
+	static uint64_t r;
 	struct kw_store_lease *l = calloc(1, sizeof(*l));
-	uint64_t r = 0;
 
 	if (l == NULL)
 		abort();
@@ -141,8 +145,11 @@ struct kw_store_lease *kw_store_lease_new(struct kw_store *store)
 	if (gethostname(l->host, sizeof(l->host)) < 0)
 		snprintf(l->host, sizeof(l->host), "unknown");
 	l->host[sizeof(l->host) - 1] = '\0';
-	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = (uint64_t)clock_ms() ^ ((uint64_t)getpid() << 32);
+	if (drawn_for != getpid()) {
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r = (uint64_t)clock_ms() ^ ((uint64_t)getpid() << 32);
+		drawn_for = getpid();
+	}
 	snprintf(l->id, sizeof(l->id), "%s:%ld:%016llx", l->host, (long)getpid(),
 		 (unsigned long long)r);
 	return l;
