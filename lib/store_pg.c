@@ -12,7 +12,9 @@
  * channel "keywarden" with the new value, in the same transaction: a validator that reads the
  * generation (or receives the notification) knows every change up to it is visible to its
  * next statement. Bookkeeping writes (last uses, check events: kw_store_bookkeeping()) do
- * not bump it: they change no answer. */
+ * not bump it: they change no answer. After COMMIT, the writer waits until every validator
+ * whose lease is live acknowledged the new generation (wait_acks(); lib/store_lease.c says
+ * why that keeps every validator's cache from answering stale). */
 #include "config.h"
 
 #include <errno.h>
