@@ -115,6 +115,7 @@ class Host:
         self.sock = os.path.join(self.state, "validator.sock")
         self.log_path = os.path.join(tmp, name + ".log")
         self.daemon = None
+        self.rc = None
         if key_from is None:
             self.kw("init")
         else:
@@ -161,6 +162,7 @@ class Host:
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
+        self.rc = self.daemon.returncode
         self.daemon = None
         self.logf.close()
 
@@ -491,9 +493,12 @@ def run(t, server, hosts, loads):
     before = int(rows[0][0]) if rows and rows[0][0] else 0
     server.sql("UPDATE token SET last_used = last_used + 100000 WHERE id = %d"
                % token_id(tokens["out"]))
+    marks = [h.log().count("last use: wrote") for h in hosts]
     for h in hosts:
         h.check(tokens["out"])
-    time.sleep(2.5)  # two flush intervals: the uses above were written, or tried
+    t.ok(wait_for(lambda: all(h.log().count("last use: wrote") > m
+                              for h, m in zip(hosts, marks))),
+         "every host wrote its batch of last uses")
     rows = server.sql("SELECT last_used FROM token WHERE id = %d" % token_id(tokens["out"]))
     t.eq(int(rows[0][0]), before + 100000,
          "a host's batch never moves last use back (a later time stays)")
@@ -551,6 +556,11 @@ def run(t, server, hosts, loads):
     h2.stop()
     rows = server.sql("SELECT count(*) FROM keywarden_validator WHERE pid = %d" % pid)
     t.eq(rows, [["0"]], "a validator stopped by SIGTERM removed its registration")
+    for h in (h1, h3):
+        h.stop()
+    for h in hosts:
+        t.ok(h.rc == 0 and "Sanitizer" not in h.log(),
+             "%s: the validator exited cleanly (status %r)" % (h.name, h.rc))
 
 
 if __name__ == "__main__":
