@@ -8,6 +8,11 @@
  * restored backup), the checker closes it and opens the one now at the configured path; until
  * that works every CHECK is answered temp_fail. The checker owns its store for that reason.
  *
+ * On PostgreSQL (several hosts) the watch is a lease (lib/store_lease.c): the cache answers
+ * only while it is held (c->trusted, taken at each sync); past it only what no commit can
+ * make wrong (deleted, expired, a wrong secret of a cached token) and temp_fail for the rest.
+ * A lost connection keeps the old store, and its lease, until a new connection works.
+ *
  * The secret is checked by the HMAC digest on every CHECK (a cached row holds only the digest),
  * before the token's status is told, so that nobody learns the status of a token whose secret
  * they lack. An unknown id costs the same digest and constant-time compare, against a random

@@ -10,6 +10,11 @@
  * the two would be missed (doc/benchmarks.md). The HTTP check endpoint's connections live in
  * the same loop (daemon_http.c, daemon_conn.h).
  *
+ * On a PostgreSQL store the set also holds the database connection's socket (a duplicate:
+ * store_fd_update()): a notification that another host committed is acknowledged as soon as
+ * it arrives, requests or not, and kw_checker_tick() after every turn renews the lease when
+ * due (lib/store_lease.c); neither costs a round trip per request.
+ *
  * Memory per connection is bounded: input by the line limit (a longer line is an error), output
  * by OUT_HIGH: above it the connection's input is left unread until its client reads its
  * answers; a client that makes no progress for the idle timeout is closed. Answers go out in
@@ -779,6 +784,7 @@ static void expire_lines(struct kw_server *s, int64_t now)
 static int next_timeout(struct kw_server *s, int64_t now)
 {
 	int64_t deadline = s->next_flush;
+	int store_ms = kw_checker_timeout(s->checker); /* the lease's upkeep */
 
 	if (s->idle_head != NULL) {
 		int64_t d = s->idle_head->last_active + (int64_t)s->vc->idle_timeout * 1000;
@@ -792,7 +798,6 @@ static int next_timeout(struct kw_server *s, int64_t now)
 	}
 	if (s->accept_resume != 0 && s->accept_resume < deadline)
 		deadline = s->accept_resume;
-	int store_ms = kw_checker_timeout(s->checker);
 	if (store_ms >= 0 && now + store_ms < deadline)
 		deadline = now + store_ms;
 	if (deadline <= now)
