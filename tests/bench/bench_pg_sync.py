@@ -8,6 +8,7 @@
 #      one host. Per delete: the command's duration (process start to exit), and when each
 #      validator answered its first FAIL deleted (measured from the command's start); the goal
 #      is that the last of them refuses before the command returns.
+#      Then three deletes while one validator is frozen (SIGSTOP): they wait for its lease.
 #   2. Warm-cache checks/s: one validator on SQLite and one on PostgreSQL, the same number of
 #      tokens, driven by the same load generator (tests/bench/bench_validator load val) in
 #      interleaved rounds (medians), validators on CPU 0, the generator on CPU 1.
@@ -259,6 +260,22 @@ def main():
         for h in hosts:
             h.start()
         delete_to_refusal(hosts)
+        frozen = []
+        for i in range(3):
+            token = h1.kw("token", "create", "--as", "alice", "--name", "f%d" % i, "--role",
+                          "Users")
+            h3.proc.send_signal(signal.SIGSTOP)
+            start = time.monotonic()
+            h1.kw("token", "delete", "--as", "alice", token.split("$")[0])
+            frozen.append((time.monotonic() - start) * 1000)
+            h3.proc.send_signal(signal.SIGCONT)
+            c = Conn(h3.sock)
+            thawed = c.check(token)
+            c.s.close()
+            time.sleep(0.5)
+        print("one validator frozen (SIGSTOP): the delete waits for its lease: %s ms; the "
+              "thawed validator then answers %s" % (", ".join("%.0f" % f for f in frozen),
+                                                   thawed.split("\t", 2)[-1]))
         h2.stop()
         h3.stop()
         hosts = [h1]
