@@ -202,6 +202,24 @@ static bool connection_ok(struct kw_store_lease *l)
 	return PQstatus(kw_db_pgconn(kw_store_db(l->store))) == CONNECTION_OK;
 }
 
+/* A renewal must run on its own, never inside a transaction: one that rolled back would leave
+ * our deadline longer than the row's lease. The validator keeps no transaction open between
+ * its calls; one open now was left by a failed call: end it. */
+static bool idle(struct kw_store_lease *l)
+{
+	PGconn *conn = kw_db_pgconn(kw_store_db(l->store));
+
+	if (PQtransactionStatus(conn) == PQTRANS_IDLE)
+		return true;
+	kw_error("validator lease: a transaction was left open; rolling it back");
+	PQclear(PQexec(conn, "ROLLBACK"));
+	if (PQtransactionStatus(conn) == PQTRANS_IDLE)
+		return true;
+	l->deadline = 0;
+	l->retry_at = clock_ms() + RETRY_MS;
+	return false;
+}
+
 /* Runs register_sql or renew_sql; returns 1 with *acked_r, 0 when renew found no row, or
  * -EIO (l->lost set when the connection is gone). */
 static int lease_statement(struct kw_store_lease *l, bool insert, int64_t *acked_r)
@@ -215,6 +233,8 @@ static int lease_statement(struct kw_store_lease *l, bool insert, int64_t *acked
 		lose(l, false);
 		return -EIO;
 	}
+	if (!idle(l))
+		return -EIO;
 	if (st == NULL) {
 		lose(l, true);
 		return -EIO;
@@ -258,6 +278,12 @@ static enum kw_store_change do_register(struct kw_store_lease *l)
 	int64_t acked = 0;
 
 	l->deadline = 0;
+	if (!connection_ok(l)) {
+		lose(l, false);
+		return KW_STORE_REPLACED;
+	}
+	if (!idle(l))
+		return KW_STORE_CHANGED;
 	/* LISTEN before reading G: a commit after that read is notified. */
 	if (kw_db_exec(db, "LISTEN keywarden") < 0 || kw_db_exec(db, cleanup_sql) < 0) {
 		if (!connection_ok(l))

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+
 #include "error.h"
 #include "log.h"
 #include "schema.h"
@@ -188,12 +190,18 @@ fail:
 
 int kw_store_pg_begin(struct kw_store *store, bool batch)
 {
+	struct kw_db *db = kw_store_db(store);
+
 	(void)batch;
 	/* one round trip: the lock is taken before the first statement of the transaction */
-	return kw_db_exec(kw_store_db(store),
-			  "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_WRITERS ")") == 0
-		       ? 0
-		       : -EIO;
+	if (kw_db_exec(db, "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_WRITERS ")") == 0)
+		return 0;
+	/* The BEGIN went through and the lock did not (lock_timeout: kw_store_lock_wait()):
+	 * leave no aborted transaction behind, as a failed BEGIN IMMEDIATE leaves none; straight
+	 * through libpq, so that the caller still reads the lock's error. */
+	if (kw_db_in_transaction(db))
+		PQclear(PQexec(kw_db_pgconn(db), "ROLLBACK"));
+	return -EIO;
 }
 
 /* The server's clock in ms since the epoch (as in store_lease.c) */

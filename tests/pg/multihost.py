@@ -339,7 +339,7 @@ def run(t, server, hosts, loads):
     # ---- load ----
     tokens = {}
     for name, login in (("del", "alice"), ("dis", "bob"), ("keep", "alice"), ("stop", "alice"),
-                        ("out", "alice")):
+                        ("out", "alice"), ("lock", "alice")):
         role = "Users"
         tokens[name] = h1.kw("token", "create", "--as", login, "--name", name, "--role",
                              role).stdout.strip()
@@ -399,6 +399,31 @@ def run(t, server, hosts, loads):
         bad = [r for r in late if r[3] != "OK"]
         t.ok(late and not bad, "%s: a role change of the issuer (no higher than the token's "
              "role) leaves the token OK" % ld.host.name, *summary(bad))
+
+    # ---- the writers' lock held past the validators' lock wait (100 ms) by another session:
+    # their last-use writes give up, and nothing stays broken (no transaction left open) ----
+    marks = [h.log().count("last use: cannot write") for h in hosts]
+    holder = subprocess.Popen(
+        [os.path.join(BIN, "psql"), "-X", "-q", "-d", server.url, "-c",
+         "BEGIN; SELECT pg_advisory_xact_lock(1802960897); SELECT pg_sleep(3); COMMIT;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t.ok(wait_for(lambda: all(h.log().count("last use: cannot write") > m
+                              for h, m in zip(hosts, marks))),
+         "writers' lock held elsewhere: each validator's last-use write gave up")
+    holder.wait(60)
+    h2.kw("token", "delete", "--as", "alice", str(token_id(tokens["lock"])))
+    returned = time.monotonic()
+    t.ok(wait_for(lambda: all(len(ld.after("lock", returned)) >= 10 for ld in loads)),
+         "the load kept checking after the lock was released")
+    for ld in loads:
+        late = ld.after("lock", returned)
+        bad = [r for r in late if r[4] != "deleted"]
+        t.ok(late and not bad, "%s: after a failed last-use write, a delete is still seen at "
+             "the next CHECK (not temp_fail)" % ld.host.name, *summary(bad))
+    marks = [h.log().count("last use: wrote") for h in hosts]
+    t.ok(wait_for(lambda: all(h.log().count("last use: wrote") > m
+                              for h, m in zip(hosts, marks))),
+         "and every validator writes its last uses again")
 
     # ---- a frozen validator: the delete waits for its lease; thawed, it refuses ----
     v3 = h3.daemon.pid
