@@ -334,10 +334,8 @@ void kw_store_lease_input(struct kw_store_lease *l)
 
 enum kw_store_change kw_store_lease_poll(struct kw_store_lease *l)
 {
-	int64_t acked = 0;
+	int64_t acked = 0, now = clock_ms();
 	int ret;
-
-	int64_t now = clock_ms();
 
 	if (l->lost)
 		return KW_STORE_REPLACED;

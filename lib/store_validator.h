@@ -60,8 +60,10 @@ enum kw_store_change kw_store_watch_poll(struct kw_store_watch *watch);
  * A validator on a database server holds a lease: it registers itself, acknowledges every
  * generation it is notified of, renews its lease every third of it, and a writer's commit
  * returns only once every live validator acknowledged it or lost its lease. The poll above
- * does all of that (it registers at the first call); these say when to call it and whether
- * the cache may answer. On SQLite: no lease, no descriptor, no timer, always held. */
+ * does all of that (it registers at the first call; KW_STORE_REPLACED: the connection is
+ * lost, connect a new store while this one's lease may still hold); these say when to call it
+ * and whether the cache may answer. On SQLite: no lease, no descriptor, no timer, always
+ * held. */
 
 /* The default lease, ms ([validator] lease_ms). */
 #define KW_STORE_LEASE_DEFAULT_MS 3000
