@@ -274,7 +274,6 @@ int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_
 	c->key = key;
 	c->lock_wait_ms = LOCK_WAIT_MS;
 	c->lease_ms = KW_STORE_LEASE_DEFAULT_MS;
-	c->trusted = true;
 	if (getrandom(c->decoy, sizeof(c->decoy), 0) != (ssize_t)sizeof(c->decoy)) {
 		*error_r = "cannot read random bytes";
 		free(c->db_path);
@@ -287,6 +286,7 @@ int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_
 		free(c);
 		return ret;
 	}
+	c->trusted = !c->leased; /* a lease is held from the first sync on */
 	cache_alloc(c, cache_size);
 	c->touches = calloc(TOUCH_SLOTS, sizeof(*c->touches));
 	if (c->touches == NULL)
