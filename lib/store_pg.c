@@ -242,12 +242,13 @@ static int64_t clock_ms(void)
 }
 
 /* After generation gen committed: returns once no validator may answer from a cache older
- * than it (store_lease.c says why that suffices). Polls, 1 ms growing to 10 ms apart. When
+ * than it (store_lease.c says why that suffices). Polls 1 ms apart, growing to 10 ms over
+ * the first 200 ms (a validator that acknowledges does so within a round trip or two). When
  * the connection is lost meanwhile, waits out the longest lease last seen (or the largest
  * possible), which is as long as such a validator may answer. */
 static void wait_acks(struct kw_store *store, int64_t gen)
 {
-	int64_t start = clock_ms(), longest = -1, pause = 1;
+	int64_t start = clock_ms(), longest = -1, pause = 4; /* quarter ms */
 	struct kw_db_stmt *st = kw_store_stmt(store, lagging_sql);
 
 	for (;;) {
@@ -273,8 +274,8 @@ static void wait_acks(struct kw_store *store, int64_t gen)
 				   (long long)n, (long long)gen, WAIT_MAX_MS / 1000);
 			return;
 		}
-		sleep_ms(pause);
-		pause = pause < 10 ? pause + pause : 10;
+		sleep_ms(pause / 4);
+		pause = pause < 40 ? pause + 1 : 40;
 	}
 	/* Cannot tell: a validator may answer from its cache until its lease ends. */
 	longest = longest >= 0 ? longest + 1000 : LEASE_MAX_MS;
