@@ -17,7 +17,7 @@
 #      write dropped the caches), one connection, one request at a time.
 #
 # Usage: tests/bench/bench_pg_sync.py [BUILDDIR]   (DELETES=20 TOKENS=200 SECONDS_PER_RUN=2
-# ROUNDS=3 LEASE_MS=3000)
+# ROUNDS=3 LEASE_MS=3000 CONFIGS="1x1 8x1 8x16 64x16": connections x depth of part 2)
 import os
 import shutil
 import signal
@@ -226,7 +226,8 @@ def warm(lite, pg, hot_lite, hot_pg):
           "interleaved rounds of %s s, medians)" % (TOKENS, ROUNDS, SECS))
     print("%-5s %-5s | %-28s | %-28s | pg/sqlite" % ("conns", "depth", "SQLite checks/s p50/p99 us",
                                                     "PostgreSQL checks/s p50/p99 us"))
-    for conns, depth in ((1, 1), (8, 1), (8, 16), (64, 16)):
+    configs = os.environ.get("CONFIGS", "1x1 8x1 8x16 64x16").split()
+    for conns, depth in (tuple(int(x) for x in c.split("x")) for c in configs):
         res = {"lite": [], "pg": []}
         for _ in range(ROUNDS):
             res["lite"].append(load(lite.sock, hot_lite, conns, depth))
