@@ -66,6 +66,7 @@ static const struct setting {
 	U("validator", "rate_limit_block", 60, 1, 86400),
 	U("validator", "cache_size", 65536, 16, 16777216),
 	U("validator", "line_timeout", 10, 1, 3600),
+	U("validator", "lease_ms", 3000, 100, 60000), /* PostgreSQL: lib/store_lease.c */
 	/* DERIVED: a quarter of max_connections (at least 1) */
 	U("validator", "max_connections_per_uid", DERIVED, 1, 1000000),
 	/* the HTTP check endpoint (doc/http-authz.md) */

@@ -11,7 +11,7 @@ lib_libkwcore_la_SOURCES = \
 	lib/secret.c lib/secret.h \
 	lib/db.c lib/db.h lib/db_private.h lib/db_pg.c \
 	lib/store.c lib/store.h lib/store_private.h lib/store_sql.h lib/store_pg.c \
-	lib/store_validator.c lib/store_validator.h \
+	lib/store_validator.c lib/store_validator.h lib/store_lease.c lib/store_lease.h \
 	lib/store_key.c lib/store_reserve.c \
 	lib/timeutil.c lib/timeutil.h \
 	lib/token.c lib/token.h \

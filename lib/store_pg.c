@@ -12,15 +12,21 @@
  * channel "keywarden" with the new value, in the same transaction: a validator that reads the
  * generation (or receives the notification) knows every change up to it is visible to its
  * next statement. Bookkeeping writes (last uses, check events: kw_store_bookkeeping()) do
- * not bump it: they change no answer. */
+ * not bump it: they change no answer. After COMMIT, the writer waits until every validator
+ * whose lease is live acknowledged the new generation (wait_acks(); lib/store_lease.c says
+ * why that keeps every validator's cache from answering stale). */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
 
 #include "error.h"
+#include "log.h"
 #include "schema.h"
 #include "store_private.h"
 
@@ -185,26 +191,127 @@ fail:
 
 int kw_store_pg_begin(struct kw_store *store, bool batch)
 {
+	struct kw_db *db = kw_store_db(store);
+
 	(void)batch;
 	/* one round trip: the lock is taken before the first statement of the transaction */
-	return kw_db_exec(kw_store_db(store),
-			  "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_WRITERS ")") == 0
-		       ? 0
-		       : -EIO;
+	if (kw_db_exec(db, "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_WRITERS ")") == 0)
+		return 0;
+	/* The BEGIN went through and the lock did not (lock_timeout: kw_store_lock_wait()):
+	 * leave no aborted transaction behind, as a failed BEGIN IMMEDIATE leaves none; straight
+	 * through libpq, so that the caller still reads the lock's error. */
+	if (kw_db_in_transaction(db))
+		PQclear(PQexec(kw_db_pgconn(db), "ROLLBACK"));
+	return -EIO;
+}
+
+/* The server's clock in ms since the epoch (as in store_lease.c) */
+#define SERVER_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+static const char bump_sql[] =
+	"WITH g AS (UPDATE keywarden_generation SET gen = gen + 1 WHERE id = 1 AND "
+	"txid_current_if_assigned() IS NOT NULL RETURNING gen) "
+	"SELECT gen, pg_notify('keywarden', gen::text) FROM g";
+/* The validators that may still answer from a cache older than generation ?1: how many, and
+ * the most ms one of them may still do so. */
+static const char lagging_sql[] =
+	"WITH n AS (SELECT " SERVER_MS " AS ms) "
+	"SELECT count(*), coalesce(max(v.lease_until - n.ms), 0) FROM keywarden_validator v, n "
+	"WHERE v.acked < ?1 AND v.lease_until > n.ms";
+
+/* Longest wait when the connection is lost before any validator could be counted: the
+ * largest [validator] lease_ms (conf.c). */
+#define LEASE_MAX_MS 60000
+/* A validator that neither acknowledges nor lets its lease lapse breaks the protocol (its
+ * lease_until moves only when it acknowledges): give up on it after this long. */
+#define WAIT_MAX_MS (2 * LEASE_MAX_MS + 10000)
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int64_t clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After generation gen committed: returns once no validator may answer from a cache older
+ * than it (store_lease.c says why that suffices). Polls 1 ms apart, growing to 10 ms over
+ * the first 200 ms (a validator that acknowledges does so within a round trip or two). When
+ * the connection is lost meanwhile, waits out the longest lease last seen (or the largest
+ * possible), which is as long as such a validator may answer. */
+static void wait_acks(struct kw_store *store, int64_t gen)
+{
+	int64_t start = clock_ms(), longest = -1, pause = 4; /* quarter ms */
+	struct kw_db_stmt *st = kw_store_stmt(store, lagging_sql);
+
+	for (;;) {
+		int64_t n, left;
+		int rc;
+
+		if (st == NULL)
+			break;
+		kw_db_bind_int64(st, 1, gen);
+		rc = kw_db_step(st);
+		n = rc == KW_DB_ROW ? kw_db_column_int64(st, 0) : 0;
+		left = rc == KW_DB_ROW ? kw_db_column_int64(st, 1) : 0;
+		kw_db_reset(st);
+		if (rc != KW_DB_ROW)
+			break;
+		if (n == 0)
+			return;
+		longest = left;
+		if (clock_ms() - start > WAIT_MAX_MS) {
+			kw_warning("%lld validator(s) did not acknowledge generation %lld within "
+				   "%d s: "
+				   "not waiting any longer",
+				   (long long)n, (long long)gen, WAIT_MAX_MS / 1000);
+			return;
+		}
+		sleep_ms(pause / 4);
+		pause = pause < 40 ? pause + 1 : 40;
+	}
+	/* Cannot tell: a validator may answer from its cache until its lease ends. */
+	longest = longest >= 0 ? longest + 1000 : LEASE_MAX_MS;
+	kw_warning("cannot confirm that the validators saw generation %lld (%s): waiting %lld ms "
+		   "for their leases to end",
+		   (long long)gen, kw_db_errmsg(kw_store_db(store)), (long long)longest);
+	sleep_ms(longest);
 }
 
 int kw_store_pg_commit(struct kw_store *store, bool batch)
 {
 	struct kw_db *db = kw_store_db(store);
+	struct kw_db_stmt *st;
+	int64_t gen = 0;
+	int rc;
 
 	/* Only a transaction that wrote has a transaction id: reads and failed checks cost
-	 * the validators nothing. The notification is delivered at COMMIT. */
-	if (!batch && !kw_store_bookkeeping(store) &&
-	    kw_db_exec(db, "WITH g AS (UPDATE keywarden_generation SET gen = gen + 1 WHERE "
-			   "txid_current_if_assigned() IS NOT NULL RETURNING gen) "
-			   "SELECT pg_notify('keywarden', gen::text) FROM g") < 0)
+	 * the validators nothing. The notification is delivered at COMMIT. Bookkeeping (a
+	 * validator's own last uses and events, any batch) changes no answer: no bump, no
+	 * wait. */
+	if (!batch && !kw_store_bookkeeping(store)) {
+		if ((st = kw_store_stmt(store, bump_sql)) == NULL)
+			return -EIO;
+		rc = kw_db_step(st);
+		if (rc == KW_DB_ROW)
+			gen = kw_db_column_int64(st, 0);
+		kw_db_reset(st);
+		if (rc == KW_DB_ERROR)
+			return -EIO;
+	}
+	if (kw_db_commit(db) < 0)
 		return -EIO;
-	return kw_db_commit(db) == 0 ? 0 : -EIO;
+	if (gen > 0)
+		wait_acks(store, gen);
+	return 0;
 }
 
 int kw_store_notify_lock(struct kw_store *store, const char **error_r)

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "audit.h"
+#include "store_lease.h"
 #include "store_private.h"
 #include "store_validator.h"
 
@@ -29,7 +30,7 @@ struct kw_store_watch {
 	bool replaced; /* sticky: the caller reopens and starts a new watch */
 	bool polled;
 	int64_t version;
-	bool pg; /* PostgreSQL: the generation (store_pg.c), no file */
+	struct kw_store_lease *lease; /* PostgreSQL: the lease (store_lease.c), no file */
 };
 
 static const char data_version_sql[] = "PRAGMA data_version";
@@ -65,7 +66,7 @@ int kw_store_watch_new(struct kw_store *store, struct kw_store_watch **watch_r,
 		if (w == NULL)
 			abort();
 		w->store = store;
-		w->pg = true;
+		w->lease = kw_store_lease_new(store);
 		*watch_r = w;
 		return 0;
 	}
@@ -96,37 +97,10 @@ void kw_store_watch_free(struct kw_store_watch **watchp)
 
 	if (w == NULL)
 		return;
+	kw_store_lease_free(&w->lease);
 	free(w->path);
 	free(w);
 	*watchp = NULL;
-}
-
-/* PostgreSQL: the generation every writing commit bumps (store_pg.c). A lost connection
- * counts as a replaced database: the caller reopens, and answers temp_fail meanwhile. */
-static const char generation_sql[] = "SELECT gen FROM keywarden_generation WHERE id = 1";
-
-static enum kw_store_change pg_poll(struct kw_store_watch *w)
-{
-	struct kw_db_stmt *stmt = kw_store_stmt(w->store, generation_sql);
-	int64_t v;
-
-	if (stmt == NULL || kw_db_step(stmt) != KW_DB_ROW) {
-		if (stmt != NULL)
-			kw_db_reset(stmt);
-		w->polled = false;
-		if (kw_db_errcode(kw_store_db(w->store)) == KW_DB_EGONE) {
-			w->replaced = true;
-			return KW_STORE_REPLACED;
-		}
-		return KW_STORE_CHANGED;
-	}
-	v = kw_db_column_int64(stmt, 0);
-	kw_db_reset(stmt);
-	if (w->polled && v == w->version)
-		return KW_STORE_UNCHANGED;
-	w->polled = true;
-	w->version = v;
-	return KW_STORE_CHANGED;
 }
 
 enum kw_store_change kw_store_watch_poll(struct kw_store_watch *w)
@@ -137,8 +111,8 @@ enum kw_store_change kw_store_watch_poll(struct kw_store_watch *w)
 
 	if (w->replaced)
 		return KW_STORE_REPLACED;
-	if (w->pg)
-		return pg_poll(w);
+	if (w->lease != NULL)
+		return kw_store_lease_poll(w->lease);
 	if (stat(w->path, &st) < 0 || st.st_dev != w->dev || st.st_ino != w->ino) {
 		w->replaced = true;
 		return KW_STORE_REPLACED;
@@ -158,6 +132,40 @@ enum kw_store_change kw_store_watch_poll(struct kw_store_watch *w)
 	w->polled = true;
 	w->version = v;
 	return KW_STORE_CHANGED;
+}
+
+/* The lease exists on PostgreSQL only: an SQLite watch has no descriptor, no timer, and its
+ * cache is always held (its poll before each batch of answers is enough). */
+bool kw_store_watch_leased(const struct kw_store_watch *w)
+{
+	return w->lease != NULL;
+}
+
+void kw_store_watch_set_lease(struct kw_store_watch *w, unsigned ms)
+{
+	if (w->lease != NULL)
+		kw_store_lease_set_ms(w->lease, ms);
+}
+
+int kw_store_watch_fd(struct kw_store_watch *w)
+{
+	return w->lease != NULL ? kw_store_lease_fd(w->lease) : -1;
+}
+
+void kw_store_watch_input(struct kw_store_watch *w)
+{
+	if (w->lease != NULL)
+		kw_store_lease_input(w->lease);
+}
+
+int kw_store_watch_timeout(struct kw_store_watch *w)
+{
+	return w->lease != NULL ? kw_store_lease_timeout(w->lease) : -1;
+}
+
+bool kw_store_watch_held(struct kw_store_watch *w)
+{
+	return w->lease == NULL || kw_store_lease_held(w->lease);
 }
 
 int kw_store_token_uses_write(struct kw_store *store, const struct kw_token_use *uses, size_t n,

@@ -56,6 +56,34 @@ void kw_store_watch_free(struct kw_store_watch **watch);
  * database has gone), never KW_STORE_UNCHANGED. */
 enum kw_store_change kw_store_watch_poll(struct kw_store_watch *watch);
 
+/* ---- the lease (PostgreSQL: several validators share one database; lib/store_lease.c) ----
+ * A validator on a database server holds a lease: it registers itself, acknowledges every
+ * generation it is notified of, renews its lease every third of it, and a writer's commit
+ * returns only once every live validator acknowledged it or lost its lease. The poll above
+ * does all of that (it registers at the first call; KW_STORE_REPLACED: the connection is
+ * lost, connect a new store while this one's lease may still hold); these say when to call it
+ * and whether the cache may answer. On SQLite: no lease, no descriptor, no timer, always
+ * held. */
+
+/* The default lease, ms ([validator] lease_ms). */
+#define KW_STORE_LEASE_DEFAULT_MS 3000
+
+bool kw_store_watch_leased(const struct kw_store_watch *watch);
+/* How long the validator may answer from its cache without hearing from the database, ms;
+ * taken at the next registration or renewal. */
+void kw_store_watch_set_lease(struct kw_store_watch *watch, unsigned ms);
+/* A descriptor to watch for input (the server's notifications), or -1: none (SQLite), or the
+ * connection is lost. It changes only when the store is replaced. */
+int kw_store_watch_fd(struct kw_store_watch *watch);
+/* The descriptor has input: reads it without waiting; the next poll acts on it. */
+void kw_store_watch_input(struct kw_store_watch *watch);
+/* Milliseconds until the poll must run again (a renewal is due), or -1: no need. */
+int kw_store_watch_timeout(struct kw_store_watch *watch);
+/* Whether the cache may answer now (the lease holds): checked before answering. When false,
+ * answer only what no commit can make wrong (a deleted or expired token, a wrong secret of a
+ * known token) and nothing from the database: temp_fail. */
+bool kw_store_watch_held(struct kw_store_watch *watch);
+
 /* ---- batched bookkeeping ---- */
 
 /* One token's latest use: token_id 0 marks an unused slot (skipped), so that a caller may pass

@@ -1,9 +1,11 @@
 # tests/pg.mk: the PostgreSQL store (issue 15): the throwaway server of the tests
 # (tests/pg/pgserver.sh), the Python side of the switch (tests/pg/kwpg.py), and the schema of
 # schema/pg/ compared with the SQLite one (tests/pg/schema.py, which starts its own server).
-TESTS += tests/pg/schema.py tests/pg/store.py
+# tests/pg/multihost.py: several hosts on one database (three validators and CLIs under load,
+# the lease of lib/store_lease.c, a frozen validator, a database restart, concurrent writers).
+TESTS += tests/pg/schema.py tests/pg/store.py tests/pg/multihost.py
 EXTRA_DIST += tests/pg/pgserver.sh tests/pg/kwpg.py tests/pg/schema.py tests/pg/store.py \
-	tests/bench/run_pg_bench.sh
+	tests/pg/multihost.py tests/bench/run_pg_bench.sh tests/bench/bench_pg_sync.py
 
 # KW_TEST_PG=DIR (a server started with `tests/pg/pgserver.sh start DIR`) runs the tests on
 # PostgreSQL: each test's state folders get a fresh database there, and the programs use it

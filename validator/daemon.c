@@ -309,6 +309,7 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 	n.rate_limit_window = kw_config_uint(cfg, "validator", "rate_limit_window");
 	n.rate_limit_block = kw_config_uint(cfg, "validator", "rate_limit_block");
 	n.cache_size = kw_config_uint(cfg, "validator", "cache_size");
+	n.lease_ms = kw_config_uint(cfg, "validator", "lease_ms");
 	n.line_timeout = kw_config_uint(cfg, "validator", "line_timeout");
 	n.http_max_request = kw_config_uint(cfg, "validator", "http_max_request");
 	n.http_max_headers = kw_config_uint(cfg, "validator", "http_max_headers");
@@ -563,6 +564,7 @@ static void reload(struct kw_server *server, void *ctx)
 	kw_log_set_level(vc.log_level);
 	fit_fd_limit(&vc);
 	kw_checker_set_cache_size(d->checker, vc.cache_size);
+	kw_checker_set_lease(d->checker, vc.lease_ms);
 	kw_vconf_clear(&d->vc);
 	d->vc = vc;
 	kw_server_configure(server, &d->vc);
@@ -638,6 +640,7 @@ int main(int argc, char **argv)
 		kw_error("%s", error);
 		goto out;
 	}
+	kw_checker_set_lease(d.checker, d.vc.lease_ms);
 	ret = take_systemd_socket(&fd);
 	if (ret < 0)
 		goto out;

@@ -51,6 +51,7 @@ struct kw_vconf {
 	unsigned rate_limit_window;   /* seconds */
 	unsigned rate_limit_block;    /* seconds */
 	size_t cache_size;            /* token rows */
+	unsigned lease_ms;            /* on a database server (lib/store_lease.c) */
 	enum kw_log_level log_level;
 	/* The HTTP check endpoint (doc/http-authz.md). */
 	char *http_listen;       /* NULL: off; "unix:PATH" or a loopback "ADDR:PORT" */
@@ -83,8 +84,20 @@ void kw_checker_set_cache_size(struct kw_checker *checker, size_t cache_size);
 void kw_checker_set_lock_wait(struct kw_checker *checker, unsigned ms);
 /* Called once per wakeup, after the requests to answer were read and before any is answered:
  * drops the cache if someone else changed the database, reopens a replaced database file, and
- * takes the time. */
+ * takes the time. On a database server it also keeps the lease (lib/store_lease.c): then the
+ * cache answers only while the lease holds, and a lost connection is reconnected. */
 void kw_checker_sync(struct kw_checker *checker);
+/* The lease of a database server ([validator] lease_ms; no effect on SQLite). */
+void kw_checker_set_lease(struct kw_checker *checker, unsigned ms);
+/* The lease's upkeep between requests: call on every turn of the loop (cheap: nothing is sent
+ * unless a renewal or a reconnect is due or a notification came), and call
+ * kw_checker_input() when the descriptor of kw_checker_fd() is readable. fd: -1 for none;
+ * *epoch_r moves whenever the descriptor may have changed (watch the new one). timeout: ms
+ * until kw_checker_tick() is due, -1 for never (SQLite). */
+void kw_checker_tick(struct kw_checker *checker);
+void kw_checker_input(struct kw_checker *checker);
+int kw_checker_fd(struct kw_checker *checker, unsigned *epoch_r);
+int kw_checker_timeout(struct kw_checker *checker);
 
 /* The checker's verdict on one CHECK (libkeywarden's struct kw_check_result is the client's). */
 struct kw_check_answer {

@@ -8,6 +8,11 @@
  * restored backup), the checker closes it and opens the one now at the configured path; until
  * that works every CHECK is answered temp_fail. The checker owns its store for that reason.
  *
+ * On PostgreSQL (several hosts) the watch is a lease (lib/store_lease.c): the cache answers
+ * only while it is held (c->trusted, taken at each sync); past it only what no commit can
+ * make wrong (deleted, expired, a wrong secret of a cached token) and temp_fail for the rest.
+ * A lost connection keeps the old store, and its lease, until a new connection works.
+ *
  * The secret is checked by the HMAC digest on every CHECK (a cached row holds only the digest),
  * before the token's status is told, so that nobody learns the status of a token whose secret
  * they lack. An unknown id costs the same digest and constant-time compare, against a random
@@ -40,7 +45,8 @@
 #define TOUCH_SLOTS 16384 /* pending last uses; flushed early at 3/4 */
 #define IP_MAX KW_STORE_IP_MAX
 #define ROLES_CACHED 16
-#define LOCK_WAIT_MS 100 /* the loop must never wait long for a lock: a busy flush retries */
+#define LOCK_WAIT_MS 100  /* the loop must never wait long for a lock: a busy flush retries */
+#define RETRY_MAX_MS 2000 /* a lost database server: the longest pause between connects */
 
 struct centry {
 	uint64_t id;
@@ -61,6 +67,13 @@ struct kw_checker {
 	struct kw_store *store; /* NULL while a replaced database cannot be reopened */
 	struct kw_store_watch *watch;
 	unsigned lock_wait_ms;
+	/* A database server (store_validator.h, the lease): the cache answers only while the
+	 * lease is held (trusted, taken by each sync); offline: the connection is lost, the
+	 * store is kept until a new one connects (tried at retry_at, backing off). */
+	bool leased, trusted, offline;
+	unsigned lease_ms, retry_ms;
+	int64_t retry_at;
+	unsigned fd_epoch; /* moves when kw_checker_fd() may have changed */
 	struct kw_digest_key *key;
 	uint8_t decoy[KW_DIGEST_LEN]; /* what an unknown id's digest is compared with */
 	int64_t now;
@@ -231,6 +244,11 @@ static int store_open(struct kw_checker *c, const char **error_r)
 	ret = kw_store_key_check(c->store, c->key, error_r);
 	if (ret == 0)
 		ret = kw_store_watch_new(c->store, &c->watch, error_r);
+	if (ret == 0) {
+		kw_store_watch_set_lease(c->watch, c->lease_ms);
+		c->leased = kw_store_watch_leased(c->watch);
+		c->fd_epoch++;
+	}
 	if (ret < 0) {
 		/* the text may live in the store: keep a copy past its free */
 		*error_r = kw_error_format("%s", *error_r);
@@ -255,6 +273,7 @@ int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_
 		abort();
 	c->key = key;
 	c->lock_wait_ms = LOCK_WAIT_MS;
+	c->lease_ms = KW_STORE_LEASE_DEFAULT_MS;
 	if (getrandom(c->decoy, sizeof(c->decoy), 0) != (ssize_t)sizeof(c->decoy)) {
 		*error_r = "cannot read random bytes";
 		free(c->db_path);
@@ -267,6 +286,7 @@ int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_
 		free(c);
 		return ret;
 	}
+	c->trusted = !c->leased; /* a lease is held from the first sync on */
 	cache_alloc(c, cache_size);
 	c->touches = calloc(TOUCH_SLOTS, sizeof(*c->touches));
 	if (c->touches == NULL)
@@ -325,12 +345,64 @@ static void store_reopen(struct kw_checker *c)
 	kw_notice("database %s was replaced (another file at that path): reopened", c->db_path);
 }
 
+void kw_checker_set_lease(struct kw_checker *c, unsigned ms)
+{
+	c->lease_ms = ms;
+	if (c->watch != NULL)
+		kw_store_watch_set_lease(c->watch, ms);
+}
+
+/* A database server's connection is lost. Unlike a replaced file, the old store stays until
+ * a new connection works: its lease says how long the cache may still answer (cache misses
+ * are temp_fail meanwhile). Connects again at most every retry_ms (100 ms doubling to 2 s);
+ * the new connection registers afresh, with an empty cache. */
+static enum kw_store_change lease_reconnect(struct kw_checker *c)
+{
+	struct kw_store *old_store = c->store;
+	struct kw_store_watch *old_watch = c->watch;
+	int64_t now = kw_monotonic_ms();
+	const char *error = NULL;
+
+	if (!c->offline) {
+		c->offline = true;
+		c->fd_epoch++;
+		c->retry_ms = 100;
+		c->retry_at = now;
+	}
+	if (now < c->retry_at)
+		return KW_STORE_UNCHANGED;
+	c->store = NULL;
+	c->watch = NULL;
+	if (store_open(c, &error) < 0) {
+		c->store = old_store;
+		c->watch = old_watch;
+		c->retry_at = now + c->retry_ms;
+		kw_debug("database server: %s; next try in %u ms", error, c->retry_ms);
+		c->retry_ms = c->retry_ms < RETRY_MAX_MS / 2 ? c->retry_ms * 2 : RETRY_MAX_MS;
+		return KW_STORE_UNCHANGED;
+	}
+	kw_store_watch_free(&old_watch);
+	kw_store_free(&old_store);
+	c->offline = false;
+	kw_notice("database server: connected again; token cache dropped");
+	if (kw_store_watch_poll(c->watch) == KW_STORE_REPLACED) {
+		/* lost again at once: this store is the old one now */
+		c->offline = true;
+		c->fd_epoch++;
+		c->retry_at = now + c->retry_ms;
+		c->retry_ms = c->retry_ms < RETRY_MAX_MS / 2 ? c->retry_ms * 2 : RETRY_MAX_MS;
+	}
+	return KW_STORE_CHANGED;
+}
+
 void kw_checker_sync(struct kw_checker *c)
 {
 	enum kw_store_change change =
 		c->store != NULL ? kw_store_watch_poll(c->watch) : KW_STORE_REPLACED;
 
-	if (change == KW_STORE_REPLACED) {
+	if (change == KW_STORE_REPLACED && c->leased) {
+		change = lease_reconnect(c);
+	} else if (change == KW_STORE_REPLACED) {
 		store_reopen(c);
 		/* The first poll of a new watch answers CHANGED: take it now. */
 		if (c->store != NULL)
@@ -342,7 +414,40 @@ void kw_checker_sync(struct kw_checker *c)
 			kw_debug("database changed: token cache dropped (%zu rows)", c->count);
 		cache_reset(c);
 	}
+	c->trusted = !c->leased || kw_store_watch_held(c->watch);
 	c->now = kw_now();
+}
+
+void kw_checker_tick(struct kw_checker *c)
+{
+	if (c->leased)
+		kw_checker_sync(c);
+}
+
+void kw_checker_input(struct kw_checker *c)
+{
+	if (c->leased && !c->offline) {
+		kw_store_watch_input(c->watch);
+		kw_checker_sync(c);
+	}
+}
+
+int kw_checker_fd(struct kw_checker *c, unsigned *epoch_r)
+{
+	*epoch_r = c->fd_epoch;
+	return c->leased && !c->offline ? kw_store_watch_fd(c->watch) : -1;
+}
+
+int kw_checker_timeout(struct kw_checker *c)
+{
+	int64_t left;
+
+	if (!c->leased)
+		return -1;
+	if (!c->offline)
+		return kw_store_watch_timeout(c->watch);
+	left = c->retry_at - kw_monotonic_ms();
+	return left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
 /* Records a last use of id at when from ip (text, "" for none) in touches. */
@@ -439,7 +544,7 @@ int kw_checker_flush(struct kw_checker *c)
 	failures = kw_failures_event(c->failures, kw_now(), &ev);
 	if (c->n_touches == 0 && !failures)
 		return 0;
-	if (c->store == NULL) {
+	if (c->store == NULL || c->offline) {
 		kw_failures_event_clear(&ev);
 		return -EIO; /* a replaced database not reopened yet: keep everything */
 	}
@@ -471,13 +576,13 @@ int kw_checker_role_rank(struct kw_checker *c, const char *name, size_t len, int
 
 	if (len > KW_ROLE_MAX || memchr(name, '\0', len) != NULL)
 		return -ENOENT;
-	for (size_t i = 0; i < c->n_roles; i++) {
+	for (size_t i = 0; i < c->n_roles && c->trusted; i++) {
 		if (strlen(c->roles[i].name) == len && memcmp(c->roles[i].name, name, len) == 0) {
 			*rank_r = c->roles[i].rank;
 			return 0;
 		}
 	}
-	if (c->store == NULL)
+	if (c->store == NULL || c->offline || !c->trusted)
 		return -EIO;
 	memcpy(buf, name, len);
 	buf[len] = '\0';
@@ -519,6 +624,10 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 		goto out;
 	}
 	e = cache_find(c, id);
+	if (e == NULL && (c->offline || !c->trusted)) {
+		res->code = KW_PROTO_CODE_TEMP_FAIL; /* nobody to ask (store_lease.c) */
+		goto out;
+	}
 	if (e == NULL) {
 		ret = kw_store_token_lookup(c->store, id, &row);
 		if (ret == -ENOENT) {
@@ -542,10 +651,16 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 		goto out;
 	}
 	match = kw_digest_equal(digest, expected);
+	if (e->negative && !c->trusted)
+		res->code = KW_PROTO_CODE_TEMP_FAIL; /* it may have been created since */
 	if (!match || e->negative)
 		goto out;
 	switch (kw_token_status_of(e->expires, e->deleted ? 1 : 0, e->issuer_enabled, c->now)) {
 	case KW_TOKEN_ACTIVE:
+		if (!c->trusted) {
+			res->code = KW_PROTO_CODE_TEMP_FAIL; /* the lease ended: not proven */
+			break;
+		}
 		res->ok = true;
 		res->fields = e->fields;
 		res->fields_len = e->fields_len;
@@ -558,7 +673,8 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 		res->code = KW_PROTO_CODE_DELETED;
 		break;
 	case KW_TOKEN_DISABLED:
-		res->code = KW_PROTO_CODE_DISABLED;
+		/* a user may be enabled again: only the lease proves it is still disabled */
+		res->code = c->trusted ? KW_PROTO_CODE_DISABLED : KW_PROTO_CODE_TEMP_FAIL;
 		break;
 	}
 out:

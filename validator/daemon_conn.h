@@ -61,6 +61,10 @@ struct kw_server {
 	struct log_limit accept_log, busy_log, busy_uid_log;
 	unsigned next_conn_id;
 	int64_t next_flush;
+	/* the database server's socket (its notifications): our own duplicate, so that the
+	 * epoll set never holds a descriptor that libpq closed or reused; -1: none */
+	int store_fd;
+	unsigned store_epoch;
 	bool stop;
 	/* HTTP Date header, formatted once per second. */
 	int64_t http_date_sec;

@@ -10,6 +10,11 @@
  * the two would be missed (doc/benchmarks.md). The HTTP check endpoint's connections live in
  * the same loop (daemon_http.c, daemon_conn.h).
  *
+ * On a PostgreSQL store the set also holds the database connection's socket (a duplicate:
+ * store_fd_update()): a notification that another host committed is acknowledged as soon as
+ * it arrives, requests or not, and kw_checker_tick() after every turn renews the lease when
+ * due (lib/store_lease.c); neither costs a round trip per request.
+ *
  * Memory per connection is bounded: input by the line limit (a longer line is an error), output
  * by OUT_HIGH: above it the connection's input is left unread until its client reads its
  * answers; a client that makes no progress for the idle timeout is closed. Answers go out in
@@ -25,6 +30,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -781,6 +787,7 @@ static void expire_lines(struct kw_server *s, int64_t now)
 static int next_timeout(struct kw_server *s, int64_t now)
 {
 	int64_t deadline = s->next_flush;
+	int store_ms = kw_checker_timeout(s->checker); /* the lease's upkeep */
 
 	if (s->idle_head != NULL) {
 		int64_t d = s->idle_head->last_active + (int64_t)s->vc->idle_timeout * 1000;
@@ -794,11 +801,43 @@ static int next_timeout(struct kw_server *s, int64_t now)
 	}
 	if (s->accept_resume != 0 && s->accept_resume < deadline)
 		deadline = s->accept_resume;
+	if (store_ms >= 0 && now + store_ms < deadline)
+		deadline = now + store_ms;
 	if (deadline <= now)
 		return 0;
 	if (deadline - now > 60000)
 		return 60000;
 	return (int)(deadline - now);
+}
+
+/* Watches the checker's database socket (notifications) when it changed: a duplicate of it,
+ * removed from the set and closed before the next one is added. */
+static void store_fd_update(struct kw_server *s)
+{
+	unsigned epoch;
+	int fd = kw_checker_fd(s->checker, &epoch);
+	struct epoll_event ev;
+
+	if (epoch == s->store_epoch)
+		return;
+	s->store_epoch = epoch;
+	if (s->store_fd >= 0) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->store_fd, NULL);
+		close(s->store_fd);
+		s->store_fd = -1;
+	}
+	if (fd < 0)
+		return;
+	s->store_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	ev.events = EPOLLIN;
+	ev.data.ptr = &s->store_fd;
+	if (s->store_fd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->store_fd, &ev) < 0) {
+		/* the lease's timer still renews: only the database's news come later */
+		kw_error("cannot watch the database connection: %s", strerror(errno));
+		if (s->store_fd >= 0)
+			close(s->store_fd);
+		s->store_fd = -1;
+	}
 }
 
 int kw_server_run(struct kw_server *s)
@@ -833,6 +872,10 @@ int kw_server_run(struct kw_server *s)
 			}
 			if (ptr == &s->sig_fd) {
 				handle_signals(s);
+				continue;
+			}
+			if (ptr == &s->store_fd) {
+				kw_checker_input(s->checker);
 				continue;
 			}
 			c = ptr;
@@ -887,6 +930,8 @@ int kw_server_run(struct kw_server *s)
 			(void)kw_checker_flush(s->checker);
 			s->next_flush = now + (int64_t)s->vc->last_use_flush * 1000;
 		}
+		kw_checker_tick(s->checker);
+		store_fd_update(s);
 	}
 	return 0;
 }
@@ -907,6 +952,7 @@ int kw_server_new(int listen_fd, int http_fd, struct kw_checker *checker, const 
 	s->vc = vc;
 	s->hooks = *hooks;
 	s->sig_fd = -1;
+	s->store_fd = -1;
 	s->rate = kw_rate_new();
 	s->peers = kw_peers_new();
 	kw_rate_configure(s->rate, vc->rate_limit_failures, vc->rate_limit_window,
@@ -972,6 +1018,8 @@ void kw_server_free(struct kw_server **serverp)
 		close(s->http_fd);
 	if (s->sig_fd >= 0)
 		close(s->sig_fd);
+	if (s->store_fd >= 0)
+		close(s->store_fd);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	kw_rate_free(&s->rate);
