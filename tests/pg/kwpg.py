@@ -185,17 +185,38 @@ class PgConnection:
         return _Cursor(cur)
 
     def commit(self):
-        self._bump()
+        gen = self._bump()
         self.conn.commit()
+        if gen is not None:
+            self._wait_acks(gen)
 
     def _bump(self):
         """A test's direct write counts as a change for the validators, as any commit does on
         SQLite (PRAGMA data_version): the generation moves, as keywarden's writers move it
-        (lib/store_pg.c), when the transaction wrote anything."""
+        (lib/store_pg.c), when the transaction wrote anything. Returns it (None: no write)."""
         cur = self.conn.cursor()
         cur.execute("WITH g AS (UPDATE keywarden_generation SET gen = gen + 1 WHERE "
                     "txid_current_if_assigned() IS NOT NULL RETURNING gen) "
-                    "SELECT pg_notify('keywarden', gen::text) FROM g")
+                    "SELECT gen, pg_notify('keywarden', gen::text) FROM g")
+        row = cur.fetchone()
+        return row[0] if row else None
+
+    def _wait_acks(self, gen):
+        """As keywarden's writers do after COMMIT: until every validator whose lease holds has
+        acknowledged GEN (dropped what it cached), so that the next CHECK sees the write."""
+        import time
+        delay, deadline = 0.001, time.monotonic() + 70
+        while time.monotonic() < deadline:
+            cur = self.conn.cursor()
+            cur.execute("SELECT count(*) FROM keywarden_validator WHERE acked < %s AND "
+                        "lease_until > (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                        (gen,))
+            waiting = cur.fetchone()[0]
+            self.conn.commit()
+            if waiting == 0:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
 
     def rollback(self):
         self.conn.rollback()
