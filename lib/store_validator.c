@@ -19,9 +19,8 @@
  * mxFrame, nPage, aFrameCksum[2], aSalt[2], aCksum[2]). The writer stores copy 1, then a
  * memory barrier, then copy 0; a reader (walIndexTryHdr()) loads copy 0, a barrier, copy 1,
  * and trusts them only when they are equal; a reader whose header equals the one it read
- * last sees no change (that is exactly when data_version stays). We map the first bytes of
- * the -shm file read-only (PROT_READ, MAP_SHARED) and read both copies the same way, without
- * locks, then:
+ * last sees no change (that is exactly when data_version stays). We read both copies the same
+ * way, without locks, from the memory our own connection reads them from, then:
  *   - at every real poll, the header is read BEFORE the query and kept (when both copies are
  *     equal and initialised), so the kept header is no newer than the state the query saw;
  *   - a later poll answers UNCHANGED without the query only when both copies are equal to
@@ -43,20 +42,24 @@
  *     process cannot take the database out of WAL mode while our connection is open (that
  *     needs an exclusive lock on the database file, and a WAL-mode connection keeps a shared
  *     one between transactions), so commits keep going through the -shm file.
- *   - anything unexpected (no -shm file, shorter than the header, another version, copies
- *     that differ, a failed query) means a real poll, as before.
- * The -shm file is opened by path after our connection's first read transaction, which made
- * SQLite open (or create) the same file; a new watch (after a replacement, the reopen) maps
- * the -shm file of the new database afresh. */
+ *   - anything unexpected (no WAL index, another version, copies that differ, a failed query)
+ *     means a real poll, as before.
+ * That memory is SQLite's own mapping of the -shm file: SQLITE_FCNTL_FILE_POINTER gives the
+ * database's sqlite3_file, whose VFS method xShmMap() returns region 0 as the connection
+ * mapped it (taken again after every real poll, once the connection's read transaction has
+ * opened the WAL index). Not a mapping of our own through a second open() of the -shm file:
+ * closing that descriptor would drop every fcntl() lock the process holds on the file,
+ * SQLite's included (POSIX locks belong to the process and the inode), and another process
+ * would then see the WAL index unused, truncate it and start it again under us (the first
+ * version did that: a SIGBUS). It is always the -shm file of the database our connection has
+ * open, also after a replacement (the reopen starts a new watch). */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/inotify.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,7 +71,7 @@
 /* The WAL-index header (SQLite's wal.c, "WAL-Index Format" in fileformat2): two copies of a
  * 48-byte WalIndexHdr, read as 32-bit words. */
 #define WAL_HDR_WORDS 12
-#define WAL_HDR_BYTES (2 * WAL_HDR_WORDS * 4)
+#define WAL_INDEX_REGION 32768  /* SQLite maps the WAL index in regions of this size */
 #define WAL_HDR_VERSION 3007000 /* iVersion, word 0 */
 #define WAL_HDR_INIT_WORD 3     /* isInit is the first byte of word 3 */
 
@@ -90,11 +93,10 @@ struct kw_store_watch {
 	int notify_fd;
 	int64_t stat_due_ms;
 
-	/* Changes: the WAL-index header (NULL: not in WAL mode, or not mapped yet) and its
-	 * copy read before the last real poll (kept: that copy is valid). */
+	/* Changes: the WAL-index header in our connection's mapping (NULL: not in WAL mode,
+	 * or not mapped yet) and its copy read before the last real poll (kept: valid). */
 	bool wal;
 	const uint32_t *shm;
-	size_t shm_len;
 	bool kept;
 	uint32_t hdr[WAL_HDR_WORDS];
 };
@@ -129,34 +131,19 @@ static bool wal_hdr_read(const struct kw_store_watch *w, uint32_t hdr[WAL_HDR_WO
 	return memcmp(hdr, copy1, sizeof(copy1)) == 0 && hdr[0] == WAL_HDR_VERSION && init == 1;
 }
 
-/* Maps the start of the database's -shm file (after a read transaction of our connection,
- * which opened or created it); leaves w->shm NULL when it cannot. */
-static void wal_hdr_map(struct kw_store_watch *w)
+/* The WAL index's first region as our connection maps it, or NULL. xShmMap() with bExtend 0
+ * maps nothing new: it returns the region the connection already has. */
+static const uint32_t *wal_hdr_find(sqlite3 *db)
 {
-	size_t plen = strlen(w->path);
-	char *shm_path = malloc(plen + sizeof("-shm"));
-	struct stat st;
-	void *p;
-	int fd;
+	sqlite3_file *file = NULL;
+	void volatile *region = NULL;
 
-	if (shm_path == NULL)
-		abort();
-	memcpy(shm_path, w->path, plen);
-	memcpy(shm_path + plen, "-shm", sizeof("-shm"));
-	fd = open(shm_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	free(shm_path);
-	if (fd < 0)
-		return;
-	/* Only within the file: a page wholly past its end would raise SIGBUS. SQLite never
-	 * shrinks the file while a connection (ours) has it open. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= WAL_HDR_BYTES) {
-		p = mmap(NULL, WAL_HDR_BYTES, PROT_READ, MAP_SHARED, fd, 0);
-		if (p != MAP_FAILED) {
-			w->shm = p;
-			w->shm_len = WAL_HDR_BYTES;
-		}
-	}
-	close(fd);
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
+	    file == NULL || file->pMethods == NULL || file->pMethods->iVersion < 2 ||
+	    file->pMethods->xShmMap == NULL ||
+	    file->pMethods->xShmMap(file, 0, WAL_INDEX_REGION, 0, &region) != SQLITE_OK)
+		return NULL;
+	return (const uint32_t *)(uintptr_t)region;
 }
 
 /* True when the connection is in WAL mode (see the top of the file for why that lasts). */
@@ -282,8 +269,6 @@ void kw_store_watch_free(struct kw_store_watch **watchp)
 
 	if (w == NULL)
 		return;
-	if (w->shm != NULL)
-		munmap((void *)w->shm, w->shm_len);
 	if (w->notify_fd >= 0)
 		close(w->notify_fd);
 	free(w->path);
@@ -328,9 +313,9 @@ enum kw_store_change kw_store_watch_poll(struct kw_store_watch *w)
 		/* Read before the query: no newer than what the query saw. */
 		memcpy(w->hdr, hdr, sizeof(hdr));
 		w->kept = true;
-	} else if (w->shm == NULL && w->wal) {
-		wal_hdr_map(w); /* our read transaction has opened the -shm file */
 	}
+	if (w->wal)
+		w->shm = wal_hdr_find(kw_store_db(w->store)); /* our read opened the WAL index */
 	if (w->polled && v == w->version)
 		return KW_STORE_UNCHANGED;
 	w->polled = true;

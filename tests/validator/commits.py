@@ -6,10 +6,15 @@
 # undelete of a token hot in the cache, with checkpoints (PASSIVE, RESTART, TRUNCATE: the last
 # two restart the WAL from its first frame) by another connection before or after the commit,
 # from a connection held open and from short-lived ones, with the validator's own last-use
-# writes in between and a third process committing unrelated changes all the time; and an
-# attempt to take the database out of WAL mode while the validator holds it open.
+# writes in between and a third process committing unrelated changes all the time; an
+# attempt to take the database out of WAL mode while the validator holds it open; and commits
+# by lone short-lived connections, with a check that the validator still holds SQLite's lock
+# on the WAL index (a second descriptor of the -shm file, once closed, would drop it: POSIX
+# locks belong to the process, and another process would then start the WAL index again).
+import fcntl
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -32,6 +37,18 @@ while not select.select([sys.stdin], [], [], 0.001)[0]:
     n += 1
 print(n)
 """
+
+
+def dms_holder(shm):
+    """The pid holding a lock on SQLite's DMS byte of the -shm file (offset 128 in its unix
+    VFS), as F_GETLK reports it to a process that holds none, or None."""
+    fd = os.open(shm, os.O_RDWR)
+    try:
+        req = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 128, 1, 0)
+        typ, _, _, _, pid = struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, req))
+    finally:
+        os.close(fd)  # we held no lock: closing drops nobody's
+    return pid if typ != fcntl.F_UNLCK else None
 
 
 def connect(path):
@@ -126,8 +143,26 @@ try:
     set_deleted(tid, True, fresh=True)
     t.eq(c.check(21, toks[0]), "FAIL\t21\tcode=deleted", "and a commit after that is seen")
 
+    # Alone with the validator: each commit from a connection that is the only other one
+    # (it finds the WAL index in use by the validator, and must not start it again).
     writer.close()
     ckpt.close()
+    t.eq(dms_holder(db_path + "-shm"), env.daemon.pid,
+         "the validator holds SQLite's lock on the WAL index (nothing of ours dropped it)")
+    bad = []
+    for i in range(20):
+        tok = toks[1 + i % (len(toks) - 1)]  # toks[0] stays deleted
+        tid = int(tok.split("$")[0])
+        if not c.check(30, tok).startswith("OK\t30\t"):
+            bad.append((i, "before"))
+        set_deleted(tid, True, fresh=True)
+        a = c.check(31, tok)
+        if a != "FAIL\t31\tcode=deleted":
+            bad.append((i, "after delete", a))
+        set_deleted(tid, False, fresh=True)
+    t.ok(not bad, "20 rounds by lone short-lived connections: every commit seen", bad[:5])
+    t.ok(env.alive(), "the validator is still running")
+    t.eq(dms_holder(db_path + "-shm"), env.daemon.pid, "and still holds that lock")
     t.eq(env.stop(), 0, "SIGTERM: exit 0")
 except Exception:  # noqa: BLE001
     t.ok(False, "no unexpected exception", traceback.format_exc())
