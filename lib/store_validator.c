@@ -61,12 +61,12 @@
 #include <strings.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "store_private.h"
 #include "store_validator.h"
-#include "timeutil.h"
 
 /* The WAL-index header (SQLite's wal.c, "WAL-Index Format" in fileformat2): two copies of a
  * 48-byte WalIndexHdr, read as 32-bit words. */
@@ -74,6 +74,15 @@
 #define WAL_INDEX_REGION 32768  /* SQLite maps the WAL index in regions of this size */
 #define WAL_HDR_VERSION 3007000 /* iVersion, word 0 */
 #define WAL_HDR_INIT_WORD 3     /* isInit is the first byte of word 3 */
+
+/* A coarse monotonic clock (no TSC read: this runs on every poll) in milliseconds. */
+static int64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* The path is stat()ed at least this often even when inotify reported nothing, for what a
  * watch on the folder cannot see (a parent folder renamed, a mount). */
@@ -198,7 +207,7 @@ static bool stat_due(struct kw_store_watch *w)
 		struct inotify_event ev;
 		char buf[4096];
 	} u;
-	bool due = w->notify_fd < 0 || kw_monotonic_ms() >= w->stat_due_ms;
+	bool due = w->notify_fd < 0 || coarse_ms() >= w->stat_due_ms;
 
 	while (w->notify_fd >= 0) {
 		ssize_t n = read(w->notify_fd, u.buf, sizeof(u.buf));
@@ -249,7 +258,7 @@ int kw_store_watch_new(struct kw_store *store, struct kw_store_watch **watch_r,
 	w->store = store;
 	w->wal = wal_mode(db);
 	notify_start(w);
-	w->stat_due_ms = kw_monotonic_ms() + STAT_EVERY_MS;
+	w->stat_due_ms = coarse_ms() + STAT_EVERY_MS;
 	if (stat(w->path, &st) < 0) {
 		w->replaced = true;
 	} else {
@@ -287,7 +296,7 @@ enum kw_store_change kw_store_watch_poll(struct kw_store_watch *w)
 	if (w->replaced)
 		return KW_STORE_REPLACED;
 	if (stat_due(w)) {
-		w->stat_due_ms = kw_monotonic_ms() + STAT_EVERY_MS;
+		w->stat_due_ms = coarse_ms() + STAT_EVERY_MS;
 		if (stat(w->path, &st) < 0 || st.st_dev != w->dev || st.st_ino != w->ino) {
 			w->replaced = true;
 			return KW_STORE_REPLACED;
