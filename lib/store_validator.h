@@ -51,9 +51,14 @@ int kw_store_watch_new(struct kw_store *store, struct kw_store_watch **watch_r,
 void kw_store_watch_free(struct kw_store_watch **watch);
 /* Answers whether the store changed since the previous poll (the first poll answers
  * KW_STORE_CHANGED). Commits made through this same store need not be reported (they may
- * be). Cheap enough to call once per batch of requests: one small read and one stat() for
- * SQLite. A poll that cannot tell answers KW_STORE_CHANGED (or KW_STORE_REPLACED when the
- * database has gone), never KW_STORE_UNCHANGED. */
+ * be). A commit that returned before the poll started is always reported. Cheap enough to
+ * call once per batch of requests: for SQLite in WAL mode, while nobody commits, a read of
+ * the WAL-index header in shared memory and one read() of an inotify descriptor; else one
+ * small query (and a stat() when the folder saw a change, or once a second). A poll that
+ * cannot tell answers KW_STORE_CHANGED (or KW_STORE_REPLACED when the database has gone),
+ * never KW_STORE_UNCHANGED. A replacement by a rename, link or removal in the database's
+ * folder is reported by the next poll; one elsewhere on its path (a parent folder renamed, a
+ * mount) within a second. */
 enum kw_store_change kw_store_watch_poll(struct kw_store_watch *watch);
 
 /* ---- the lease (PostgreSQL: several validators share one database; lib/store_lease.c) ----

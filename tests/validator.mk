@@ -11,6 +11,7 @@ VALIDATOR_TESTS = \
 	tests/validator/emfile.py \
 	tests/validator/slots.py \
 	tests/validator/replaced.py \
+	tests/validator/commits.py \
 	tests/validator/wipe.py \
 	tests/validator/debuglog.py \
 	tests/validator/http.py \

@@ -504,8 +504,8 @@ static int create_http_socket(struct daemon *d, int *fd_r)
 }
 
 /* File descriptors kept for other uses than connections: standard streams, the listening
- * socket, epoll, signalfd, the database with its journal files (twice while a replaced one is
- * reopened), the key file, the log. */
+ * socket, epoll, signalfd, the database with its journal files and its change watch (twice
+ * while a replaced one is reopened), the key file, the log. */
 #define FD_RESERVE 32
 
 /* Raises the open files limit toward what max_connections needs, and lowers

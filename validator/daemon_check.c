@@ -48,19 +48,28 @@
 #define LOCK_WAIT_MS 100  /* the loop must never wait long for a lock: a busy flush retries */
 #define RETRY_MAX_MS 2000 /* a lost database server: the longest pause between connects */
 
+/* A cached row: three cache lines, 64-byte aligned. The first holds what every check reads
+ * (the id on the bucket chain, the flags, the digest), the other two what an OK reads and
+ * writes (the answer's fields, inline when they fit, and the last use); the check prefetches
+ * them while it computes the digest. */
+#define FIELDS_INLINE 96
 struct centry {
 	uint64_t id;
 	uint32_t next; /* bucket chain */
+	uint32_t fields_len;
 	bool negative, deleted, issuer_enabled, referenced;
 	bool used;           /* a last use waits here (listed in checker->used) */
 	uint8_t used_family; /* of used_ip: AF_INET, AF_INET6, 0 for none */
 	int64_t expires;
+	uint8_t digest[KW_DIGEST_LEN];
+	/* second and third lines */
 	int64_t used_at;
 	uint8_t used_ip[16];
-	uint8_t digest[KW_DIGEST_LEN];
-	char *fields; /* "token_id=..\taccount=..\tuser=..\trole=..\texpires=.." */
-	size_t fields_len;
-};
+	char *fields; /* "token_id=..\taccount=..\tuser=..\trole=..\texpires=..": inline or
+		       * malloc()ed */
+	char inline_fields[FIELDS_INLINE];
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct centry) == 192, "three cache lines");
 
 struct kw_checker {
 	char *db_path;
@@ -79,9 +88,12 @@ struct kw_checker {
 	int64_t now;
 
 	struct centry *entries;
+	void *entries_mem; /* what calloc() returned, entries aligned within */
 	size_t cap, count, hand;
+	/* Chains by hash_id(); the table grows with count (at most half full until it reaches
+	 * buckets_max), so that a small working set keeps it in the CPU's cache. */
 	uint32_t *buckets;
-	size_t bucket_mask;
+	size_t bucket_mask, buckets_max;
 
 	struct kw_token_use *touches; /* open addressing by token id; token_id 0: free */
 	size_t n_touches;
@@ -113,9 +125,12 @@ static size_t hash_id(uint64_t id)
 static void touches_harvest(struct kw_checker *c);
 static void touch_move(struct kw_checker *c, struct centry *e);
 
+#define BUCKETS_MIN 256
+
 static void cache_reset(struct kw_checker *c)
 {
 	touches_harvest(c);
+	c->bucket_mask = (c->buckets_max < BUCKETS_MIN ? c->buckets_max : BUCKETS_MIN) - 1;
 	memset(c->buckets, 0xff, (c->bucket_mask + 1) * sizeof(uint32_t));
 	c->count = 0;
 	c->hand = 0;
@@ -129,13 +144,15 @@ static void cache_alloc(struct kw_checker *c, size_t cap)
 	while (nb < cap)
 		nb <<= 1;
 	c->cap = cap;
-	c->entries = calloc(cap, sizeof(*c->entries));
+	/* calloc(): the pages of entries never used stay untouched (and out of the RSS). */
+	c->entries_mem = calloc(cap + 1, sizeof(*c->entries));
 	c->buckets = malloc(nb * sizeof(uint32_t));
 	c->used = malloc(cap * sizeof(uint32_t));
 	c->n_used = 0;
-	if (c->entries == NULL || c->buckets == NULL || c->used == NULL)
+	if (c->entries_mem == NULL || c->buckets == NULL || c->used == NULL)
 		abort();
-	c->bucket_mask = nb - 1;
+	c->entries = (struct centry *)(((uintptr_t)c->entries_mem + 63) & ~(uintptr_t)63);
+	c->buckets_max = nb;
 	cache_reset(c);
 }
 
@@ -145,12 +162,15 @@ static void cache_release(struct kw_checker *c)
 	free(c->used);
 	c->used = NULL;
 	if (c->entries != NULL) {
-		for (size_t i = 0; i < c->cap; i++)
-			free(c->entries[i].fields);
+		for (size_t i = 0; i < c->cap; i++) {
+			if (c->entries[i].fields != c->entries[i].inline_fields)
+				free(c->entries[i].fields);
+		}
 	}
-	free(c->entries);
+	free(c->entries_mem);
 	free(c->buckets);
 	c->entries = NULL;
+	c->entries_mem = NULL;
 	c->buckets = NULL;
 }
 
@@ -164,6 +184,18 @@ static struct centry *cache_find(struct kw_checker *c, uint64_t id)
 		}
 	}
 	return NULL;
+}
+
+/* Doubles the bucket table and chains every entry again. */
+static void buckets_grow(struct kw_checker *c)
+{
+	c->bucket_mask = (c->bucket_mask << 1) | 1;
+	memset(c->buckets, 0xff, (c->bucket_mask + 1) * sizeof(uint32_t));
+	for (uint32_t i = 0; i < (uint32_t)c->count; i++) {
+		uint32_t *b = &c->buckets[hash_id(c->entries[i].id) & c->bucket_mask];
+		c->entries[i].next = *b;
+		*b = i;
+	}
 }
 
 /* A slot for id, evicting by CLOCK when the cache is full. */
@@ -198,6 +230,8 @@ static struct centry *cache_slot(struct kw_checker *c, uint64_t id)
 	e->used = false;
 	e->next = c->buckets[hash_id(id) & c->bucket_mask];
 	c->buckets[hash_id(id) & c->bucket_mask] = idx;
+	if (c->count > (c->bucket_mask + 1) / 2 && c->bucket_mask + 1 < c->buckets_max)
+		buckets_grow(c);
 	return e;
 }
 
@@ -219,12 +253,17 @@ static void fill_entry(struct centry *e, const struct kw_token_check *row)
 			      "\t" KW_PROTO_FIELD_KIND "=" KW_PROTO_KIND_ACCESS);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		abort(); /* cannot happen: the buffer holds the longest names */
-	free(e->fields);
-	e->fields = malloc((size_t)n + 1);
-	if (e->fields == NULL)
-		abort();
+	if (e->fields != e->inline_fields)
+		free(e->fields);
+	if ((size_t)n < sizeof(e->inline_fields)) {
+		e->fields = e->inline_fields;
+	} else {
+		e->fields = malloc((size_t)n + 1);
+		if (e->fields == NULL)
+			abort();
+	}
 	memcpy(e->fields, buf, (size_t)n + 1);
-	e->fields_len = (size_t)n;
+	e->fields_len = (uint32_t)n;
 	memcpy(e->digest, row->digest, KW_DIGEST_LEN);
 	e->expires = row->expires;
 	e->deleted = row->deleted;
@@ -611,6 +650,7 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 	const uint8_t *expected;
 	struct centry *e;
 	uint64_t id;
+	uint32_t first;
 	bool match;
 	int ret;
 
@@ -621,6 +661,19 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 	res->token_id = id;
 	if (c->store == NULL) {
 		res->code = KW_PROTO_CODE_TEMP_FAIL; /* a replaced database not reopened yet */
+		goto out;
+	}
+	/* The digest first (the same work for every id that parsed), while the first row of
+	 * the id's bucket comes into the CPU's cache. */
+	first = c->buckets[hash_id(id) & c->bucket_mask];
+	if (first != NIL) {
+		const char *p = (const char *)&c->entries[first];
+		__builtin_prefetch(p);
+		__builtin_prefetch(p + 64, 1);
+		__builtin_prefetch(p + 128);
+	}
+	if (kw_token_digest(c->key, id, &secret, digest) < 0) {
+		res->code = KW_PROTO_CODE_TEMP_FAIL;
 		goto out;
 	}
 	e = cache_find(c, id);
@@ -646,10 +699,6 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 	}
 	/* The same work for every id that parsed: an unknown one is compared with the decoy. */
 	expected = e->negative ? c->decoy : e->digest;
-	if (kw_token_digest(c->key, id, &secret, digest) < 0) {
-		res->code = KW_PROTO_CODE_TEMP_FAIL;
-		goto out;
-	}
 	match = kw_digest_equal(digest, expected);
 	if (e->negative && !c->trusted)
 		res->code = KW_PROTO_CODE_TEMP_FAIL; /* it may have been created since */
@@ -678,6 +727,6 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 		break;
 	}
 out:
-	OPENSSL_cleanse(digest, sizeof(digest));
+	explicit_bzero(digest, sizeof(digest)); /* a plain memset that is kept: cheaper here */
 	kw_secret_wipe(&secret);
 }

@@ -5,9 +5,11 @@
  * syncs with the database (data_version, time), then the complete lines of those buffers are
  * answered and the answers written. Reading before syncing is what makes a commit that
  * returned before a client sent its CHECK visible to that CHECK. The poll runs on every wakeup
- * with requests: an inotify watch cannot replace it, because an SQLite commit in WAL mode
- * becomes visible through shared memory after its last write(2), and a writer stalled between
- * the two would be missed (doc/benchmarks.md). The HTTP check endpoint's connections live in
+ * with requests; while nobody commits it costs no query (lib/store_validator.c reads SQLite's
+ * WAL-index header in shared memory, where a commit becomes visible, after the reads). An
+ * inotify watch on the database cannot stand for it: a commit in WAL mode becomes visible
+ * through shared memory after its last write(2), and a writer stalled between the two would be
+ * missed (doc/benchmarks.md). The HTTP check endpoint's connections live in
  * the same loop (daemon_http.c, daemon_conn.h).
  *
  * On a PostgreSQL store the set also holds the database connection's socket (a duplicate:

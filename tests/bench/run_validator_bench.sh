@@ -2,7 +2,8 @@
 # run_validator_bench.sh: the validator benchmark (issues 3 and 14). Not a test: it prints
 # figures. Every ratio it prints comes from ONE load generator (tests/bench/bench_validator
 # load: one epoll thread, on CPU 1) driving both sides, in the same run, in interleaved rounds
-# (A, B, A, B...; the median round of each side is reported), servers on CPU 0:
+# (A, B, A, B...; the median round of each side is reported, and the median and range of the
+# ratios of rounds run back to back, which share the machine's load), servers on CPU 0:
 #   - keywarden-validator answering CHECK over its Unix socket (1,000 real tokens, round robin)
 #     against redis-server answering EXISTS over a Unix socket on the same 1,000 tokens as keys
 #     (one hash lookup and a one-line reply), and a bare line echo server (no work at all);
@@ -48,31 +49,56 @@ median() { sort -t= -k4 -n "$1" | awk '{ l[NR] = $0 } END { print l[int((NR + 1)
 # run_load PROTO ADDR TOKENFILE CONNS DEPTH [HTTP_PATH]: one measurement of SECS seconds.
 run_load() { $L "$GEN" load "$1" "$2" "$3" "$4" "$5" "$SECS" ${6:-}; }
 
-# rounds NAME1 "ARGS1" NAME2 "ARGS2" [NAME3 "ARGS3"]: ROUNDS interleaved rounds of each; the
-# medians land in $T/NAME.med.
+# CPU time (user + system, clock ticks) used so far by process $1 and its threads.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+HZ=$(getconf CLK_TCK)
+
+# One round of side NAME (server process PID, load ARGS): appends the result line, with the
+# server's CPU time per answer (cpu_us=), to $T/NAME.res.
+round() {
+	c0=$(cpu_ticks "$2")
+	# shellcheck disable=SC2086
+	out=$(run_load $3) || echo "# $1: some answers were not OK" >&2
+	c1=$(cpu_ticks "$2")
+	echo "$out" | awk -v t=$((c1 - c0)) -v hz="$HZ" '{
+		n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^ok=/) n = substr($i, 4) + 0
+		printf "%s cpu_us=%.2f\n", $0, (n > 0 ? t * 1e6 / hz / n : 0) }' >>"$T/$1.res"
+}
+
+# rounds NAME1 PID1 "ARGS1" NAME2 PID2 "ARGS2" [NAME3 PID3 "ARGS3"]: ROUNDS interleaved rounds
+# of each; the medians land in $T/NAME.med.
 rounds() {
-	for n in $1 $3 ${5:-}; do : >"$T/$n.res"; done
+	for n in $1 $4 ${7:-}; do : >"$T/$n.res"; done
 	r=0
 	while [ $r -lt "$ROUNDS" ]; do
-		# shellcheck disable=SC2086
-		run_load $2 >>"$T/$1.res" || echo "# $1: some answers were not OK" >&2
-		# shellcheck disable=SC2086
-		run_load $4 >>"$T/$3.res" || echo "# $3: some answers were not OK" >&2
-		if [ -n "${5:-}" ]; then
-			# shellcheck disable=SC2086
-			run_load $6 >>"$T/$5.res" || echo "# $5: some answers were not OK" >&2
-		fi
+		round "$1" "$2" "$3"
+		round "$4" "$5" "$6"
+		[ -z "${7:-}" ] || round "$7" "$8" "$9"
 		r=$((r + 1))
 	done
-	for n in $1 $3 ${5:-}; do median "$T/$n.res" >"$T/$n.med"; done
+	for n in $1 $4 ${7:-}; do median "$T/$n.res" >"$T/$n.med"; done
+}
+
+# pair_ratios A B FIELD: the ratios A/B of FIELD in rounds run back to back: "median
+# (min-max)".
+pair_ratios() {
+	paste -d' ' "$T/$1.res" "$T/$2.res" | awk -v f="$3=" '{
+		a = b = 0; half = NF / 2
+		for (i = 1; i <= NF; i++) if (index($i, f) == 1) { if (i <= half) a = substr($i, length(f) + 1); else b = substr($i, length(f) + 1) }
+		if (b > 0) print a / b }' | sort -n | awk '{ r[NR] = $1 } END {
+		if (NR == 0) { print "n/a"; exit }
+		printf "%.2f (%.2f-%.2f)", r[int((NR + 1) / 2)], r[1], r[NR] }'
 }
 fmt() { l=$(cat "$T/$1.med"); printf '%9s %6s/%6s/%6s' "$(field "$l" checks/s)" "$(field "$l" p50_us)" \
 	"$(field "$l" p99_us)" "$(field "$l" p999_us)"; }
 rps() { field "$(cat "$T/$1.med")" checks/s; }
 p99() { field "$(cat "$T/$1.med")" p99_us; }
+# Median server CPU time per answer of side $1, in microseconds.
+cpu() { sed -n 's/.*cpu_us=\([0-9.]*\).*/\1/p' "$T/$1.res" | sort -n | awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }'; }
 
 echo "# machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# $ROUNDS interleaved rounds of $SECS s per side; medians; servers on CPU 0, the load generator on CPU 1"
+echo "# load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$T/k1" "$T/m1"
 chmod 700 "$T/k1" "$T/m1"
 "$GEN" populate "$T/k1" 1000 1000 "$T/k1/hot.txt"
@@ -81,16 +107,16 @@ printf '[validator]\nhttp_listen = 127.0.0.1:0\ntrusted_proxies = 127.0.0.1\n' >
 $S "$VAL" --state-dir "$T/k1" 2>"$T/val.log" &
 VPID=$!; PIDS="$PIDS $VPID"
 $S "$GEN" echo "$T/echo.sock" &
-PIDS="$PIDS $!"
+EPID=$!; PIDS="$PIDS $EPID"
 $S redis-server --unixsocket "$T/redis.sock" --unixsocketperm 700 --port 0 --save '' \
 	--appendonly no --daemonize no --logfile "$T/redis.log" &
-PIDS="$PIDS $!"
+RPID=$!; PIDS="$PIDS $RPID"
 wait_sock "$T/k1/validator.sock"; wait_sock "$T/echo.sock"; wait_sock "$T/redis.sock"
 if [ -n "${BASELINE:-}" ]; then
 	mkdir -p "$T/b1" && chmod 700 "$T/b1"
 	cp "$T/k1/keywarden.db" "$T/k1/keywarden.key" "$T/b1/"
 	$S "$BASELINE" --state-dir "$T/b1" 2>"$T/base.log" &
-	PIDS="$PIDS $!"
+	BPID=$!; PIDS="$PIDS $BPID"
 	wait_sock "$T/b1/validator.sock"
 fi
 VPORT=$(sed -n 's/.*HTTP check endpoint listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$T/val.log")
@@ -98,24 +124,32 @@ HOT="$T/k1/hot.txt"
 
 printf '\n%-5s %-5s | %-33s | %-33s | %-33s | %s\n' conns depth "validator CHECK/s p50/p99/p99.9 us" \
 	"redis EXISTS/s p50/p99/p99.9 us" "echo lines/s p50/p99/p99.9 us" "val/redis  p99 val/redis  val/echo"
+echo "#   then: val/redis and p99 val/redis of rounds run back to back, median (range); server CPU us per answer, median"
 for c in ${VAL_CONNS:-1 8 64}; do
 	for d in 1 16; do
-		rounds val "val $T/k1/validator.sock $HOT $c $d" \
-			redis "resp $T/redis.sock $HOT $c $d" \
-			echo "echo $T/echo.sock $HOT $c $d"
+		rounds val "$VPID" "val $T/k1/validator.sock $HOT $c $d" \
+			redis "$RPID" "resp $T/redis.sock $HOT $c $d" \
+			echo "$EPID" "echo $T/echo.sock $HOT $c $d"
 		printf '%-5s %-5s | %-33s | %-33s | %-33s | %5s      %5s          %5s\n' "$c" "$d" \
 			"$(fmt val)" "$(fmt redis)" "$(fmt echo)" "$(ratio "$(rps val)" "$(rps redis)")" \
 			"$(ratio "$(p99 val)" "$(p99 redis)")" "$(ratio "$(rps val)" "$(rps echo)")"
+		printf '%-11s | val/redis %s  p99 val/redis %s | cpu us/answer: val %s redis %s echo %s\n' \
+			"  (rounds)" "$(pair_ratios val redis checks/s)" "$(pair_ratios val redis p99_us)" \
+			"$(cpu val)" "$(cpu redis)" "$(cpu echo)"
 		if [ -n "${BASELINE:-}" ]; then
-			rounds val "val $T/k1/validator.sock $HOT $c $d" \
-				base "val $T/b1/validator.sock $HOT $c $d" \
-				redis "resp $T/redis.sock $HOT $c $d"
+			rounds val "$VPID" "val $T/k1/validator.sock $HOT $c $d" \
+				base "$BPID" "val $T/b1/validator.sock $HOT $c $d" \
+				redis "$RPID" "resp $T/redis.sock $HOT $c $d"
 			printf '%-11s | %-33s | baseline %-33s | redis %-27s | val/base %s  base/redis %s\n' \
 				"  (again)" "$(fmt val)" "$(fmt base)" "$(fmt redis)" \
 				"$(ratio "$(rps val)" "$(rps base)")" "$(ratio "$(rps base)" "$(rps redis)")"
+			printf '%-11s | val/base %s  val/redis %s | cpu us/answer: val %s base %s redis %s\n' \
+				"  (rounds)" "$(pair_ratios val base checks/s)" "$(pair_ratios val redis checks/s)" \
+				"$(cpu val)" "$(cpu base)" "$(cpu redis)"
 		fi
 	done
 done
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ -n "$NGINX" ] && [ -n "$VPORT" ]; then
 	N="$T/nginx"
@@ -163,7 +197,7 @@ http {
 }
 EOF
 	$S "$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" -g 'daemon off;' &
-	PIDS="$PIDS $!"
+	NGPID=$!; PIDS="$PIDS $NGPID"
 	sleep 1
 	[ -s "$N/nginx.pid" ] || { echo "# nginx did not start:"; tail -5 "$N/error.log"; }
 	echo
@@ -171,8 +205,8 @@ EOF
 	printf '%-5s | %-33s | %-33s | %s\n' conns "guarded (auth_request) req/s p50/p99/p99.9" \
 		"unguarded req/s p50/p99/p99.9" "guarded/unguarded"
 	for c in 1 8; do
-		rounds guarded "http 127.0.0.1:$NPORT $HOT $c 1 /guarded/" \
-			open "http 127.0.0.1:$NPORT $HOT $c 1 /open/"
+		rounds guarded "$NGPID" "http 127.0.0.1:$NPORT $HOT $c 1 /guarded/" \
+			open "$NGPID" "http 127.0.0.1:$NPORT $HOT $c 1 /open/"
 		printf '%-5s | %-33s | %-33s | %5s\n' "$c" "$(fmt guarded)" "$(fmt open)" \
 			"$(ratio "$(rps guarded)" "$(rps open)")"
 	done
@@ -180,8 +214,8 @@ EOF
 		"nginx return 200 req/s p50/p99/p99.9" "endpoint/nginx static"
 	for c in 1 8; do
 		for d in 1 16; do
-			rounds endpoint "http 127.0.0.1:$VPORT $HOT $c $d /authz" \
-				static "http 127.0.0.1:$NPORT $HOT $c $d /static"
+			rounds endpoint "$VPID" "http 127.0.0.1:$VPORT $HOT $c $d /authz" \
+				static "$NGPID" "http 127.0.0.1:$NPORT $HOT $c $d /static"
 			printf '%-5s %-5s | %-33s | %-33s | %5s\n' "$c" "$d" "$(fmt endpoint)" "$(fmt static)" \
 				"$(ratio "$(rps endpoint)" "$(rps static)")"
 		done
@@ -201,7 +235,7 @@ if [ "$BIG" = 1 ]; then
 	wait_sock "$T/m1/validator.sock"
 	echo "# database size: 1,000 vs 1,000,000 tokens (1,000 hot tokens spread over the ids), 8 conns"
 	for d in 1 16; do
-		rounds k1 "val $T/k1/validator.sock $T/k1/hot.txt 8 $d" m1 "val $T/m1/validator.sock $T/m1/hot.txt 8 $d"
+		rounds k1 "$VPID" "val $T/k1/validator.sock $T/k1/hot.txt 8 $d" m1 "$MPID" "val $T/m1/validator.sock $T/m1/hot.txt 8 $d"
 		echo "depth $d: 1k tokens $(rps k1)/s, 1M tokens $(rps m1)/s, ratio $(ratio "$(rps m1)" "$(rps k1)")"
 	done
 	echo "# validator RSS: 1k tokens $(rss_kib "$VPID") KiB (peak $(hwm_kib "$VPID") KiB); 1M tokens $(rss_kib "$MPID") KiB (peak $(hwm_kib "$MPID") KiB)"
