@@ -349,7 +349,8 @@ enum kw_store_change kw_store_watch_poll(struct kw_store_watch *w)
 		w->kept = true;
 	}
 	if (w->wal)
-		w->shm = wal_hdr_find(kw_store_sqlite(w->store)); /* our read opened the WAL index */
+		w->shm =
+			wal_hdr_find(kw_store_sqlite(w->store)); /* our read opened the WAL index */
 	if (w->polled && v == w->version)
 		return KW_STORE_UNCHANGED;
 	w->polled = true;
