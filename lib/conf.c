@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "conf.h"
+#include "db.h"
 #include "error.h"
 #include "xalloc.h"
 #include "keywarden_protocol.h"
@@ -49,6 +50,7 @@ static const struct setting {
 } settings[] = {
 	T("store", "database"),
 	T("store", "url"),
+	B("store", "unverified_tls", false),
 	T("store", "key_file"),
 	T("store", "state_dir"),
 	T("log", "level"),
@@ -327,52 +329,6 @@ out:
 	return ret;
 }
 
-/* A store location fit for messages and logs: a URI's password (user:PASSWORD@ and any
- * password=... parameter) replaced by "***". */
-static char *redact_url(const char *where)
-{
-	char *out = kw_strdup(where), *p, *at, *end;
-
-	if (strncmp(out, "postgres", 8) != 0)
-		return out;
-	p = strstr(out, "://");
-	if (p != NULL) {
-		p += 3;
-		end = p + strcspn(p, "/?");
-		at = memchr(p, '@', (size_t)(end - p));
-		if (at != NULL) {
-			char *colon = memchr(p, ':', (size_t)(at - p));
-
-			if (colon != NULL)
-				memmove(colon + 1, at, strlen(at) + 1);
-		}
-	}
-	/* password=value in the query: the value goes (up to & or the end) */
-	for (p = out; (p = strstr(p, "password=")) != NULL;) {
-		p += strlen("password=");
-		end = p + strcspn(p, "&");
-		memmove(p, end, strlen(end) + 1);
-	}
-	/* what was removed is marked, without saying how long it was */
-	{
-		size_t n = strlen(out) * 2 + 16;
-		char *marked = malloc(n), *o = marked;
-
-		if (marked == NULL)
-			abort();
-		for (p = out; *p != '\0'; p++) {
-			*o++ = *p;
-			if ((*p == ':' && p[1] == '@') ||
-			    (*p == '=' && p - out >= 8 && strncmp(p - 8, "password", 8) == 0))
-				o += sprintf(o, "***");
-		}
-		*o = '\0';
-		free(out);
-		out = marked;
-	}
-	return out;
-}
-
 static int check_dir(const char *dir, bool create, const char **error_r)
 {
 	struct stat st;
@@ -457,7 +413,13 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 		v = kw_config_get(cfg, "store", "database");
 	}
 	cfg->database = v != NULL ? kw_strdup(v) : path_join(cfg->state_dir, "keywarden.db");
-	cfg->store_name = redact_url(cfg->database);
+	if (strncmp(cfg->database, "postgres", 8) != 0) {
+		cfg->store_name = kw_strdup(cfg->database);
+	} else if ((ret = kw_db_pg_url_check(cfg->database,
+					     kw_config_bool(cfg, "store", "unverified_tls"),
+					     &cfg->store_name, error_r)) < 0) {
+		goto fail;
+	}
 	v = kw_config_get(cfg, "store", "key_file");
 	cfg->key_file = v != NULL ? kw_strdup(v) : path_join(cfg->state_dir, "keywarden.key");
 	v = kw_config_get(cfg, "validator", "socket");

@@ -46,6 +46,12 @@ int kw_db_open_sqlite(const char *path, bool readonly, struct kw_db **db_r, cons
 /* PostgreSQL: a libpq connection URI or key=value string. */
 int kw_db_open_pg(const char *conninfo, struct kw_db **db_r, const char **error_r);
 void kw_db_close(struct kw_db **dbp);
+/* A PostgreSQL URI checked without connecting: 0, or -EINVAL with error_r saying what is
+ * wrong (never quoting the URI: it may hold a password). Refused unless unverified_ok: a
+ * server reached over the network (not a socket folder, not loopback) without
+ * sslmode=verify-full or verify-ca. name_r (malloc'd): the URI as messages may show it,
+ * user, host, port and database only. */
+int kw_db_pg_url_check(const char *url, bool unverified_ok, char **name_r, const char **error_r);
 
 enum kw_db_kind kw_db_kind(const struct kw_db *db);
 /* The engine's handle, for what only that engine has (the SQLite file's WAL, the server's

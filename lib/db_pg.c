@@ -57,9 +57,122 @@ static void ignore_notice(void *ctx, const char *message)
 	(void)message;
 }
 
+/* ---- the URI, before any connection ---- */
+
+static const char *option(PQconninfoOption *opts, const char *keyword)
+{
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, keyword) == 0)
+			return o->val != NULL && o->val[0] != '\0' ? o->val : NULL;
+	return NULL;
+}
+
+/* Whether one entry of host= or hostaddr= reaches the server without a network an attacker
+ * may sit on: a socket folder, or a loopback address. */
+static bool local_host(const char *h, size_t n)
+{
+	static const char *const loopback[] = { "localhost", "127.0.0.1", "::1" };
+
+	if (n == 0 || h[0] == '/' || h[0] == '@')
+		return true;
+	if (n > 4 && strncmp(h, "127.", 4) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++)
+		if (strlen(loopback[i]) == n && strncmp(h, loopback[i], n) == 0)
+			return true;
+	return false;
+}
+
+static bool all_local(const char *list)
+{
+	if (list == NULL)
+		return true; /* libpq's default: the local socket folder */
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, ",");
+
+		if (!local_host(p, n))
+			return false;
+		if (p[n] == '\0')
+			return true;
+		p += n + 1;
+	}
+}
+
+int kw_db_pg_url_check(const char *url, bool unverified_ok, char **name_r, const char **error_r)
+{
+	char *msg = NULL, *name;
+	PQconninfoOption *opts = PQconninfoParse(url, &msg);
+	const char *host, *addr, *mode, *user, *port, *dbname;
+	size_t size;
+
+	if (opts == NULL) {
+		/* libpq's message quotes the URI, password included: not shown */
+		PQfreemem(msg);
+		*error_r = kw_error_format("the store URL is not a valid PostgreSQL URI (see "
+					   "\"Connection URIs\" in libpq's documentation)");
+		return -EINVAL;
+	}
+	host = option(opts, "host");
+	addr = option(opts, "hostaddr");
+	mode = option(opts, "sslmode");
+	if (!unverified_ok && (!all_local(host) || (addr != NULL && !all_local(addr))) &&
+	    (mode == NULL ||
+	     (strcmp(mode, "verify-full") != 0 && strcmp(mode, "verify-ca") != 0))) {
+		PQconninfoFree(opts);
+		*error_r = kw_error_format(
+			"the store URL reaches its server over the network without "
+			"sslmode=verify-full (or verify-ca): whoever sits on that network could "
+			"answer for the server; add sslmode=verify-full&sslrootcert=FILE, or set "
+			"[store] unverified_tls = yes to accept the risk");
+		return -EINVAL;
+	}
+	/* what messages may show: user, host, port, database; never a password */
+	user = option(opts, "user");
+	port = option(opts, "port");
+	dbname = option(opts, "dbname");
+	size = strlen(url) + 64;
+	name = malloc(size);
+	if (name == NULL)
+		abort();
+	if (host != NULL && host[0] != '/' && host[0] != '@')
+		snprintf(name, size, "postgresql://%s%s%s%s%s/%s", user != NULL ? user : "",
+			 user != NULL ? "@" : "", host, port != NULL ? ":" : "",
+			 port != NULL ? port : "", dbname != NULL ? dbname : "");
+	else
+		snprintf(name, size, "postgresql:///%s%s%s%s%s", dbname != NULL ? dbname : "",
+			 host != NULL ? "?host=" : "", host != NULL ? host : "",
+			 user != NULL ? (host != NULL ? "&user=" : "?user=") : "",
+			 user != NULL ? user : "");
+	PQconninfoFree(opts);
+	*name_r = name;
+	return 0;
+}
+
+/* Connection settings libpq leaves open, set unless the URL says otherwise: a server that
+ * stops answering must not hold a program (the validator answers nothing meanwhile) for the
+ * kernel's 15 minutes of TCP retries. */
+static const char *const default_keywords[] = {
+	"connect_timeout",     "keepalives",       "keepalives_idle",
+	"keepalives_interval", "keepalives_count", "tcp_user_timeout",
+	"application_name",    "dbname",           NULL,
+};
+static const char *const default_values[] = {
+	"10", "1", "10", "3", "3", "10000", "keywarden", NULL /* the URL */, NULL,
+};
+
 int kw_pg_open(struct kw_db *db, const char *conninfo, const char **error_r)
 {
-	db->pg = PQconnectdb(conninfo);
+	const char *values[sizeof(default_values) / sizeof(default_values[0])];
+	char *name = NULL;
+	PGresult *res;
+
+	/* a URI libpq cannot parse would come back quoted in its message */
+	if (kw_db_pg_url_check(conninfo, true, &name, error_r) < 0)
+		return -EINVAL;
+	free(name);
+	memcpy(values, default_values, sizeof(values));
+	values[7] = conninfo; /* last: what the URL sets wins over the defaults above */
+	db->pg = PQconnectdbParams(default_keywords, values, 1);
 	if (db->pg == NULL) {
 		*error_r = kw_error_format("cannot connect to PostgreSQL: out of memory");
 		return -ENOMEM;
@@ -74,6 +187,14 @@ int kw_pg_open(struct kw_db *db, const char *conninfo, const char **error_r)
 	}
 	/* "relation already exists, skipping" and the like are not the user's business */
 	PQsetNoticeProcessor(db->pg, ignore_notice, NULL);
+	/* what this driver parses, whatever the role's or database's defaults say */
+	res = PQexec(db->pg, "SET bytea_output = 'hex'; SET client_encoding = 'UTF8'");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		PQclear(res);
+		*error_r = kw_error_format("cannot set up the PostgreSQL session");
+		return -EIO;
+	}
+	PQclear(res);
 	return 0;
 }
 

@@ -789,7 +789,8 @@ static int pool_new(const struct kw_ssod *d, const char *database, struct pool *
 		ctx->scim = d->scim;
 		ret = kw_store_open(database, 0, &ctx->store, &error);
 		if (ret < 0) {
-			ret = kw_error_fail(error_r, ret, "%s: %s", database, error);
+			/* the store's message names it (a server without its password) */
+			ret = kw_error_fail(error_r, ret, "%s", error);
 			goto out;
 		}
 		ret = kw_digest_key_load(d->api->key_file, &ctx->key, &error);

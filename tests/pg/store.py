@@ -122,8 +122,31 @@ try:
          "a wrong password: refused, and the message holds no password", [rc, err])
     right = "postgresql://kwpass:%s@/one?host=%s" % (password, d)
     rc, _, err = kw(a, "init", url=right)
-    t.ok(rc == 0 and password not in err and "kwpass:***@" in err,
-         "a password in the URL works, and init's message shows it as ***", [rc, err])
+    t.ok(rc == 0 and password not in err and "user=kwpass" in err,
+         "a password in the URL works, and init's message names the user, not the password",
+         [rc, err])
+    rc, _, err = kw(a, "init", url="postgresql:///one?host=%s&user=kwpass&password=%s" %
+                    (d, password))
+    t.ok(rc == 0 and password not in err, "password= in the query works too, unseen", [rc, err])
+    # URIs that libpq cannot parse: its message would quote them, password and all
+    for bad in ("postgresql://u:secretXYZ@[::1/db", "postgresql://u:sec%zzretXYZ@/db",
+                "postgresql://u:PASS?secretXYZ@[/db"):
+        rc, _, err = kw(a, "account", "add", "q", url=bad)
+        t.ok(rc == EXIT_STATE and "not a valid PostgreSQL URI" in err and "secretXYZ" not in err,
+             "a malformed URI is refused without being quoted: %s" % bad.split("@")[0][:14],
+             [rc, err])
+    # the network: TLS that checks the server, or an explicit opt-out
+    rc, _, err = kw(a, "account", "add", "q", url="postgresql://u:pwXYZ@db.invalid/kw")
+    t.ok(rc == EXIT_STATE and "sslmode=verify-full" in err and "pwXYZ" not in err,
+         "a server over the network without sslmode=verify-full is refused", [rc, err])
+    h = state("h", conf="[store]\nunverified_tls = yes\n")
+    rc, _, err = kw(h, "account", "add", "q", url="postgresql://u:pwXYZ@db.invalid/kw")
+    t.ok(rc == EXIT_STATE and "cannot connect to PostgreSQL" in err and "pwXYZ" not in err,
+         "unverified_tls = yes accepts it (here: no such host, a clear error)", [rc, err])
+    rc, _, err = kw(a, "account", "add", "q",
+                    url="postgresql://u:pwXYZ@127.0.0.1:1/kw?sslmode=disable")
+    t.ok(rc == EXIT_STATE and "cannot connect to PostgreSQL" in err and "pwXYZ" not in err,
+         "loopback TCP needs no TLS (here: nothing listens, a clear error)", [rc, err])
     passfile = os.path.join(a, "pgpass")
     with open(passfile, "w") as f:
         f.write("*:*:*:kwpass:%s\n" % password)
