@@ -133,6 +133,9 @@ struct kw_token_filter {
 typedef int kw_token_cb(const struct kw_token_info *token, void *ctx);
 typedef int kw_user_cb(const struct kw_user *user, void *ctx);
 
+/* Whether store's connection to its database server is lost (it then answers every call
+ * with an error: open a new store); never for an SQLite file. */
+bool kw_store_lost(struct kw_store *store);
 /* Whether a store location (kw_config_database()) names a PostgreSQL server (postgresql:
  * or postgres:) rather than an SQLite file. */
 bool kw_store_url_is_pg(const char *where);

@@ -314,6 +314,13 @@ int kw_store_pg_commit(struct kw_store *store, bool batch)
 	return 0;
 }
 
+bool kw_store_lost(struct kw_store *store)
+{
+	struct pg_conn *conn = kw_db_pgconn(kw_store_db(store));
+
+	return conn != NULL && PQstatus(conn) == CONNECTION_BAD;
+}
+
 int kw_store_notify_lock(struct kw_store *store, const char **error_r)
 {
 	if (!kw_store_is_pg(store))

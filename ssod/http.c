@@ -140,6 +140,7 @@ struct work {
 /* The workers. The queue and the done list are guarded by lock; each worker's struct kw_ssod
  * (its verifier and its store connection) is its own, because neither is thread-safe. */
 struct pool {
+	char *database; /* what the workers' stores open (again, after a lost connection) */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct work *todo, *todo_tail, *done;
@@ -703,6 +704,25 @@ struct worker_arg {
 	unsigned index;
 };
 
+/* A database server's connection is lost (a restart, a network cut): the worker opens its
+ * store again before its next job, so that one failed request, not every later one, pays for
+ * it. An SQLite store is never lost. */
+static void reconnect(struct pool *pool, struct kw_ssod *d)
+{
+	struct kw_store *store = NULL;
+	const char *error = NULL;
+
+	if (!kw_store_lost(d->store))
+		return;
+	if (kw_store_open(pool->database, 0, &store, &error) < 0) {
+		kw_warning("the database is out of reach: %s", error);
+		return;
+	}
+	kw_store_free(&d->store);
+	d->store = store;
+	kw_notice("the database connection was lost: connected again");
+}
+
 static void *worker_main(void *arg)
 {
 	struct pool *pool = ((struct worker_arg *)arg)->pool;
@@ -727,6 +747,7 @@ static void *worker_main(void *arg)
 			pool->todo_tail = NULL;
 		pthread_mutex_unlock(&pool->lock);
 
+		reconnect(pool, d);
 		work_run(d, w);
 
 		pthread_mutex_lock(&pool->lock);
@@ -759,6 +780,7 @@ static void pool_free(struct pool **pp)
 		close(pool->efd);
 	pthread_cond_destroy(&pool->wake);
 	pthread_mutex_destroy(&pool->lock);
+	free(pool->database);
 	free(pool);
 	*pp = NULL;
 }
@@ -772,7 +794,7 @@ static int pool_new(const struct kw_ssod *d, const char *database, struct pool *
 	const char *error;
 	int ret = 0;
 
-	if (pool == NULL)
+	if (pool == NULL || (pool->database = strdup(database)) == NULL)
 		abort();
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->wake, NULL);
