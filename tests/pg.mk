@@ -3,9 +3,9 @@
 # schema/pg/ compared with the SQLite one (tests/pg/schema.py, which starts its own server).
 # tests/pg/multihost.py: several hosts on one database (three validators and CLIs under load,
 # the lease of lib/store_lease.c, a frozen validator, a database restart, concurrent writers).
-TESTS += tests/pg/schema.py tests/pg/store.py tests/pg/multihost.py
+TESTS += tests/pg/schema.py tests/pg/store.py tests/pg/multihost.py tests/pg/ssod_reconnect.py
 EXTRA_DIST += tests/pg/pgserver.sh tests/pg/kwpg.py tests/pg/schema.py tests/pg/store.py \
-	tests/pg/multihost.py tests/bench/bench_pg_sync.py
+	tests/pg/multihost.py tests/pg/ssod_reconnect.py tests/bench/bench_pg_sync.py
 
 # KW_TEST_PG=DIR (a server started with `tests/pg/pgserver.sh start DIR`) runs the tests on
 # PostgreSQL: each test's state folders get a fresh database there, and the programs use it
