@@ -576,6 +576,9 @@ def run(t, server, hosts, loads):
         p = h.kw("audit", "verify", check=False)
         t.eq(p.returncode, 0, "%s: keywarden audit verify: the chain holds" % h.name)
 
+    batch_outlasts_lease(t, server, h1, h2)
+    already_deleted_waits(t, server, hosts)
+
     # ---- a validator that stops removes its row ----
     pid = h2.daemon.pid
     h2.stop()
@@ -586,6 +589,140 @@ def run(t, server, hosts, loads):
     for h in hosts:
         t.ok(h.rc == 0 and "Sanitizer" not in h.log(),
              "%s: the validator exited cleanly (status %r)" % (h.name, h.rc))
+
+
+NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+
+def lagging(server, gen):
+    """How many validators may still answer from a cache older than generation gen (the
+    writer's wait in lib/store_pg.c)."""
+    return int(server.sql("SELECT count(*) FROM keywarden_validator WHERE acked < %d AND "
+                          "lease_until > %s" % (gen, NOW_MS))[0][0])
+
+
+def recv_now(conn):
+    """The complete answer lines already in conn's socket, without waiting."""
+    conn.s.setblocking(False)
+    try:
+        while True:
+            d = conn.s.recv(65536)
+            if not d:
+                break
+            conn.buf += d
+    except BlockingIOError:
+        pass
+    finally:
+        conn.s.setblocking(True)
+        conn.s.settimeout(60)
+    out = []
+    while b"\n" in conn.buf:
+        l, conn.buf = conn.buf.split(b"\n", 1)
+        out.append(l.decode(errors="replace"))
+    return out
+
+
+def batch_outlasts_lease(t, server, h1, h2):
+    """Issue 15, review item 1: one wakeup's batch of cache misses, each a round trip that
+    waits for a lock another session holds (on table role, which the validator's lookup
+    reads and a deletion does not), lasts far longer than the lease. Meanwhile, once h1's
+    lease lapsed or h1 renewed it within the batch, a deletion of a token h1 has cached
+    commits (raw SQL, as a writer commits: the change and the generation in one
+    transaction), and the test waits as the writer does (until no live validator's row is
+    below that generation). Then the lock is released and the batch ends. The promise: no OK
+    for the deleted token written after that wait returned. Before the fix h1 decided the
+    whole batch on the lease it held when the batch started, and answered OK from its cache
+    after the wait returned."""
+    tok = h2.kw("token", "create", "--as", "alice", "--name", "batch", "--role",
+                "Users").stdout.strip()
+    tid = token_id(tok)
+    t.eq(h1.check(tok), ("OK", None), "batch: the token is OK on h1 (and cached there)")
+    holder = subprocess.Popen([os.path.join(BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                               "-d", server.url], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    holder.stdin.write("BEGIN;\nLOCK TABLE role IN ACCESS EXCLUSIVE MODE;\n")
+    holder.stdin.flush()
+    locked = "SELECT count(*) FROM pg_locks WHERE relation = 'role'::regclass AND mode = " \
+             "'AccessExclusiveLock' AND granted"
+    t.ok(wait_for(lambda: server.sql(locked) == [["1"]]),
+         "batch: another session holds table role's lock")
+    row = "SELECT lease_until, %s FROM keywarden_validator WHERE pid = %d" % (NOW_MS,
+                                                                             h1.daemon.pid)
+    conn = vtest.Conn(h1.sock, timeout=60)
+    # Each waits for the lock until the validator's lock wait (100 ms) ends: 10 s in all.
+    # One read takes the lot (the validator reads up to max_line, 8192 bytes, at a time).
+    misses = 100
+    lines = "".join("CHECK\t%d\ttoken=%s\n" % (i + 1, forge(200000 + i))
+                    for i in range(misses))
+    conn.send(lines + "CHECK\t%d\ttoken=%s\n" % (misses + 1, tok))
+    t.ok(wait_for(lambda: server.sql("SELECT count(*) FROM pg_locks WHERE relation = "
+                                     "'role'::regclass AND NOT granted") != [["0"]]),
+         "batch: h1's lookups wait for the lock")
+    start = int(server.sql(row)[0][0])
+    # h1's lease lapses (no fix) or h1 renewed it within the batch (its lease_until moved on)
+    t.ok(wait_for(lambda: (lambda r: int(r[0]) <= int(r[1]) or
+                           int(r[0]) > start + LEASE_MS // 2)(server.sql(row)[0])),
+         "batch: h1's lease lapsed, or h1 renewed it, while its batch waited")
+    gen = int(server.sql(
+        "BEGIN; UPDATE token SET deleted = created + 1, deleted_by = issuer_id WHERE id = %d; "
+        "WITH g AS (UPDATE keywarden_generation SET gen = gen + 1 WHERE id = 1 RETURNING gen) "
+        "SELECT gen FROM g, pg_notify('keywarden', (SELECT gen FROM g)::text); COMMIT"
+        % tid)[0][0])
+    t.ok(wait_for(lambda: lagging(server, gen) == 0, timeout=60),
+         "batch: the writer's wait returns (no live validator below the generation)")
+    before = recv_now(conn)
+    t.ok(not any(vtest.fields(l).get("id") == str(misses + 1) for l in before),
+         "batch: the batch was still running when the wait returned", *before[-3:])
+    holder.stdin.write("ROLLBACK;\n")
+    holder.stdin.close()
+    rc = holder.wait(60)
+    t.ok(rc == 0, "batch: the lock is released", holder.stderr.read())
+    holder.stderr.close()
+    after = []
+    while len(before) + len(after) < misses + 1:
+        l = conn.line()
+        if l is None:
+            break
+        after.append(l)
+    conn.close()
+    last = [l for l in before + after if vtest.fields(l).get("id") == str(misses + 1)]
+    bad = [l for l in after if vtest.fields(l).get("verb") == "OK"]
+    t.ok(len(last) == 1 and not bad, "batch: no OK for the deleted token once the writer's "
+         "wait returned (the lease is checked before each answer, not once per batch)",
+         *(last + bad))
+    t.eq(h1.check(tok), ("FAIL", "deleted"), "batch: and h1 answers FAIL deleted then")
+
+
+def already_deleted_waits(t, server, hosts):
+    """Review item 2b: a second 'token delete' of a token another delete has just committed
+    (and is waiting for the validators) reports "already deleted": it must not return before
+    the first could, i.e. while a validator may still answer OK from its cache."""
+    h1, h2, h3 = hosts
+    tok = h1.kw("token", "create", "--as", "alice", "--name", "twice", "--role",
+                "Users").stdout.strip()
+    tid = token_id(tok)
+    t.eq([h.check(tok) for h in hosts], [("OK", None)] * 3, "twice: OK on all three")
+    h3.daemon.send_signal(signal.SIGSTOP)
+    try:
+        first = subprocess.Popen([vtest.KEYWARDEN, "--state-dir", h1.state, "token", "delete",
+                                  "--as", "alice", str(tid)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+        t.ok(wait_for(lambda: server.sql("SELECT deleted IS NOT NULL FROM token WHERE id = %d"
+                                         % tid) == [["t"]]),
+             "twice: the first delete committed (and waits for the frozen h3)")
+        gen = int(server.sql("SELECT gen FROM keywarden_generation")[0][0])
+        second = h2.kw("token", "delete", "--as", "alice", str(tid), check=False)
+        n = lagging(server, gen)
+        t.ok(second.returncode != 0 and "already deleted" in second.stderr,
+             "twice: the second delete reports it already deleted", second.stderr)
+        t.eq(n, 0, "twice: it returned only once no validator may still answer from a cache "
+             "older than the deletion (h3 frozen: its lease had lapsed)")
+    finally:
+        h3.daemon.send_signal(signal.SIGCONT)
+    rc = first.wait(60)
+    t.ok(rc == 0, "twice: the first delete succeeded", first.stderr.read())
+    first.stderr.close()
+    t.eq([h.check(tok) for h in hosts], [("FAIL", "deleted")] * 3, "twice: FAIL deleted on all")
 
 
 if __name__ == "__main__":
