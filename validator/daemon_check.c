@@ -85,6 +85,8 @@ struct kw_checker {
 	bool leased, trusted, offline;
 	unsigned lease_ms, retry_ms;
 	int64_t retry_at;
+	void (*before_renew)(void *ctx); /* kw_checker_set_before_renew() */
+	void *before_renew_ctx;
 	unsigned fd_epoch; /* moves when kw_checker_fd() may have changed */
 	struct kw_digest_key *key;
 	uint8_t decoy[KW_DIGEST_LEN]; /* what an unknown id's digest is compared with */
@@ -395,6 +397,12 @@ void kw_checker_set_lease(struct kw_checker *c, unsigned ms)
 		kw_store_watch_set_lease(c->watch, ms);
 }
 
+void kw_checker_set_before_renew(struct kw_checker *c, void (*fn)(void *ctx), void *ctx)
+{
+	c->before_renew = fn;
+	c->before_renew_ctx = ctx;
+}
+
 /* A database server's connection is lost. Unlike a replaced file, the old store stays until
  * a new connection works: its lease says how long the cache may still answer (cache misses
  * are temp_fail meanwhile). Connects again at most every retry_ms (100 ms doubling to 2 s);
@@ -661,6 +669,8 @@ static bool lease_holds(struct kw_checker *c)
 		return true;
 	if (c->trusted) {
 		kw_debug("validator lease lapsed within a batch: renewing before answering");
+		if (c->before_renew != NULL)
+			c->before_renew(c->before_renew_ctx);
 		kw_checker_sync(c);
 	}
 	return c->trusted;

@@ -576,7 +576,8 @@ def run(t, server, hosts, loads):
         p = h.kw("audit", "verify", check=False)
         t.eq(p.returncode, 0, "%s: keywarden audit verify: the chain holds" % h.name)
 
-    batch_outlasts_lease(t, server, h1, h2)
+    batch_outlasts_lease(t, server, h1, h2, False)
+    batch_outlasts_lease(t, server, h1, h2, True)
     already_deleted_waits(t, server, hosts)
 
     # ---- a validator that stops removes its row ----
@@ -622,7 +623,7 @@ def recv_now(conn):
     return out
 
 
-def batch_outlasts_lease(t, server, h1, h2):
+def batch_outlasts_lease(t, server, h1, h2, cached_first):
     """Issue 15, review item 1: one wakeup's batch of cache misses, each a round trip that
     waits for a lock another session holds (on table role, which the validator's lookup
     reads and a deletion does not), lasts far longer than the lease. Meanwhile, once h1's
@@ -632,11 +633,14 @@ def batch_outlasts_lease(t, server, h1, h2):
     below that generation). Then the lock is released and the batch ends. The promise: no OK
     for the deleted token written after that wait returned. Before the fix h1 decided the
     whole batch on the lease it held when the batch started, and answered OK from its cache
-    after the wait returned."""
+    after the wait returned. cached_first: the cached token is checked first, the misses
+    after it: its OK, decided on a lease that held, must be written before h1 renews (a
+    renewal lets a writer return), not at the end of the batch."""
+    what = "batch (the cached token %s)" % ("first" if cached_first else "last")
     tok = h2.kw("token", "create", "--as", "alice", "--name", "batch", "--role",
                 "Users").stdout.strip()
     tid = token_id(tok)
-    t.eq(h1.check(tok), ("OK", None), "batch: the token is OK on h1 (and cached there)")
+    t.eq(h1.check(tok), ("OK", None), what + ": the token is OK on h1 (and cached there)")
     holder = subprocess.Popen([os.path.join(BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                                "-d", server.url], stdin=subprocess.PIPE,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -645,38 +649,41 @@ def batch_outlasts_lease(t, server, h1, h2):
     locked = "SELECT count(*) FROM pg_locks WHERE relation = 'role'::regclass AND mode = " \
              "'AccessExclusiveLock' AND granted"
     t.ok(wait_for(lambda: server.sql(locked) == [["1"]]),
-         "batch: another session holds table role's lock")
+         what + ": another session holds table role's lock")
     row = "SELECT lease_until, %s FROM keywarden_validator WHERE pid = %d" % (NOW_MS,
                                                                              h1.daemon.pid)
     conn = vtest.Conn(h1.sock, timeout=60)
     # Each waits for the lock until the validator's lock wait (100 ms) ends: 10 s in all.
     # One read takes the lot (the validator reads up to max_line, 8192 bytes, at a time).
     misses = 100
-    lines = "".join("CHECK\t%d\ttoken=%s\n" % (i + 1, forge(200000 + i))
-                    for i in range(misses))
-    conn.send(lines + "CHECK\t%d\ttoken=%s\n" % (misses + 1, tok))
+    tid_line = 1 if cached_first else misses + 1
+    lines = ["CHECK\t%d\ttoken=%s\n" % (i + (2 if cached_first else 1),
+                                         forge(200000 + i + (1000 if cached_first else 0)))
+             for i in range(misses)]
+    lines.insert(0 if cached_first else misses, "CHECK\t%d\ttoken=%s\n" % (tid_line, tok))
+    conn.send("".join(lines))
     t.ok(wait_for(lambda: server.sql("SELECT count(*) FROM pg_locks WHERE relation = "
                                      "'role'::regclass AND NOT granted") != [["0"]]),
-         "batch: h1's lookups wait for the lock")
+         what + ": h1's lookups wait for the lock")
     start = int(server.sql(row)[0][0])
     # h1's lease lapses (no fix) or h1 renewed it within the batch (its lease_until moved on)
     t.ok(wait_for(lambda: (lambda r: int(r[0]) <= int(r[1]) or
                            int(r[0]) > start + LEASE_MS // 2)(server.sql(row)[0])),
-         "batch: h1's lease lapsed, or h1 renewed it, while its batch waited")
+         what + ": h1's lease lapsed, or h1 renewed it, while its batch waited")
     gen = int(server.sql(
         "BEGIN; UPDATE token SET deleted = created + 1, deleted_by = issuer_id WHERE id = %d; "
         "WITH g AS (UPDATE keywarden_generation SET gen = gen + 1 WHERE id = 1 RETURNING gen) "
         "SELECT gen FROM g, pg_notify('keywarden', (SELECT gen FROM g)::text); COMMIT"
         % tid)[0][0])
     t.ok(wait_for(lambda: lagging(server, gen) == 0, timeout=60),
-         "batch: the writer's wait returns (no live validator below the generation)")
+         what + ": the writer's wait returns (no live validator below the generation)")
     before = recv_now(conn)
-    t.ok(not any(vtest.fields(l).get("id") == str(misses + 1) for l in before),
-         "batch: the batch was still running when the wait returned", *before[-3:])
+    t.ok(len(before) < misses + 1, what + ": the batch was still running when the wait "
+         "returned", *before[-3:])
     holder.stdin.write("ROLLBACK;\n")
     holder.stdin.close()
     rc = holder.wait(60)
-    t.ok(rc == 0, "batch: the lock is released", holder.stderr.read())
+    t.ok(rc == 0, what + ": the lock is released", holder.stderr.read())
     holder.stderr.close()
     after = []
     while len(before) + len(after) < misses + 1:
@@ -685,12 +692,12 @@ def batch_outlasts_lease(t, server, h1, h2):
             break
         after.append(l)
     conn.close()
-    last = [l for l in before + after if vtest.fields(l).get("id") == str(misses + 1)]
+    last = [l for l in before + after if vtest.fields(l).get("id") == str(tid_line)]
     bad = [l for l in after if vtest.fields(l).get("verb") == "OK"]
-    t.ok(len(last) == 1 and not bad, "batch: no OK for the deleted token once the writer's "
+    t.ok(len(last) == 1 and not bad, what + ": no OK for the deleted token once the writer's "
          "wait returned (the lease is checked before each answer, not once per batch)",
          *(last + bad))
-    t.eq(h1.check(tok), ("FAIL", "deleted"), "batch: and h1 answers FAIL deleted then")
+    t.eq(h1.check(tok), ("FAIL", "deleted"), what + ": and h1 answers FAIL deleted then")
 
 
 def already_deleted_waits(t, server, hosts):
