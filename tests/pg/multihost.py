@@ -8,9 +8,13 @@
 # makes a delete wait for its lease and answers no stale OK when it thaws; a stopped database
 # gives temp_fail (never OK past the lease, never OK for what the cache cannot prove) and the
 # validators recover by themselves; concurrent creates never pass the 50-token limit; the
-# audit chain verifies after concurrent writers on every host. No timed assertion: waits are
-# loops with a timeout.
+# audit chain verifies after concurrent writers on every host. The security review's items:
+# a batch of cache misses that outlasts the lease (lookups held up by a lock another session
+# holds) gives no OK after a writer's wait returned; a second delete of the same token
+# ("already deleted") waits like the first; the SSO review reads one snapshot. No timed
+# assertion: waits are loops with a timeout.
 import base64
+import json
 import hashlib
 import os
 import shutil
@@ -579,6 +583,7 @@ def run(t, server, hosts, loads):
     batch_outlasts_lease(t, server, h1, h2, False)
     batch_outlasts_lease(t, server, h1, h2, True)
     already_deleted_waits(t, server, hosts)
+    review_one_snapshot(t, server, h1)
 
     # ---- a validator that stops removes its row ----
     pid = h2.daemon.pid
@@ -730,6 +735,77 @@ def already_deleted_waits(t, server, hosts):
     t.ok(rc == 0, "twice: the first delete succeeded", first.stderr.read())
     first.stderr.close()
     t.eq([h.check(tok) for h in hosts], [("FAIL", "deleted")] * 3, "twice: FAIL deleted on all")
+
+
+def psql_session(server):
+    """A psql reading statements from a pipe, one at a time, as they are written."""
+    return subprocess.Popen([os.path.join(BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                             "-d", server.url], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def waiting(server, table, mode):
+    return server.sql("SELECT count(*) FROM pg_locks WHERE relation = '%s'::regclass AND "
+                      "mode = '%s' AND NOT granted" % (table, mode)) != [["0"]]
+
+
+def review_one_snapshot(t, server, h1):
+    """Review item 3: 'keywarden sso review' reads its cases, then each case's tokens, in one
+    read transaction "so that they agree"; on PostgreSQL that must be one snapshot (REPEATABLE
+    READ), not one per statement. Session A holds keywarden_generation so that the review's
+    sweep (a writer's transaction, before the read) waits at its commit; session B then asks
+    for table token's lock, which it gets once the sweep ended: the review's read takes its
+    cases and waits at their tokens. B deletes the token, closes the case and commits. With
+    one snapshot the review shows the case with its token; with a snapshot per statement, the
+    open case without its token."""
+    h1.kw("user", "add", "--account", "acme", "sue", "--role", "Users")
+    server.sql("UPDATE \"user\" SET source = 'sso', sso_idp = 'https://idp.example', "
+               "sso_name_id = 'sue', sso_state = 'active' WHERE login = 'sue'")
+    tok = h1.kw("token", "create", "--as", "sue", "--name", "snap", "--role",
+                "Users").stdout.strip()
+    tid = token_id(tok)
+    h1.kw("sso", "revoke", "sue", "--reason", "left")
+    a = psql_session(server)
+    a.stdin.write("BEGIN;\nLOCK TABLE keywarden_generation IN EXCLUSIVE MODE;\n")
+    a.stdin.flush()
+    t.ok(wait_for(lambda: server.sql("SELECT count(*) FROM pg_locks WHERE relation = "
+                                     "'keywarden_generation'::regclass AND granted AND mode = "
+                                     "'ExclusiveLock'") == [["1"]]),
+         "review: session A holds keywarden_generation")
+    review = subprocess.Popen([vtest.KEYWARDEN, "--state-dir", h1.state, "sso", "review",
+                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    t.ok(wait_for(lambda: waiting(server, "keywarden_generation", "RowExclusiveLock")),
+         "review: its sweep waits at its commit")
+    b = psql_session(server)
+    b.stdin.write("BEGIN;\nLOCK TABLE token IN ACCESS EXCLUSIVE MODE;\n"
+                  "UPDATE token SET deleted = created + 1, deleted_by = issuer_id WHERE "
+                  "id = %d;\nUPDATE sso_case SET closed = opened, closed_by = 'keywarden', "
+                  "close_reason = 'test' WHERE closed IS NULL;\n" % tid)
+    b.stdin.flush()
+    t.ok(wait_for(lambda: server.sql("SELECT count(*) FROM pg_locks WHERE relation = "
+                                     "'token'::regclass AND mode = 'AccessExclusiveLock'")
+                  == [["1"]]), "review: session B asks for table token's lock")
+    a.stdin.write("COMMIT;\n")
+    a.stdin.close()
+    t.ok(a.wait(60) == 0, "review: session A let the sweep go", a.stderr.read())
+    a.stderr.close()
+    t.ok(wait_for(lambda: waiting(server, "token", "AccessShareLock")),
+         "review: the read took its cases and waits for the tokens")
+    b.stdin.write("COMMIT;\n")
+    b.stdin.close()
+    t.ok(b.wait(60) == 0, "review: session B deleted the token, closed the case, committed",
+         b.stderr.read())
+    b.stderr.close()
+    out, err = review.communicate(timeout=60)
+    cases = []
+    try:
+        cases = [(c["user"], [x["id"] for x in c["tokens"]]) for c in json.loads(out)["cases"]]
+    except (ValueError, KeyError, TypeError):
+        pass
+    t.ok(review.returncode == 0 and cases == [("sue", [tid])],
+         "review: cases and their tokens come from one snapshot (the case with its token)",
+         "cases: %r" % (cases,), err)
 
 
 if __name__ == "__main__":
