@@ -337,8 +337,11 @@ const char *kw_db_errmsg(struct kw_db *db)
 
 int kw_db_begin(struct kw_db *db, bool write)
 {
+	/* PostgreSQL: a read transaction sees one snapshot, as SQLite's does (READ COMMITTED
+	 * would give each statement its own) */
 	if (db->kind == KW_DB_PG)
-		return kw_pg_exec(db, "BEGIN");
+		return kw_pg_exec(db, write ? "BEGIN"
+					    : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 	return kw_db_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 

@@ -39,6 +39,7 @@ struct kw_store {
 	bool readonly;
 	bool bookkeeping; /* kw_store_set_bookkeeping() */
 	bool batch;       /* in a kw_store_begin_batch() transaction: synchronous is NORMAL */
+	bool writing;     /* PostgreSQL: in a kw_store_begin() transaction (store_pg.c) */
 	/* kw_store_act(): the acting user's role cap and what every audit event adds */
 	bool capped;
 	struct kw_role cap;
@@ -93,8 +94,12 @@ bool kw_store_is_pg(const struct kw_store *store)
 
 int kw_store_begin(struct kw_store *store)
 {
-	if (kw_store_is_pg(store))
-		return kw_store_pg_begin(store, store->batch);
+	if (kw_store_is_pg(store)) {
+		if (kw_store_pg_begin(store, store->batch) < 0)
+			return -EIO;
+		store->writing = true;
+		return 0;
+	}
 	return kw_db_begin(store->db, true) == 0 ? 0 : -EIO;
 }
 
@@ -127,9 +132,10 @@ int kw_store_commit(struct kw_store *store)
 {
 	int ret;
 
-	if (kw_store_is_pg(store))
+	if (kw_store_is_pg(store)) {
+		store->writing = false;
 		ret = kw_store_pg_commit(store, store->batch);
-	else
+	} else
 		ret = kw_db_commit(store->db) == 0 ? 0 : -EIO;
 	end_batch(store);
 	return ret;
@@ -137,8 +143,15 @@ int kw_store_commit(struct kw_store *store)
 
 void kw_store_rollback(struct kw_store *store)
 {
+	bool settle = store->writing && !store->batch && !store->bookkeeping;
+
+	store->writing = false;
 	(void)kw_db_rollback(store->db);
 	end_batch(store);
+	/* PostgreSQL: what this writer read (a token "already deleted") may be another writer's
+	 * change that the validators have not all seen yet */
+	if (settle)
+		kw_store_pg_settle(store);
 }
 
 int kw_store_act(struct kw_store *store, const struct kw_store_acting *acting, const char **error_r)

@@ -59,7 +59,11 @@
  * within one lease (a step forward would make W see a lease lapse early; NTP slews); clocks
  * tick at the same rate within the margin; and a validator is not frozen for longer than the
  * margin between deciding an answer and writing it to its socket (the check-then-act gap of
- * any lease). Margin: a fifth of the lease.
+ * any lease). Margin: a fifth of the lease. Every statement on the validator's connection
+ * has a statement_timeout of the margin, and the validator reads the clock again before every
+ * answer that needs the lease and after every lookup (a batch of cache misses is a round trip
+ * each): once the deadline passed it renews, synchronously, before answering
+ * (validator/daemon_check.c), so deciding never trails the deadline by a lookup.
  *
  * Cost. Nothing per request or per wakeup: a clock read and libpq's notification queue. One
  * round trip per L/3 and one per writing commit anywhere (its notification). Not
@@ -276,6 +280,7 @@ static enum kw_store_change do_register(struct kw_store_lease *l)
 {
 	struct kw_db *db = kw_store_db(l->store);
 	int64_t acked = 0;
+	char setup[96];
 
 	l->deadline = 0;
 	if (!connection_ok(l)) {
@@ -284,8 +289,12 @@ static enum kw_store_change do_register(struct kw_store_lease *l)
 	}
 	if (!idle(l))
 		return KW_STORE_CHANGED;
-	/* LISTEN before reading G: a commit after that read is notified. */
-	if (kw_db_exec(db, "LISTEN keywarden") < 0 || kw_db_exec(db, cleanup_sql) < 0) {
+	/* No statement may block the validator's loop longer than the margin (a lookup behind
+	 * a lock, a slow server): past it the lease must be renewed before anything is answered
+	 * (daemon_check.c). LISTEN before reading G: a commit after that read is notified. */
+	snprintf(setup, sizeof(setup), "SET statement_timeout = %u; LISTEN keywarden",
+		 margin_ms(l->lease_ms) > 0 ? margin_ms(l->lease_ms) : 1);
+	if (kw_db_exec(db, setup) < 0 || kw_db_exec(db, cleanup_sql) < 0) {
 		if (!connection_ok(l))
 			lose(l, false);
 		l->retry_at = clock_ms() + RETRY_MS;

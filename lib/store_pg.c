@@ -14,7 +14,14 @@
  * next statement. Bookkeeping writes (last uses, check events: kw_store_bookkeeping()) do
  * not bump it: they change no answer. After COMMIT, the writer waits until every validator
  * whose lease is live acknowledged the new generation (wait_acks(); lib/store_lease.c says
- * why that keeps every validator's cache from answering stale). */
+ * why that keeps every validator's cache from answering stale).
+ *
+ * A writer that found nothing to do ("already deleted", a user already disabled) may have
+ * read the change of another writer that is still waiting for the validators: it must not
+ * return before that one could. Every writer's transaction that ends without a bump (commit
+ * or rollback) waits likewise until every live validator acknowledged the generation current
+ * then (kw_store_pg_settle(): one query when they all have). A COMMIT whose outcome is
+ * unknown (the connection ended) waits as long as the longest lease. */
 #include "config.h"
 
 #include <errno.h>
@@ -290,6 +297,48 @@ static void wait_acks(struct kw_store *store, int64_t gen)
 	sleep_ms(longest);
 }
 
+/* Cannot tell which generation the validators saw: a validator may answer from its cache until
+ * its lease ends. */
+static void wait_longest(struct kw_store *store)
+{
+	kw_warning("cannot read which generation the validators saw (%s): waiting %d ms for "
+		   "their leases to end",
+		   kw_db_errmsg(kw_store_db(store)), LEASE_MAX_MS);
+	sleep_ms(LEASE_MAX_MS);
+}
+
+/* The current generation, and whether a live validator has not acknowledged it yet. */
+static const char settle_sql[] =
+	"WITH n AS (SELECT " SERVER_MS " AS ms), "
+	"g AS (SELECT gen FROM keywarden_generation WHERE id = 1) "
+	"SELECT g.gen, (SELECT count(*) FROM keywarden_validator v WHERE v.acked < g.gen AND "
+	"v.lease_until > n.ms) FROM g, n";
+
+void kw_store_pg_settle(struct kw_store *store)
+{
+	struct kw_db_stmt *st;
+	int64_t gen = 0, n = 0;
+	int rc;
+
+	if (PQstatus(kw_db_pgconn(kw_store_db(store))) != CONNECTION_OK ||
+	    kw_db_in_transaction(kw_store_db(store)))
+		return; /* nothing read any more (a lost connection), or not done yet */
+	if ((st = kw_store_stmt(store, settle_sql)) == NULL) {
+		wait_longest(store);
+		return;
+	}
+	rc = kw_db_step(st);
+	if (rc == KW_DB_ROW) {
+		gen = kw_db_column_int64(st, 0);
+		n = kw_db_column_int64(st, 1);
+	}
+	kw_db_reset(st);
+	if (rc != KW_DB_ROW)
+		wait_longest(store);
+	else if (n > 0)
+		wait_acks(store, gen);
+}
+
 int kw_store_pg_commit(struct kw_store *store, bool batch)
 {
 	struct kw_db *db = kw_store_db(store);
@@ -311,10 +360,22 @@ int kw_store_pg_commit(struct kw_store *store, bool batch)
 		if (rc == KW_DB_ERROR)
 			return -EIO;
 	}
-	if (kw_db_commit(db) < 0)
+	if (kw_db_commit(db) < 0) {
+		/* The connection ended during COMMIT: the change may have committed, and nobody
+		 * can ask whether the validators saw it. Wait as long as any lease may last. */
+		if (gen > 0 && PQstatus(kw_db_pgconn(db)) != CONNECTION_OK) {
+			kw_warning("the outcome of the commit of generation %lld is unknown (the "
+				   "connection ended): waiting %d ms for the validators' leases "
+				   "to end",
+				   (long long)gen, LEASE_MAX_MS);
+			sleep_ms(LEASE_MAX_MS);
+		}
 		return -EIO;
+	}
 	if (gen > 0)
 		wait_acks(store, gen);
+	else if (!batch && !kw_store_bookkeeping(store))
+		kw_store_pg_settle(store); /* it may have read another writer's change */
 	return 0;
 }
 

@@ -66,5 +66,9 @@ int kw_store_pg_begin(struct kw_store *store, bool batch);
 /* Commits; a change that validators must see (any but a batch) bumps the generation and
  * notifies them, and returns once every live validator has seen it (store_pg.c). */
 int kw_store_pg_commit(struct kw_store *store, bool batch);
+/* After a writer's transaction ended without a change: returns once every live validator
+ * acknowledged the generation current now (what it read may be another writer's change that
+ * is still waiting for them). */
+void kw_store_pg_settle(struct kw_store *store);
 
 #endif

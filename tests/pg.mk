@@ -2,7 +2,8 @@
 # (tests/pg/pgserver.sh), the Python side of the switch (tests/pg/kwpg.py), and the schema of
 # schema/pg/ compared with the SQLite one (tests/pg/schema.py, which starts its own server).
 # tests/pg/multihost.py: several hosts on one database (three validators and CLIs under load,
-# the lease of lib/store_lease.c, a frozen validator, a database restart, concurrent writers).
+# the lease of lib/store_lease.c, a frozen validator, a database restart, concurrent writers,
+# a batch that outlasts the lease, a delete of a token already deleted, the SSO review's snapshot).
 TESTS += tests/pg/schema.py tests/pg/store.py tests/pg/multihost.py tests/pg/ssod_reconnect.py
 EXTRA_DIST += tests/pg/pgserver.sh tests/pg/kwpg.py tests/pg/schema.py tests/pg/store.py \
 	tests/pg/multihost.py tests/pg/ssod_reconnect.py tests/bench/bench_pg_sync.py

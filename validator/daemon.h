@@ -89,6 +89,10 @@ void kw_checker_set_lock_wait(struct kw_checker *checker, unsigned ms);
 void kw_checker_sync(struct kw_checker *checker);
 /* The lease of a database server ([validator] lease_ms; no effect on SQLite). */
 void kw_checker_set_lease(struct kw_checker *checker, unsigned ms);
+/* fn(ctx) runs right before the checker renews its lease while answering (the lease lapsed
+ * within a batch of lookups): a renewal lets writers return, so the answers decided so far
+ * must be out first. NULL: none. */
+void kw_checker_set_before_renew(struct kw_checker *checker, void (*fn)(void *ctx), void *ctx);
 /* The lease's upkeep between requests: call on every turn of the loop (cheap: nothing is sent
  * unless a renewal or a reconnect is due or a notification came), and call
  * kw_checker_input() when the descriptor of kw_checker_fd() is readable. fd: -1 for none;

@@ -11,6 +11,9 @@
  * On PostgreSQL (several hosts) the watch is a lease (lib/store_lease.c): the cache answers
  * only while it is held (c->trusted, taken at each sync); past it only what no commit can
  * make wrong (deleted, expired, a wrong secret of a cached token) and temp_fail for the rest.
+ * A batch of cache misses is a round trip each, so the clock is read again before every
+ * answer that depends on the lease (lease_holds()): a lease that lapsed within the batch is
+ * renewed first, synchronously, and the answer decided again.
  * A lost connection keeps the old store, and its lease, until a new connection works.
  *
  * The secret is checked by the HMAC digest on every CHECK (a cached row holds only the digest),
@@ -82,6 +85,8 @@ struct kw_checker {
 	bool leased, trusted, offline;
 	unsigned lease_ms, retry_ms;
 	int64_t retry_at;
+	void (*before_renew)(void *ctx); /* kw_checker_set_before_renew() */
+	void *before_renew_ctx;
 	unsigned fd_epoch; /* moves when kw_checker_fd() may have changed */
 	struct kw_digest_key *key;
 	uint8_t decoy[KW_DIGEST_LEN]; /* what an unknown id's digest is compared with */
@@ -124,6 +129,7 @@ static size_t hash_id(uint64_t id)
 
 static void touches_harvest(struct kw_checker *c);
 static void touch_move(struct kw_checker *c, struct centry *e);
+static bool lease_holds(struct kw_checker *c);
 
 #define BUCKETS_MIN 256
 
@@ -391,6 +397,12 @@ void kw_checker_set_lease(struct kw_checker *c, unsigned ms)
 		kw_store_watch_set_lease(c->watch, ms);
 }
 
+void kw_checker_set_before_renew(struct kw_checker *c, void (*fn)(void *ctx), void *ctx)
+{
+	c->before_renew = fn;
+	c->before_renew_ctx = ctx;
+}
+
 /* A database server's connection is lost. Unlike a replaced file, the old store stays until
  * a new connection works: its lease says how long the cache may still answer (cache misses
  * are temp_fail meanwhile). Connects again at most every retry_ms (100 ms doubling to 2 s);
@@ -615,6 +627,7 @@ int kw_checker_role_rank(struct kw_checker *c, const char *name, size_t len, int
 
 	if (len > KW_ROLE_MAX || memchr(name, '\0', len) != NULL)
 		return -ENOENT;
+	(void)lease_holds(c); /* a rank answers for the lease too */
 	for (size_t i = 0; i < c->n_roles && c->trusted; i++) {
 		if (strlen(c->roles[i].name) == len && memcmp(c->roles[i].name, name, len) == 0) {
 			*rank_r = c->roles[i].rank;
@@ -632,6 +645,8 @@ int kw_checker_role_rank(struct kw_checker *c, const char *name, size_t len, int
 		kw_warning("role lookup failed: %s", error != NULL ? error : "database error");
 		return -EIO;
 	}
+	if (!lease_holds(c))
+		return -EIO; /* the lookup outlasted the lease: its row may be older than a commit */
 	if (c->n_roles < ROLES_CACHED) {
 		memcpy(c->roles[c->n_roles].name, buf, len + 1);
 		c->roles[c->n_roles].rank = role.rank;
@@ -641,18 +656,106 @@ int kw_checker_role_rank(struct kw_checker *c, const char *name, size_t len, int
 	return 0;
 }
 
+/* The lease may have lapsed since this wakeup's sync: every lookup is a blocking round trip, and
+ * a batch of cache misses can take longer than the margin (lib/store_lease.c). Read the clock
+ * before every answer that depends on the lease; when it no longer holds, renew at once (a
+ * sync: it drops the cache when acked moved) or, when that fails, stop trusting the cache.
+ * True when the answer may go out. */
+static bool lease_holds(struct kw_checker *c)
+{
+	if (!c->leased)
+		return true;
+	if (c->trusted && kw_store_watch_held(c->watch))
+		return true;
+	if (c->trusted) {
+		kw_debug("validator lease lapsed within a batch: renewing before answering");
+		if (c->before_renew != NULL)
+			c->before_renew(c->before_renew_ctx);
+		kw_checker_sync(c);
+	}
+	return c->trusted;
+}
+
+/* Decides the answer for id from the cache, looking it up on a miss; e_r: the entry (NULL when
+ * none). */
+static void decide(struct kw_checker *c, uint64_t id, const uint8_t *digest,
+		   struct kw_check_answer *res, struct centry **e_r)
+{
+	struct kw_token_check row;
+	const uint8_t *expected;
+	struct centry *e;
+	bool match;
+	int ret;
+
+	*e_r = NULL;
+	res->ok = false;
+	res->code = KW_PROTO_CODE_INVALID;
+	e = cache_find(c, id);
+	if (e == NULL && (c->offline || !c->trusted)) {
+		res->code = KW_PROTO_CODE_TEMP_FAIL; /* nobody to ask (store_lease.c) */
+		return;
+	}
+	if (e == NULL) {
+		ret = kw_store_token_lookup(c->store, id, &row);
+		if (ret == -ENOENT) {
+			e = cache_slot(c, id);
+			e->negative = true;
+		} else if (ret < 0) {
+			kw_warning("token %llu: database lookup failed: %s", (unsigned long long)id,
+				   kw_store_db_error(c->store));
+			res->code = KW_PROTO_CODE_TEMP_FAIL;
+			return;
+		} else {
+			e = cache_slot(c, id);
+			fill_entry(e, &row);
+			OPENSSL_cleanse(&row, sizeof(row));
+		}
+	}
+	*e_r = e;
+	/* The same work for every id that parsed: an unknown one is compared with the decoy. */
+	expected = e->negative ? c->decoy : e->digest;
+	match = kw_digest_equal(digest, expected);
+	if (e->negative && !c->trusted)
+		res->code = KW_PROTO_CODE_TEMP_FAIL; /* it may have been created since */
+	if (!match || e->negative)
+		return;
+	switch (kw_token_status_of(e->expires, e->deleted ? 1 : 0, e->issuer_enabled, c->now)) {
+	case KW_TOKEN_ACTIVE:
+		if (!c->trusted) {
+			res->code = KW_PROTO_CODE_TEMP_FAIL; /* the lease ended: not proven */
+			break;
+		}
+		res->ok = true;
+		break;
+	case KW_TOKEN_EXPIRED:
+		res->code = KW_PROTO_CODE_EXPIRED;
+		break;
+	case KW_TOKEN_DELETED:
+		res->code = KW_PROTO_CODE_DELETED;
+		break;
+	case KW_TOKEN_DISABLED:
+		/* a user may be enabled again: only the lease proves it is still disabled */
+		res->code = c->trusted ? KW_PROTO_CODE_DISABLED : KW_PROTO_CODE_TEMP_FAIL;
+		break;
+	}
+}
+
+/* An answer that a commit could make wrong: OK, disabled, an unknown id (a token created since
+ * may have it). Deleted, expired and a wrong secret of a known token are final. */
+static bool needs_lease(const struct kw_check_answer *res, const struct centry *e)
+{
+	return res->ok || res->code == KW_PROTO_CODE_DISABLED ||
+	       (res->code == KW_PROTO_CODE_INVALID && e != NULL && e->negative);
+}
+
 void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const char *ip,
 		      size_t ip_len, struct kw_check_answer *res)
 {
-	struct kw_token_check row;
 	struct kw_secret secret;
 	uint8_t digest[KW_DIGEST_LEN];
-	const uint8_t *expected;
 	struct centry *e;
 	uint64_t id;
 	uint32_t first;
-	bool match;
-	int ret;
 
 	memset(res, 0, sizeof(*res));
 	res->code = KW_PROTO_CODE_INVALID;
@@ -676,55 +779,22 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 		res->code = KW_PROTO_CODE_TEMP_FAIL;
 		goto out;
 	}
-	e = cache_find(c, id);
-	if (e == NULL && (c->offline || !c->trusted)) {
-		res->code = KW_PROTO_CODE_TEMP_FAIL; /* nobody to ask (store_lease.c) */
-		goto out;
-	}
-	if (e == NULL) {
-		ret = kw_store_token_lookup(c->store, id, &row);
-		if (ret == -ENOENT) {
-			e = cache_slot(c, id);
-			e->negative = true;
-		} else if (ret < 0) {
-			kw_warning("token %llu: database lookup failed: %s", (unsigned long long)id,
-				   kw_store_db_error(c->store));
+	/* Before a lookup (whose row the cache keeps) and after it (a lookup is a round trip):
+	 * the lease must still hold when the answer is decided. A renewal may drop the cache:
+	 * decide again, once; past that, what needs the lease is temp_fail. */
+	(void)lease_holds(c);
+	decide(c, id, digest, res, &e);
+	if (needs_lease(res, e) && !lease_holds(c)) {
+		decide(c, id, digest, res, &e);
+		if (needs_lease(res, e) && !lease_holds(c)) {
+			res->ok = false;
 			res->code = KW_PROTO_CODE_TEMP_FAIL;
-			goto out;
-		} else {
-			e = cache_slot(c, id);
-			fill_entry(e, &row);
-			OPENSSL_cleanse(&row, sizeof(row));
 		}
 	}
-	/* The same work for every id that parsed: an unknown one is compared with the decoy. */
-	expected = e->negative ? c->decoy : e->digest;
-	match = kw_digest_equal(digest, expected);
-	if (e->negative && !c->trusted)
-		res->code = KW_PROTO_CODE_TEMP_FAIL; /* it may have been created since */
-	if (!match || e->negative)
-		goto out;
-	switch (kw_token_status_of(e->expires, e->deleted ? 1 : 0, e->issuer_enabled, c->now)) {
-	case KW_TOKEN_ACTIVE:
-		if (!c->trusted) {
-			res->code = KW_PROTO_CODE_TEMP_FAIL; /* the lease ended: not proven */
-			break;
-		}
-		res->ok = true;
+	if (res->ok) {
 		res->fields = e->fields;
 		res->fields_len = e->fields_len;
 		record_use(c, e, ip, ip_len);
-		break;
-	case KW_TOKEN_EXPIRED:
-		res->code = KW_PROTO_CODE_EXPIRED;
-		break;
-	case KW_TOKEN_DELETED:
-		res->code = KW_PROTO_CODE_DELETED;
-		break;
-	case KW_TOKEN_DISABLED:
-		/* a user may be enabled again: only the lease proves it is still disabled */
-		res->code = c->trusted ? KW_PROTO_CODE_DISABLED : KW_PROTO_CODE_TEMP_FAIL;
-		break;
 	}
 out:
 	explicit_bzero(digest, sizeof(digest)); /* a plain memset that is kept: cheaper here */

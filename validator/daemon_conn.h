@@ -55,6 +55,7 @@ struct kw_server {
 	struct conn *idle_head, *idle_tail;
 	struct conn *line_head, *line_tail;
 	struct conn *graveyard;
+	struct conn *answering; /* whose requests are being answered (answers_out()) */
 	struct kw_peers *peers;
 	size_t n_conns;
 	int64_t accept_resume; /* listening sockets out of the epoll set until then; 0: in it */

@@ -267,6 +267,27 @@ static bool conn_write(struct kw_server *s, struct conn *c, int64_t now)
 	return true;
 }
 
+/* The checker is about to renew its lease in the middle of a batch (daemon_check.c): the
+ * answers already decided for the connection being answered go out first, as far as its
+ * socket takes them, because a renewal lets a writer return (lib/store_lease.c), and an
+ * answer decided before must not be written after. Errors are left to conn_write(). The
+ * other connections of the batch were written after their turn. */
+static void answers_out(void *ctx)
+{
+	struct kw_server *s = ctx;
+	struct conn *c = s->answering;
+
+	while (c != NULL && !c->dead && c->out_len > c->out_off) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		c->out_off += (size_t)n;
+	}
+}
+
 /* The peer's supplementary groups (SO_PEERGROUPS), appended to groups[0..ng); the buffer
  * grows to what the kernel says it needs (a peer may have up to NGROUPS_MAX groups). */
 static gid_t *peer_groups(int fd, gid_t primary, size_t *ng_r)
@@ -910,7 +931,9 @@ int kw_server_run(struct kw_server *s)
 			c->readable = false;
 			if (c->dead)
 				continue;
+			s->answering = c;
 			conn_process(s, c, now);
+			s->answering = NULL;
 			line_track(s, c, now);
 			if (conn_write(s, c, now))
 				conn_update_events(s, c);
@@ -951,6 +974,7 @@ int kw_server_new(int listen_fd, int http_fd, struct kw_checker *checker, const 
 	s->listen_fd = listen_fd;
 	s->http_fd = http_fd;
 	s->checker = checker;
+	kw_checker_set_before_renew(checker, answers_out, s);
 	s->vc = vc;
 	s->hooks = *hooks;
 	s->sig_fd = -1;
@@ -1007,6 +1031,7 @@ void kw_server_free(struct kw_server **serverp)
 
 	if (s == NULL)
 		return;
+	kw_checker_set_before_renew(s->checker, NULL, NULL);
 	while (s->idle_head != NULL)
 		conn_close(s, s->idle_head, "shutting down");
 	while (s->graveyard != NULL) {

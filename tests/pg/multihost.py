@@ -8,9 +8,13 @@
 # makes a delete wait for its lease and answers no stale OK when it thaws; a stopped database
 # gives temp_fail (never OK past the lease, never OK for what the cache cannot prove) and the
 # validators recover by themselves; concurrent creates never pass the 50-token limit; the
-# audit chain verifies after concurrent writers on every host. No timed assertion: waits are
-# loops with a timeout.
+# audit chain verifies after concurrent writers on every host. The security review's items:
+# a batch of cache misses that outlasts the lease (lookups held up by a lock another session
+# holds) gives no OK after a writer's wait returned; a second delete of the same token
+# ("already deleted") waits like the first; the SSO review reads one snapshot. No timed
+# assertion: waits are loops with a timeout.
 import base64
+import json
 import hashlib
 import os
 import shutil
@@ -576,6 +580,11 @@ def run(t, server, hosts, loads):
         p = h.kw("audit", "verify", check=False)
         t.eq(p.returncode, 0, "%s: keywarden audit verify: the chain holds" % h.name)
 
+    batch_outlasts_lease(t, server, h1, h2, False)
+    batch_outlasts_lease(t, server, h1, h2, True)
+    already_deleted_waits(t, server, hosts)
+    review_one_snapshot(t, server, h1)
+
     # ---- a validator that stops removes its row ----
     pid = h2.daemon.pid
     h2.stop()
@@ -586,6 +595,217 @@ def run(t, server, hosts, loads):
     for h in hosts:
         t.ok(h.rc == 0 and "Sanitizer" not in h.log(),
              "%s: the validator exited cleanly (status %r)" % (h.name, h.rc))
+
+
+NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+
+def lagging(server, gen):
+    """How many validators may still answer from a cache older than generation gen (the
+    writer's wait in lib/store_pg.c)."""
+    return int(server.sql("SELECT count(*) FROM keywarden_validator WHERE acked < %d AND "
+                          "lease_until > %s" % (gen, NOW_MS))[0][0])
+
+
+def recv_now(conn):
+    """The complete answer lines already in conn's socket, without waiting."""
+    conn.s.setblocking(False)
+    try:
+        while True:
+            d = conn.s.recv(65536)
+            if not d:
+                break
+            conn.buf += d
+    except BlockingIOError:
+        pass
+    finally:
+        conn.s.setblocking(True)
+        conn.s.settimeout(60)
+    out = []
+    while b"\n" in conn.buf:
+        l, conn.buf = conn.buf.split(b"\n", 1)
+        out.append(l.decode(errors="replace"))
+    return out
+
+
+def batch_outlasts_lease(t, server, h1, h2, cached_first):
+    """Issue 15, review item 1: one wakeup's batch of cache misses, each a round trip that
+    waits for a lock another session holds (on table role, which the validator's lookup
+    reads and a deletion does not), lasts far longer than the lease. Meanwhile, once h1's
+    lease lapsed or h1 renewed it within the batch, a deletion of a token h1 has cached
+    commits (raw SQL, as a writer commits: the change and the generation in one
+    transaction), and the test waits as the writer does (until no live validator's row is
+    below that generation). Then the lock is released and the batch ends. The promise: no OK
+    for the deleted token written after that wait returned. Before the fix h1 decided the
+    whole batch on the lease it held when the batch started, and answered OK from its cache
+    after the wait returned. cached_first: the cached token is checked first, the misses
+    after it: its OK, decided on a lease that held, must be written before h1 renews (a
+    renewal lets a writer return), not at the end of the batch."""
+    what = "batch (the cached token %s)" % ("first" if cached_first else "last")
+    tok = h2.kw("token", "create", "--as", "alice", "--name", "batch", "--role",
+                "Users").stdout.strip()
+    tid = token_id(tok)
+    t.eq(h1.check(tok), ("OK", None), what + ": the token is OK on h1 (and cached there)")
+    holder = subprocess.Popen([os.path.join(BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                               "-d", server.url], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    holder.stdin.write("BEGIN;\nLOCK TABLE role IN ACCESS EXCLUSIVE MODE;\n")
+    holder.stdin.flush()
+    locked = "SELECT count(*) FROM pg_locks WHERE relation = 'role'::regclass AND mode = " \
+             "'AccessExclusiveLock' AND granted"
+    t.ok(wait_for(lambda: server.sql(locked) == [["1"]]),
+         what + ": another session holds table role's lock")
+    row = "SELECT lease_until, %s FROM keywarden_validator WHERE pid = %d" % (NOW_MS,
+                                                                             h1.daemon.pid)
+    conn = vtest.Conn(h1.sock, timeout=60)
+    # Each waits for the lock until the validator's lock wait (100 ms) ends: 10 s in all.
+    # One read takes the lot (the validator reads up to max_line, 8192 bytes, at a time).
+    misses = 100
+    tid_line = 1 if cached_first else misses + 1
+    lines = ["CHECK\t%d\ttoken=%s\n" % (i + (2 if cached_first else 1),
+                                         forge(200000 + i + (1000 if cached_first else 0)))
+             for i in range(misses)]
+    lines.insert(0 if cached_first else misses, "CHECK\t%d\ttoken=%s\n" % (tid_line, tok))
+    conn.send("".join(lines))
+    t.ok(wait_for(lambda: server.sql("SELECT count(*) FROM pg_locks WHERE relation = "
+                                     "'role'::regclass AND NOT granted") != [["0"]]),
+         what + ": h1's lookups wait for the lock")
+    start = int(server.sql(row)[0][0])
+    # h1's lease lapses (no fix) or h1 renewed it within the batch (its lease_until moved on)
+    t.ok(wait_for(lambda: (lambda r: int(r[0]) <= int(r[1]) or
+                           int(r[0]) > start + LEASE_MS // 2)(server.sql(row)[0])),
+         what + ": h1's lease lapsed, or h1 renewed it, while its batch waited")
+    gen = int(server.sql(
+        "BEGIN; UPDATE token SET deleted = created + 1, deleted_by = issuer_id WHERE id = %d; "
+        "WITH g AS (UPDATE keywarden_generation SET gen = gen + 1 WHERE id = 1 RETURNING gen) "
+        "SELECT gen FROM g, pg_notify('keywarden', (SELECT gen FROM g)::text); COMMIT"
+        % tid)[0][0])
+    t.ok(wait_for(lambda: lagging(server, gen) == 0, timeout=60),
+         what + ": the writer's wait returns (no live validator below the generation)")
+    before = recv_now(conn)
+    t.ok(len(before) < misses + 1, what + ": the batch was still running when the wait "
+         "returned", *before[-3:])
+    holder.stdin.write("ROLLBACK;\n")
+    holder.stdin.close()
+    rc = holder.wait(60)
+    t.ok(rc == 0, what + ": the lock is released", holder.stderr.read())
+    holder.stderr.close()
+    after = []
+    while len(before) + len(after) < misses + 1:
+        l = conn.line()
+        if l is None:
+            break
+        after.append(l)
+    conn.close()
+    last = [l for l in before + after if vtest.fields(l).get("id") == str(tid_line)]
+    bad = [l for l in after if vtest.fields(l).get("verb") == "OK"]
+    t.ok(len(last) == 1 and not bad, what + ": no OK for the deleted token once the writer's "
+         "wait returned (the lease is checked before each answer, not once per batch)",
+         *(last + bad))
+    t.eq(h1.check(tok), ("FAIL", "deleted"), what + ": and h1 answers FAIL deleted then")
+
+
+def already_deleted_waits(t, server, hosts):
+    """Review item 2b: a second 'token delete' of a token another delete has just committed
+    (and is waiting for the validators) reports "already deleted": it must not return before
+    the first could, i.e. while a validator may still answer OK from its cache."""
+    h1, h2, h3 = hosts
+    tok = h1.kw("token", "create", "--as", "alice", "--name", "twice", "--role",
+                "Users").stdout.strip()
+    tid = token_id(tok)
+    t.eq([h.check(tok) for h in hosts], [("OK", None)] * 3, "twice: OK on all three")
+    h3.daemon.send_signal(signal.SIGSTOP)
+    try:
+        first = subprocess.Popen([vtest.KEYWARDEN, "--state-dir", h1.state, "token", "delete",
+                                  "--as", "alice", str(tid)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+        t.ok(wait_for(lambda: server.sql("SELECT deleted IS NOT NULL FROM token WHERE id = %d"
+                                         % tid) == [["t"]]),
+             "twice: the first delete committed (and waits for the frozen h3)")
+        gen = int(server.sql("SELECT gen FROM keywarden_generation")[0][0])
+        second = h2.kw("token", "delete", "--as", "alice", str(tid), check=False)
+        n = lagging(server, gen)
+        t.ok(second.returncode != 0 and "already deleted" in second.stderr,
+             "twice: the second delete reports it already deleted", second.stderr)
+        t.eq(n, 0, "twice: it returned only once no validator may still answer from a cache "
+             "older than the deletion (h3 frozen: its lease had lapsed)")
+    finally:
+        h3.daemon.send_signal(signal.SIGCONT)
+    rc = first.wait(60)
+    t.ok(rc == 0, "twice: the first delete succeeded", first.stderr.read())
+    first.stderr.close()
+    t.eq([h.check(tok) for h in hosts], [("FAIL", "deleted")] * 3, "twice: FAIL deleted on all")
+
+
+def psql_session(server):
+    """A psql reading statements from a pipe, one at a time, as they are written."""
+    return subprocess.Popen([os.path.join(BIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                             "-d", server.url], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def waiting(server, table, mode):
+    return server.sql("SELECT count(*) FROM pg_locks WHERE relation = '%s'::regclass AND "
+                      "mode = '%s' AND NOT granted" % (table, mode)) != [["0"]]
+
+
+def review_one_snapshot(t, server, h1):
+    """Review item 3: 'keywarden sso review' reads its cases, then each case's tokens, in one
+    read transaction "so that they agree"; on PostgreSQL that must be one snapshot (REPEATABLE
+    READ), not one per statement. Session A holds keywarden_generation so that the review's
+    sweep (a writer's transaction, before the read) waits at its commit; session B then asks
+    for table token's lock, which it gets once the sweep ended: the review's read takes its
+    cases and waits at their tokens. B deletes the token, closes the case and commits. With
+    one snapshot the review shows the case with its token; with a snapshot per statement, the
+    open case without its token."""
+    h1.kw("user", "add", "--account", "acme", "sue", "--role", "Users")
+    server.sql("UPDATE \"user\" SET source = 'sso', sso_idp = 'https://idp.example', "
+               "sso_name_id = 'sue', sso_state = 'active' WHERE login = 'sue'")
+    tok = h1.kw("token", "create", "--as", "sue", "--name", "snap", "--role",
+                "Users").stdout.strip()
+    tid = token_id(tok)
+    h1.kw("sso", "revoke", "sue", "--reason", "left")
+    a = psql_session(server)
+    a.stdin.write("BEGIN;\nLOCK TABLE keywarden_generation IN EXCLUSIVE MODE;\n")
+    a.stdin.flush()
+    t.ok(wait_for(lambda: server.sql("SELECT count(*) FROM pg_locks WHERE relation = "
+                                     "'keywarden_generation'::regclass AND granted AND mode = "
+                                     "'ExclusiveLock'") == [["1"]]),
+         "review: session A holds keywarden_generation")
+    review = subprocess.Popen([vtest.KEYWARDEN, "--state-dir", h1.state, "sso", "review",
+                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    t.ok(wait_for(lambda: waiting(server, "keywarden_generation", "RowExclusiveLock")),
+         "review: its sweep waits at its commit")
+    b = psql_session(server)
+    b.stdin.write("BEGIN;\nLOCK TABLE token IN ACCESS EXCLUSIVE MODE;\n"
+                  "UPDATE token SET deleted = created + 1, deleted_by = issuer_id WHERE "
+                  "id = %d;\nUPDATE sso_case SET closed = opened, closed_by = 'keywarden', "
+                  "close_reason = 'test' WHERE closed IS NULL;\n" % tid)
+    b.stdin.flush()
+    t.ok(wait_for(lambda: server.sql("SELECT count(*) FROM pg_locks WHERE relation = "
+                                     "'token'::regclass AND mode = 'AccessExclusiveLock'")
+                  == [["1"]]), "review: session B asks for table token's lock")
+    a.stdin.write("COMMIT;\n")
+    a.stdin.close()
+    t.ok(a.wait(60) == 0, "review: session A let the sweep go", a.stderr.read())
+    a.stderr.close()
+    t.ok(wait_for(lambda: waiting(server, "token", "AccessShareLock")),
+         "review: the read took its cases and waits for the tokens")
+    b.stdin.write("COMMIT;\n")
+    b.stdin.close()
+    t.ok(b.wait(60) == 0, "review: session B deleted the token, closed the case, committed",
+         b.stderr.read())
+    b.stderr.close()
+    out, err = review.communicate(timeout=60)
+    cases = []
+    try:
+        cases = [(c["user"], [x["id"] for x in c["tokens"]]) for c in json.loads(out)["cases"]]
+    except (ValueError, KeyError, TypeError):
+        pass
+    t.ok(review.returncode == 0 and cases == [("sue", [tid])],
+         "review: cases and their tokens come from one snapshot (the case with its token)",
+         "cases: %r" % (cases,), err)
 
 
 if __name__ == "__main__":
