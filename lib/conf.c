@@ -3,6 +3,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "store.h"
 #include "error.h"
 #include "xalloc.h"
 #include "keywarden_protocol.h"
@@ -403,7 +404,7 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 	if (v != NULL) {
 		if (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0') {
 			v += 7;
-		} else if (strncmp(v, "postgresql:", 11) != 0 && strncmp(v, "postgres:", 9) != 0) {
+		} else if (!kw_store_url_is_pg(v)) {
 			*error_r = kw_error_format("the store URL must start with sqlite: or "
 						   "postgresql:");
 			ret = -EINVAL;
@@ -413,7 +414,7 @@ int kw_config_load(const struct kw_config_options *opts, struct kw_config **cfg_
 		v = kw_config_get(cfg, "store", "database");
 	}
 	cfg->database = v != NULL ? kw_strdup(v) : path_join(cfg->state_dir, "keywarden.db");
-	if (strncmp(cfg->database, "postgres", 8) != 0) {
+	if (!kw_store_url_is_pg(cfg->database)) {
 		cfg->store_name = kw_strdup(cfg->database);
 	} else if ((ret = kw_db_pg_url_check(cfg->database,
 					     kw_config_bool(cfg, "store", "unverified_tls"),

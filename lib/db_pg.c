@@ -171,7 +171,8 @@ int kw_pg_open(struct kw_db *db, const char *conninfo, const char **error_r)
 		return -EINVAL;
 	free(name);
 	memcpy(values, default_values, sizeof(values));
-	values[7] = conninfo; /* last: what the URL sets wins over the defaults above */
+	/* dbname, the last pair: what the URL sets wins over the defaults before it */
+	values[sizeof(values) / sizeof(values[0]) - 2] = conninfo;
 	db->pg = PQconnectdbParams(default_keywords, values, 1);
 	if (db->pg == NULL) {
 		*error_r = kw_error_format("cannot connect to PostgreSQL: out of memory");
@@ -249,7 +250,7 @@ static char *translate(const char *sql, int *n_params_r)
 	size_t len = strlen(sql), o = 0;
 	/* each character grows at most to "user" -> "\"user\"" (+2 for 4) or ? -> $NNN */
 	char *out = malloc(len * 3 + 1);
-	int next = 0, max = 0;
+	int max = 0;
 
 	if (out == NULL)
 		abort();
@@ -281,7 +282,6 @@ static char *translate(const char *sql, int *n_params_r)
 			} else {
 				n = max + 1;
 			}
-			next = n;
 			if (n > max)
 				max = n;
 			o += (size_t)sprintf(out + o, "$%d", n);
@@ -305,7 +305,6 @@ static char *translate(const char *sql, int *n_params_r)
 			i++;
 		}
 	}
-	(void)next;
 	out[o] = '\0';
 	*n_params_r = max;
 	return out;
@@ -413,6 +412,7 @@ void kw_pg_reset(struct kw_db_stmt *st)
 {
 	PQclear(st->res);
 	st->res = NULL;
+	st->blob_src = NULL; /* its cell is gone */
 	st->row = st->n_rows = 0;
 	if (st->n_params > 0)
 		memset(st->params, 0, (size_t)st->n_params * sizeof(*st->params));
@@ -446,18 +446,24 @@ const void *kw_pg_blob(struct kw_db_stmt *st, int col, size_t *len_r)
 
 	if (v == NULL)
 		return NULL;
-	/* bytea_output = hex (the default since 9.0): "\x" then two digits a byte */
+	if (v == st->blob_src) { /* column_blob() then column_bytes(): decoded once */
+		if (len_r != NULL)
+			*len_r = st->blob_n;
+		return st->blob;
+	}
+	/* bytea_output = hex (pinned at connect): "\x" then two digits a byte */
 	if (len < 2 || v[0] != '\\' || v[1] != 'x' || len % 2 != 0)
 		return NULL;
 	n = (len - 2) / 2;
-	if (n > st->blob_len || st->blob == NULL) {
+	if (n > st->blob_cap || st->blob == NULL) {
 		unsigned char *grown = realloc(st->blob, n > 0 ? n : 1);
 
 		if (grown == NULL)
 			abort();
 		st->blob = grown;
-		st->blob_len = n;
+		st->blob_cap = n;
 	}
+	st->blob_src = NULL; /* until the whole cell is decoded */
 	for (size_t i = 0; i < n; i++) {
 		int hi = hex_digit(v[2 + 2 * i]), lo = hex_digit(v[3 + 2 * i]);
 
@@ -465,6 +471,8 @@ const void *kw_pg_blob(struct kw_db_stmt *st, int col, size_t *len_r)
 			return NULL;
 		st->blob[i] = (unsigned char)(hi << 4 | lo);
 	}
+	st->blob_src = v;
+	st->blob_n = n;
 	if (len_r != NULL)
 		*len_r = n;
 	return st->blob;

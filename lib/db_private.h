@@ -39,9 +39,11 @@ struct kw_db_stmt {
 	struct pg_result *res;
 	int row, n_rows;
 	bool persistent;
-	/* the last blob column read, decoded from PostgreSQL's text form */
+	/* the last blob column read, decoded from PostgreSQL's text form: blob_n bytes of
+	 * blob_cap, from the result's cell blob_src (NULL: none since the last reset) */
 	unsigned char *blob;
-	size_t blob_len;
+	size_t blob_n, blob_cap;
+	const char *blob_src;
 };
 
 /* PostgreSQL type OIDs (pg_type.h; stable across versions) */
