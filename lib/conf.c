@@ -70,6 +70,7 @@ static const struct setting {
 	U("validator", "cache_size", 65536, 16, 16777216),
 	U("validator", "line_timeout", 10, 1, 3600),
 	U("validator", "lease_ms", 3000, 100, 60000), /* PostgreSQL: lib/store_lease.c */
+	U("validator", "busy_poll_us", 50, 0, 1000),  /* validator/daemon_server.c */
 	/* DERIVED: a quarter of max_connections (at least 1) */
 	U("validator", "max_connections_per_uid", DERIVED, 1, 1000000),
 	/* the HTTP check endpoint (doc/http-authz.md) */

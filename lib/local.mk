@@ -14,7 +14,7 @@ lib_libkwcore_la_SOURCES = \
 	lib/store_validator.c lib/store_validator.h lib/store_lease.c lib/store_lease.h \
 	lib/store_key.c lib/store_reserve.c \
 	lib/timeutil.c lib/timeutil.h \
-	lib/token.c lib/token.h \
+	lib/token.c lib/token.h lib/siphash.c lib/siphash.h \
 	lib/store_token.c lib/store_session.c lib/store_report.c lib/store_notify.c \
 	lib/sso.h lib/sso_private.h lib/sso_rule.c lib/sso_rule.h \
 	lib/sso_login.c lib/sso_case.c lib/sso_review.c \

@@ -141,14 +141,10 @@ int kw_token_id_parse(const char *text, uint64_t *id_r)
 	return parse_id(text, strlen(text), id_r);
 }
 
-int kw_token_parse(const char *text, size_t len, uint64_t *id_r, struct kw_secret *secret_r)
+int kw_token_locate(const char *text, size_t len, uint64_t *id_r, const char **token_r,
+		    size_t *token_len_r)
 {
-	uint8_t raw[KW_SECRET_RANDOM_LEN + KW_SECRET_CHECK_LEN];
-	uint8_t want[KW_SECRET_CHECK_LEN];
-	struct kw_secret secret;
 	const char *p = text, *end = text + len, *sep;
-	uint64_t id;
-	int ret = -EINVAL;
 
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
@@ -163,11 +159,28 @@ int kw_token_parse(const char *text, size_t len, uint64_t *id_r, struct kw_secre
 		;
 	if (sep == end || (*sep != '$' && *sep != '_'))
 		return -EINVAL;
-	if (parse_id(p, (size_t)(sep - p), &id) < 0)
+	if (parse_id(p, (size_t)(sep - p), id_r) < 0)
 		return -EINVAL;
-	p = sep + 1;
-	if (end - p != KW_SECRET_TEXT_LEN)
+	if (end - (sep + 1) != KW_SECRET_TEXT_LEN)
 		return -EINVAL;
+	*token_r = p;
+	*token_len_r = (size_t)(end - p);
+	return 0;
+}
+
+int kw_token_parse(const char *text, size_t len, uint64_t *id_r, struct kw_secret *secret_r)
+{
+	uint8_t raw[KW_SECRET_RANDOM_LEN + KW_SECRET_CHECK_LEN];
+	uint8_t want[KW_SECRET_CHECK_LEN];
+	struct kw_secret secret;
+	const char *p;
+	size_t tlen;
+	uint64_t id;
+	int ret = -EINVAL;
+
+	if (kw_token_locate(text, len, &id, &p, &tlen) < 0)
+		return -EINVAL;
+	p += tlen - KW_SECRET_TEXT_LEN;
 	for (size_t i = 0, o = 0; i < KW_SECRET_TEXT_LEN; i += 4, o += 3) {
 		int a = b64url_value((unsigned char)p[i]),
 		    b = b64url_value((unsigned char)p[i + 1]);

@@ -42,6 +42,13 @@ void kw_token_format(uint64_t id, const struct kw_secret *secret, char *text);
  * checksum. Returns 0, or -EINVAL for anything malformed; never looks at a database. */
 int kw_token_parse(const char *text, size_t len, uint64_t *id_r, struct kw_secret *secret_r);
 
+/* The first, cheap part of kw_token_parse(): the token's own text within text (blanks and the
+ * "APIKey" scheme stripped: "<id>$<secret>" or "<id>_<secret>") and its id, when the id parses
+ * and the secret has the right length. Its digits and checksum are not checked. Returns 0 or
+ * -EINVAL. */
+int kw_token_locate(const char *text, size_t len, uint64_t *id_r, const char **token_r,
+		    size_t *token_len_r);
+
 /* Parses a public token id ("7711"): 1..KW_TOKEN_ID_MAX, digits only. */
 int kw_token_id_parse(const char *text, uint64_t *id_r);
 

@@ -26,6 +26,7 @@ KW_PG_TESTS = \
 	tests/validator/stale.py tests/validator/clients.py tests/validator/spec.py \
 	tests/validator/systemd.py tests/validator/emfile.py tests/validator/slots.py \
 	tests/validator/wipe.py tests/validator/debuglog.py tests/validator/http.py \
+	tests/validator/memo.py tests/validator/busypoll.py \
 	tests/nginx/nginx.py \
 	tests/pam/test_pam.py tests/pam/test_cli_check.py \
 	tests/saml/corpus.py tests/saml/attacks.py \

@@ -13,6 +13,8 @@ VALIDATOR_TESTS = \
 	tests/validator/replaced.py \
 	tests/validator/commits.py \
 	tests/validator/wipe.py \
+	tests/validator/memo.py \
+	tests/validator/busypoll.py \
 	tests/validator/debuglog.py \
 	tests/validator/http.py \
 	tests/nginx/nginx.py \
@@ -36,7 +38,8 @@ KW_CHECKER_SOURCES = validator/daemon_check.c validator/daemon_rate.c validator/
 check_PROGRAMS += tests/unit/test_check_paths
 tests_unit_test_check_paths_SOURCES = tests/unit/test_check_paths.c $(KW_CHECKER_SOURCES)
 tests_unit_test_check_paths_CFLAGS = $(KW_UNIT_CFLAGS) -I$(top_srcdir)/validator
-tests_unit_test_check_paths_LDFLAGS = -Wl,--wrap=kw_token_digest -Wl,--wrap=kw_digest_equal
+tests_unit_test_check_paths_LDFLAGS = -Wl,--wrap=kw_token_digest -Wl,--wrap=kw_digest_equal \
+	-Wl,--wrap=kw_siphash128 -Wl,--wrap=kw_siphash_equal
 tests_unit_test_check_paths_LDADD = $(KW_UNIT_LIBS)
 TESTS += tests/unit/test_check_paths
 
@@ -68,3 +71,10 @@ tests_unit_test_digest_SOURCES = tests/unit/test_digest.c
 tests_unit_test_digest_CFLAGS = $(KW_UNIT_CFLAGS)
 tests_unit_test_digest_LDADD = $(KW_UNIT_LIBS)
 TESTS += tests/unit/test_digest
+
+# kw_siphash128() (the validator's memo of verified tokens) against OpenSSL's SIPHASH.
+check_PROGRAMS += tests/unit/test_siphash
+tests_unit_test_siphash_SOURCES = tests/unit/test_siphash.c
+tests_unit_test_siphash_CFLAGS = $(KW_UNIT_CFLAGS)
+tests_unit_test_siphash_LDADD = $(KW_UNIT_LIBS)
+TESTS += tests/unit/test_siphash

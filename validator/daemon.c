@@ -310,6 +310,7 @@ int kw_vconf_load(const struct kw_config *cfg, bool debug, struct kw_vconf *vc,
 	n.rate_limit_block = kw_config_uint(cfg, "validator", "rate_limit_block");
 	n.cache_size = kw_config_uint(cfg, "validator", "cache_size");
 	n.lease_ms = kw_config_uint(cfg, "validator", "lease_ms");
+	n.busy_poll_us = kw_config_uint(cfg, "validator", "busy_poll_us");
 	n.line_timeout = kw_config_uint(cfg, "validator", "line_timeout");
 	n.http_max_request = kw_config_uint(cfg, "validator", "http_max_request");
 	n.http_max_headers = kw_config_uint(cfg, "validator", "http_max_headers");

@@ -52,6 +52,7 @@ struct kw_vconf {
 	unsigned rate_limit_block;    /* seconds */
 	size_t cache_size;            /* token rows */
 	unsigned lease_ms;            /* on a database server (lib/store_lease.c) */
+	unsigned busy_poll_us;        /* 0: off (daemon_server.c, wait_events()) */
 	enum kw_log_level log_level;
 	/* The HTTP check endpoint (doc/http-authz.md). */
 	char *http_listen;       /* NULL: off; "unix:PATH" or a loopback "ADDR:PORT" */

@@ -16,11 +16,21 @@
  * renewed first, synchronously, and the answer decided again.
  * A lost connection keeps the old store, and its lease, until a new connection works.
  *
- * The secret is checked by the HMAC digest on every CHECK (a cached row holds only the digest),
- * before the token's status is told, so that nobody learns the status of a token whose secret
- * they lack. An unknown id costs the same digest and constant-time compare, against a random
- * decoy digest, so that the time of an answer does not tell a real token id from an unknown
- * one (doc/protocol.md).
+ * The secret is checked before the token's status is told, so that nobody learns the status of
+ * a token whose secret they lack: by the HMAC digest (a cached row holds only the digest), or
+ * by the row's memo of the token text that last matched that digest. The memo is SipHash-2-4
+ * (lib/siphash.h, 128 bits) of the text under a random key that never leaves this process:
+ * a text whose memo equals the row's is that text, up to a chance of 2^-128 per guess to
+ * someone who does not know the key, so it would parse, pass its checksum and match the
+ * digest as it did; its parse, checksum and HMAC (three SHA-256 blocks) are skipped. Every
+ * other text costs the memo, one constant-time compare of it (with a random decoy when the row
+ * has none), the parse and the digest: a wrong secret of a known token, an unknown id and a
+ * known token whose memo is not set yet take the same time, so that the time of an answer
+ * does not tell a real token id from an unknown one (doc/protocol.md); an unknown id is
+ * compared with a random decoy digest. Only the holder of the text that matched gets the
+ * shortcut, and learns nothing from it that the answer does not say. The memo is dropped with
+ * the row (any commit by someone else, eviction), never outlives the digest it stands for,
+ * and is no more use to someone who reads this process's memory than the digest is.
  *
  * Last use is recorded in memory, coalesced per token, and written by kw_checker_flush() in one
  * transaction (every [validator] last_use_flush seconds and at exit). Failed checks are counted
@@ -41,6 +51,7 @@
 
 #include "daemon.h"
 #include "error.h"
+#include "siphash.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -55,17 +66,19 @@
  * (the id on the bucket chain, the flags, the digest), the other two what an OK reads and
  * writes (the answer's fields, inline when they fit, and the last use); the check prefetches
  * them while it computes the digest. */
-#define FIELDS_INLINE 96
+#define FIELDS_INLINE 80
 struct centry {
 	uint64_t id;
 	uint32_t next; /* bucket chain */
 	uint32_t fields_len;
 	bool negative, deleted, issuer_enabled, referenced;
+	bool memo_set;       /* memo holds the memo of a text that matched digest */
 	bool used;           /* a last use waits here (listed in checker->used) */
 	uint8_t used_family; /* of used_ip: AF_INET, AF_INET6, 0 for none */
 	int64_t expires;
 	uint8_t digest[KW_DIGEST_LEN];
 	/* second and third lines */
+	uint8_t memo[KW_SIPHASH_LEN];
 	int64_t used_at;
 	uint8_t used_ip[16];
 	char *fields; /* "token_id=..\taccount=..\tuser=..\trole=..\texpires=..": inline or
@@ -89,7 +102,9 @@ struct kw_checker {
 	void *before_renew_ctx;
 	unsigned fd_epoch; /* moves when kw_checker_fd() may have changed */
 	struct kw_digest_key *key;
-	uint8_t decoy[KW_DIGEST_LEN]; /* what an unknown id's digest is compared with */
+	uint8_t decoy[KW_DIGEST_LEN];         /* what an unknown id's digest is compared with */
+	uint8_t memo_key[KW_SIPHASH_KEY_LEN]; /* random, this process's own */
+	uint8_t memo_decoy[KW_SIPHASH_LEN];   /* what a row without a memo is compared with */
 	int64_t now;
 
 	struct centry *entries;
@@ -233,6 +248,7 @@ static struct centry *cache_slot(struct kw_checker *c, uint64_t id)
 	e->id = id;
 	e->referenced = true;
 	e->negative = false;
+	e->memo_set = false;
 	e->used = false;
 	e->next = c->buckets[hash_id(id) & c->bucket_mask];
 	c->buckets[hash_id(id) & c->bucket_mask] = idx;
@@ -271,6 +287,7 @@ static void fill_entry(struct centry *e, const struct kw_token_check *row)
 	memcpy(e->fields, buf, (size_t)n + 1);
 	e->fields_len = (uint32_t)n;
 	memcpy(e->digest, row->digest, KW_DIGEST_LEN);
+	e->memo_set = false; /* a memo stands for the digest it was checked against */
 	e->expires = row->expires;
 	e->deleted = row->deleted;
 	e->issuer_enabled = row->issuer_enabled;
@@ -319,7 +336,9 @@ int kw_checker_new(const char *db_path, struct kw_digest_key *key, size_t cache_
 	c->key = key;
 	c->lock_wait_ms = LOCK_WAIT_MS;
 	c->lease_ms = KW_STORE_LEASE_DEFAULT_MS;
-	if (getrandom(c->decoy, sizeof(c->decoy), 0) != (ssize_t)sizeof(c->decoy)) {
+	if (getrandom(c->decoy, sizeof(c->decoy), 0) != (ssize_t)sizeof(c->decoy) ||
+	    getrandom(c->memo_key, sizeof(c->memo_key), 0) != (ssize_t)sizeof(c->memo_key) ||
+	    getrandom(c->memo_decoy, sizeof(c->memo_decoy), 0) != (ssize_t)sizeof(c->memo_decoy)) {
 		*error_r = "cannot read random bytes";
 		free(c->db_path);
 		free(c);
@@ -677,23 +696,33 @@ static bool lease_holds(struct kw_checker *c)
 }
 
 /* Decides the answer for id from the cache, looking it up on a miss; e_r: the entry (NULL when
- * none). */
-static void decide(struct kw_checker *c, uint64_t id, const uint8_t *digest,
-		   struct kw_check_answer *res, struct centry **e_r)
+ * none). memo: the memo of the token's text; digest: its HMAC digest, or NULL when not computed
+ * yet: then the memo is compared (once, with a decoy when the row has none), and false
+ * (nothing decided, nothing looked up) means that the digest is needed. With the digest the
+ * digest decides, and a match sets the row's memo. */
+static bool decide(struct kw_checker *c, uint64_t id, const uint8_t memo[KW_SIPHASH_LEN],
+		   const uint8_t *digest, struct kw_check_answer *res, struct centry **e_r)
 {
 	struct kw_token_check row;
 	const uint8_t *expected;
 	struct centry *e;
-	bool match;
+	bool match, memo_set;
 	int ret;
 
 	*e_r = NULL;
+	e = cache_find(c, id);
+	match = false;
+	if (digest == NULL) {
+		memo_set = e != NULL && e->memo_set;
+		match = kw_siphash_equal(memo, memo_set ? e->memo : c->memo_decoy) && memo_set;
+		if (!match)
+			return false;
+	}
 	res->ok = false;
 	res->code = KW_PROTO_CODE_INVALID;
-	e = cache_find(c, id);
 	if (e == NULL && (c->offline || !c->trusted)) {
 		res->code = KW_PROTO_CODE_TEMP_FAIL; /* nobody to ask (store_lease.c) */
-		return;
+		return true;
 	}
 	if (e == NULL) {
 		ret = kw_store_token_lookup(c->store, id, &row);
@@ -704,7 +733,7 @@ static void decide(struct kw_checker *c, uint64_t id, const uint8_t *digest,
 			kw_warning("token %llu: database lookup failed: %s", (unsigned long long)id,
 				   kw_store_db_error(c->store));
 			res->code = KW_PROTO_CODE_TEMP_FAIL;
-			return;
+			return true;
 		} else {
 			e = cache_slot(c, id);
 			fill_entry(e, &row);
@@ -712,13 +741,20 @@ static void decide(struct kw_checker *c, uint64_t id, const uint8_t *digest,
 		}
 	}
 	*e_r = e;
-	/* The same work for every id that parsed: an unknown one is compared with the decoy. */
-	expected = e->negative ? c->decoy : e->digest;
-	match = kw_digest_equal(digest, expected);
+	if (!match) {
+		/* The same work for every id that parsed: an unknown one is compared with the
+		 * decoy. */
+		expected = e->negative ? c->decoy : e->digest;
+		match = kw_digest_equal(digest, expected);
+		if (match && !e->negative) {
+			memcpy(e->memo, memo, KW_SIPHASH_LEN);
+			e->memo_set = true;
+		}
+	}
 	if (e->negative && !c->trusted)
 		res->code = KW_PROTO_CODE_TEMP_FAIL; /* it may have been created since */
 	if (!match || e->negative)
-		return;
+		return true;
 	switch (kw_token_status_of(e->expires, e->deleted ? 1 : 0, e->issuer_enabled, c->now)) {
 	case KW_TOKEN_ACTIVE:
 		if (!c->trusted) {
@@ -738,6 +774,7 @@ static void decide(struct kw_checker *c, uint64_t id, const uint8_t *digest,
 		res->code = c->trusted ? KW_PROTO_CODE_DISABLED : KW_PROTO_CODE_TEMP_FAIL;
 		break;
 	}
+	return true;
 }
 
 /* An answer that a commit could make wrong: OK, disabled, an unknown id (a token created since
@@ -748,26 +785,61 @@ static bool needs_lease(const struct kw_check_answer *res, const struct centry *
 	       (res->code == KW_PROTO_CODE_INVALID && e != NULL && e->negative);
 }
 
+/* Decides the answer (decide()) with the memo alone when the row has the text's, else with
+ * the digest, computed here once (*have_digest) from the full parse. False when the token is
+ * malformed (its digits or checksum): then nothing was looked up. */
+static bool decide_any(struct kw_checker *c, uint64_t id, const char *token, size_t len,
+		       const uint8_t memo[KW_SIPHASH_LEN], uint8_t digest[KW_DIGEST_LEN],
+		       bool *have_digest, struct kw_check_answer *res, struct centry **e_r)
+{
+	struct kw_secret secret;
+	int ret;
+
+	if (decide(c, id, memo, *have_digest ? digest : NULL, res, e_r))
+		return true;
+	ret = kw_token_parse(token, len, &id, &secret);
+	if (ret == 0)
+		ret = kw_token_digest(c->key, id, &secret, digest);
+	kw_secret_wipe(&secret);
+	if (ret == -EINVAL)
+		return false;
+	if (ret < 0) {
+		*e_r = NULL;
+		res->ok = false;
+		res->code = KW_PROTO_CODE_TEMP_FAIL;
+		return true;
+	}
+	*have_digest = true;
+	return decide(c, id, memo, digest, res, e_r);
+}
+
 void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const char *ip,
 		      size_t ip_len, struct kw_check_answer *res)
 {
 	struct kw_secret secret;
-	uint8_t digest[KW_DIGEST_LEN];
+	uint8_t memo[KW_SIPHASH_LEN], digest[KW_DIGEST_LEN];
 	struct centry *e;
+	const char *text;
+	size_t text_len;
 	uint64_t id;
 	uint32_t first;
+	bool have_digest = false;
 
 	memset(res, 0, sizeof(*res));
 	res->code = KW_PROTO_CODE_INVALID;
-	if (kw_token_parse(token, len, &id, &secret) < 0)
-		return;
-	res->token_id = id;
 	if (c->store == NULL) {
-		res->code = KW_PROTO_CODE_TEMP_FAIL; /* a replaced database not reopened yet */
-		goto out;
+		/* a replaced database not reopened yet */
+		if (kw_token_parse(token, len, &id, &secret) == 0) {
+			res->token_id = id;
+			res->code = KW_PROTO_CODE_TEMP_FAIL;
+		}
+		kw_secret_wipe(&secret);
+		return;
 	}
-	/* The digest first (the same work for every id that parsed), while the first row of
-	 * the id's bucket comes into the CPU's cache. */
+	if (kw_token_locate(token, len, &id, &text, &text_len) < 0)
+		return;
+	/* The memo first (the same work for every token that may be one), while the first
+	 * row of the id's bucket comes into the CPU's cache. */
 	first = c->buckets[hash_id(id) & c->bucket_mask];
 	if (first != NIL) {
 		const char *p = (const char *)&c->entries[first];
@@ -775,22 +847,22 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 		__builtin_prefetch(p + 64, 1);
 		__builtin_prefetch(p + 128);
 	}
-	if (kw_token_digest(c->key, id, &secret, digest) < 0) {
-		res->code = KW_PROTO_CODE_TEMP_FAIL;
-		goto out;
-	}
+	kw_siphash128(c->memo_key, text, text_len, memo);
 	/* Before a lookup (whose row the cache keeps) and after it (a lookup is a round trip):
 	 * the lease must still hold when the answer is decided. A renewal may drop the cache:
 	 * decide again, once; past that, what needs the lease is temp_fail. */
 	(void)lease_holds(c);
-	decide(c, id, digest, res, &e);
+	if (!decide_any(c, id, token, len, memo, digest, &have_digest, res, &e))
+		goto out; /* malformed: invalid, and no token id told */
 	if (needs_lease(res, e) && !lease_holds(c)) {
-		decide(c, id, digest, res, &e);
+		if (!decide_any(c, id, token, len, memo, digest, &have_digest, res, &e))
+			goto out;
 		if (needs_lease(res, e) && !lease_holds(c)) {
 			res->ok = false;
 			res->code = KW_PROTO_CODE_TEMP_FAIL;
 		}
 	}
+	res->token_id = id;
 	if (res->ok) {
 		res->fields = e->fields;
 		res->fields_len = e->fields_len;
@@ -798,5 +870,5 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 	}
 out:
 	explicit_bzero(digest, sizeof(digest)); /* a plain memset that is kept: cheaper here */
-	kw_secret_wipe(&secret);
+	explicit_bzero(memo, sizeof(memo));
 }

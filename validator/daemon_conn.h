@@ -67,6 +67,10 @@ struct kw_server {
 	int store_fd;
 	unsigned store_epoch;
 	bool stop;
+	/* Busy polling (wait_events()): the last wakeup answered requests; spins that found
+	 * nothing in a row, and wakeups left to skip before the next spin. */
+	bool busy;
+	unsigned spin_misses, spin_skip;
 	/* HTTP Date header, formatted once per second. */
 	int64_t http_date_sec;
 	char http_date[40];

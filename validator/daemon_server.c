@@ -863,6 +863,53 @@ static void store_fd_update(struct kw_server *s)
 	}
 }
 
+/* Busy polling. Under load the next requests arrive within microseconds of the answers, and
+ * going to sleep in epoll_wait() only to be woken for them costs both sides a context switch
+ * and the wakeup's latency (the client's send() must wake this thread; doc/benchmarks.md).
+ * So after a wakeup that answered requests the loop polls without sleeping (epoll_wait() with
+ * no timeout) for up to [validator] busy_poll_us before it sleeps. A spin that finds nothing
+ * is time thrown away, so spins back off: after SPIN_MISSES_MAX misses in a row, the next
+ * 2^k wakeups (up to SPIN_SKIP_MAX) sleep at once, and one spin that finds work starts again.
+ * Idle, the loop sleeps as before; at most busy_poll_us per burst of requests is spent. */
+#define SPIN_MISSES_MAX 2
+#define SPIN_SKIP_MAX 64
+
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int wait_events(struct kw_server *s, struct epoll_event *events, int timeout)
+{
+	unsigned spin_us = s->vc->busy_poll_us;
+	int64_t end;
+	int n;
+
+	if (spin_us == 0 || !s->busy || timeout == 0)
+		return epoll_wait(s->epfd, events, MAX_EVENTS, timeout);
+	if (s->spin_skip > 0) {
+		s->spin_skip--;
+		return epoll_wait(s->epfd, events, MAX_EVENTS, timeout);
+	}
+	end = monotonic_us() + spin_us;
+	do {
+		n = epoll_wait(s->epfd, events, MAX_EVENTS, 0);
+		if (n != 0) {
+			if (n > 0)
+				s->spin_misses = 0;
+			return n;
+		}
+	} while (monotonic_us() < end);
+	if (s->spin_misses < SPIN_MISSES_MAX + 6)
+		s->spin_misses++;
+	if (s->spin_misses >= SPIN_MISSES_MAX)
+		s->spin_skip = 1u << (s->spin_misses - SPIN_MISSES_MAX); /* 1 .. SPIN_SKIP_MAX */
+	return epoll_wait(s->epfd, events, MAX_EVENTS, timeout);
+}
+
 int kw_server_run(struct kw_server *s)
 {
 	struct epoll_event events[MAX_EVENTS];
@@ -871,7 +918,7 @@ int kw_server_run(struct kw_server *s)
 	while (!s->stop) {
 		struct conn *ready = NULL, **ready_tail = &ready;
 		int64_t now = kw_monotonic_ms();
-		int n = epoll_wait(s->epfd, events, MAX_EVENTS, next_timeout(s, now));
+		int n = wait_events(s, events, next_timeout(s, now));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -923,6 +970,7 @@ int kw_server_run(struct kw_server *s)
 			}
 		}
 		*ready_tail = NULL;
+		s->busy = ready != NULL;
 		/* Phase 2: answer, with a view of the database no older than the reads. */
 		if (ready != NULL)
 			kw_checker_sync(s->checker);

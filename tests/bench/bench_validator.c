@@ -394,6 +394,15 @@ static void resp_populate(struct load *l, int fd)
 	}
 }
 
+/* CPU time of this process (user + system), ns. */
+static int64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static int load(enum lproto proto, const char *addr, const char *path, const char *tokfile,
 		int conns, int depth, double seconds)
 {
@@ -403,7 +412,7 @@ static int load(enum lproto proto, const char *addr, const char *path, const cha
 	char line[512];
 	FILE *f = fopen(tokfile, "r");
 	int ep = epoll_create1(0);
-	int64_t start, rec_start = 0, end;
+	int64_t start, rec_start = 0, rec_cpu = 0, end;
 
 	if (f == NULL || cs == NULL || ep < 0)
 		die(tokfile);
@@ -436,6 +445,7 @@ static int load(enum lproto proto, const char *addr, const char *path, const cha
 			l.recording = true;
 			l.done = l.ok = l.bad = 0;
 			rec_start = t;
+			rec_cpu = cpu_ns();
 		}
 		if (t >= end)
 			break;
@@ -474,12 +484,14 @@ static int load(enum lproto proto, const char *addr, const char *path, const cha
 		}
 	}
 	double secs = (double)(now_ns() - rec_start) / 1e9;
+	double busy = (double)(cpu_ns() - rec_cpu) / 1e9 / secs;
 	qsort(l.lat, l.n_lat, sizeof(*l.lat), cmp_u32);
 #define PCT(p) (l.n_lat ? l.lat[(size_t)((double)(l.n_lat - 1) * (p))] / 1000.0 : 0)
+	/* client_busy: the share of its CPU this client used (1.00: it was the bottleneck) */
 	printf("conns=%d depth=%d checks/s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f ok=%llu "
-	       "bad=%llu\n",
+	       "bad=%llu client_busy=%.2f\n",
 	       conns, depth, (double)l.done / secs, PCT(0.5), PCT(0.99), PCT(0.999),
-	       (unsigned long long)l.ok, (unsigned long long)l.bad);
+	       (unsigned long long)l.ok, (unsigned long long)l.bad, busy);
 	return l.bad == 0 ? 0 : 1;
 }
 

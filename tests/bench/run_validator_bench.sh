@@ -94,7 +94,10 @@ fmt() { l=$(cat "$T/$1.med"); printf '%9s %6s/%6s/%6s' "$(field "$l" checks/s)" 
 rps() { field "$(cat "$T/$1.med")" checks/s; }
 p99() { field "$(cat "$T/$1.med")" p99_us; }
 # Median server CPU time per answer of side $1, in microseconds.
-cpu() { sed -n 's/.*cpu_us=\([0-9.]*\).*/\1/p' "$T/$1.res" | sort -n | awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }'; }
+cpu() { sed -n 's/.* cpu_us=\([0-9.]*\).*/\1/p' "$T/$1.res" | sort -n | awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }'; }
+# Median share of its CPU the load generator used while driving side $1 (1.00: the load
+# generator, not the server, was the limit).
+busy() { sed -n 's/.*client_busy=\([0-9.]*\).*/\1/p' "$T/$1.res" | sort -n | awk '{ r[NR] = $1 } END { print r[int((NR + 1) / 2)] }'; }
 
 echo "# machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# $ROUNDS interleaved rounds of $SECS s per side; medians; servers on CPU 0, the load generator on CPU 1"
@@ -133,9 +136,9 @@ for c in ${VAL_CONNS:-1 8 64}; do
 		printf '%-5s %-5s | %-33s | %-33s | %-33s | %5s      %5s          %5s\n' "$c" "$d" \
 			"$(fmt val)" "$(fmt redis)" "$(fmt echo)" "$(ratio "$(rps val)" "$(rps redis)")" \
 			"$(ratio "$(p99 val)" "$(p99 redis)")" "$(ratio "$(rps val)" "$(rps echo)")"
-		printf '%-11s | val/redis %s  p99 val/redis %s | cpu us/answer: val %s redis %s echo %s\n' \
+		printf '%-11s | val/redis %s  p99 val/redis %s | cpu us/answer: val %s redis %s echo %s | client busy: val %s redis %s echo %s\n' \
 			"  (rounds)" "$(pair_ratios val redis checks/s)" "$(pair_ratios val redis p99_us)" \
-			"$(cpu val)" "$(cpu redis)" "$(cpu echo)"
+			"$(cpu val)" "$(cpu redis)" "$(cpu echo)" "$(busy val)" "$(busy redis)" "$(busy echo)"
 		if [ -n "${BASELINE:-}" ]; then
 			rounds val "$VPID" "val $T/k1/validator.sock $HOT $c $d" \
 				base "$BPID" "val $T/b1/validator.sock $HOT $c $d" \
