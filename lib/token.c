@@ -145,6 +145,7 @@ int kw_token_locate(const char *text, size_t len, uint64_t *id_r, const char **t
 		    size_t *token_len_r)
 {
 	const char *p = text, *end = text + len, *sep;
+	uint64_t id;
 
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
@@ -159,10 +160,11 @@ int kw_token_locate(const char *text, size_t len, uint64_t *id_r, const char **t
 		;
 	if (sep == end || (*sep != '$' && *sep != '_'))
 		return -EINVAL;
-	if (parse_id(p, (size_t)(sep - p), id_r) < 0)
+	if (parse_id(p, (size_t)(sep - p), &id) < 0)
 		return -EINVAL;
 	if (end - (sep + 1) != KW_SECRET_TEXT_LEN)
 		return -EINVAL;
+	*id_r = id;
 	*token_r = p;
 	*token_len_r = (size_t)(end - p);
 	return 0;

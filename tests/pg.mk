@@ -26,7 +26,7 @@ KW_PG_TESTS = \
 	tests/validator/stale.py tests/validator/clients.py tests/validator/spec.py \
 	tests/validator/systemd.py tests/validator/emfile.py tests/validator/slots.py \
 	tests/validator/wipe.py tests/validator/debuglog.py tests/validator/http.py \
-	tests/validator/memo.py tests/validator/busypoll.py \
+	tests/validator/memo.py tests/validator/busypoll.py $(KW_PG_ONLY_TESTS) \
 	tests/nginx/nginx.py \
 	tests/pam/test_pam.py tests/pam/test_cli_check.py \
 	tests/saml/corpus.py tests/saml/attacks.py \
@@ -53,6 +53,11 @@ KW_SQLITE_ONLY_TESTS = \
 	tests/cli/no_secret_at_rest.sh tests/cli/text.sh \
 	tests/cli/state_guard.sh tests/cli/full_disk.sh tests/validator/replaced.py \
 	tests/audit/sigkill.py tests/ssod/flood.py
+
+# Tests of what only a database server has (the validator's lease): in the PostgreSQL round
+# alone, not in TESTS.
+KW_PG_ONLY_TESTS = tests/validator/memo_lease.py
+EXTRA_DIST += $(KW_PG_ONLY_TESTS)
 
 # `make print-pg-tests`: the list, for run-tests.sh.
 print-pg-tests:

@@ -15,6 +15,7 @@ VALIDATOR_TESTS = \
 	tests/validator/wipe.py \
 	tests/validator/memo.py \
 	tests/validator/busypoll.py \
+	tests/validator/busypoll_trickle.py \
 	tests/validator/debuglog.py \
 	tests/validator/http.py \
 	tests/nginx/nginx.py \

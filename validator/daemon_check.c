@@ -249,6 +249,7 @@ static struct centry *cache_slot(struct kw_checker *c, uint64_t id)
 	e->referenced = true;
 	e->negative = false;
 	e->memo_set = false;
+	memcpy(e->memo, c->memo_decoy, KW_SIPHASH_LEN);
 	e->used = false;
 	e->next = c->buckets[hash_id(id) & c->bucket_mask];
 	c->buckets[hash_id(id) & c->bucket_mask] = idx;
@@ -371,6 +372,7 @@ void kw_checker_free(struct kw_checker **checkerp)
 	cache_release(c);
 	free(c->touches);
 	kw_failures_free(&c->failures);
+	explicit_bzero(c->memo_key, sizeof(c->memo_key));
 	free(c);
 	*checkerp = NULL;
 }
@@ -713,8 +715,10 @@ static bool decide(struct kw_checker *c, uint64_t id, const uint8_t memo[KW_SIPH
 	e = cache_find(c, id);
 	match = false;
 	if (digest == NULL) {
+		/* A cached row's memo holds the decoy until set (cache_slot()), so that a row
+		 * with a memo and one without (a negative one) cost the same memory read. */
 		memo_set = e != NULL && e->memo_set;
-		match = kw_siphash_equal(memo, memo_set ? e->memo : c->memo_decoy) && memo_set;
+		match = kw_siphash_equal(memo, e != NULL ? e->memo : c->memo_decoy) && memo_set;
 		if (!match)
 			return false;
 	}
@@ -855,8 +859,11 @@ void kw_checker_check(struct kw_checker *c, const char *token, size_t len, const
 	if (!decide_any(c, id, token, len, memo, digest, &have_digest, res, &e))
 		goto out; /* malformed: invalid, and no token id told */
 	if (needs_lease(res, e) && !lease_holds(c)) {
-		if (!decide_any(c, id, token, len, memo, digest, &have_digest, res, &e))
+		if (!decide_any(c, id, token, len, memo, digest, &have_digest, res, &e)) {
+			res->ok = false; /* cannot happen: the text parsed the first time */
+			res->code = KW_PROTO_CODE_INVALID;
 			goto out;
+		}
 		if (needs_lease(res, e) && !lease_holds(c)) {
 			res->ok = false;
 			res->code = KW_PROTO_CODE_TEMP_FAIL;

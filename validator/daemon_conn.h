@@ -67,9 +67,11 @@ struct kw_server {
 	int store_fd;
 	unsigned store_epoch;
 	bool stop;
-	/* Busy polling (wait_events()): the last wakeup answered requests; spins that found
-	 * nothing in a row, and wakeups left to skip before the next spin. */
+	/* Busy polling (wait_events()): the last wakeup answered requests; microseconds of spin
+	 * earned by answering; spins that found nothing in a row, and wakeups left to skip
+	 * before the next spin. */
 	bool busy;
+	int64_t spin_credit;
 	unsigned spin_misses, spin_skip;
 	/* HTTP Date header, formatted once per second. */
 	int64_t http_date_sec;

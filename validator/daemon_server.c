@@ -868,16 +868,26 @@ static void store_fd_update(struct kw_server *s)
  * going to sleep in epoll_wait() only to be woken for them costs both sides a context switch
  * and the wakeup's latency (the client's send() must wake this thread; doc/benchmarks.md).
  * So after a wakeup that answered requests the loop polls without sleeping (epoll_wait() with
- * no timeout) for up to [validator] busy_poll_us before it sleeps. A spin that finds nothing
- * is time thrown away, so spins back off: after SPIN_MISSES_MAX misses in a row, the next
- * 2^k wakeups (up to SPIN_SKIP_MAX) sleep at once, and one spin that finds work starts again.
- * Idle, the loop sleeps as before; at most busy_poll_us per burst of requests is spent. The
- * spin yields the CPU between polls, and stops (a miss) as soon as a yield let another task
- * run: a client on the same CPU, such as nginx beside the validator, would only wait for it
- * (without that stop, nginx on the validator's CPU served 13-15% fewer guarded requests than
- * with busy_poll_us = 0; with it, no difference beyond the noise: doc/benchmarks.md). */
+ * no timeout) for up to [validator] busy_poll_us before it sleeps. Three bounds keep that
+ * from becoming CPU thrown away:
+ *   - credit: a spin lasts at most SPIN_PER_WORK times the time spent answering since the
+ *     last one (earned per wakeup, at most busy_poll_us banked), so spinning never costs more
+ *     than SPIN_PER_WORK times the daemon's useful work, whatever the pattern of requests (a
+ *     client that sends one request just before each spin would end would otherwise keep the
+ *     daemon spinning all the time for a trickle of requests);
+ *   - back-off: after SPIN_MISSES_MAX spins in a row that found nothing, the next 2^k wakeups
+ *     (up to SPIN_SKIP_MAX) sleep at once; one spin that finds work starts again;
+ *   - other tasks first: the spin yields the CPU between polls and stops (a miss) as soon as
+ *     a yield let another task run: a client on the same CPU, such as nginx beside the
+ *     validator, would only wait for it (without that stop, nginx on the validator's CPU
+ *     served 13-15% fewer guarded requests than with busy_poll_us = 0; with it, no difference
+ *     beyond the noise: doc/benchmarks.md).
+ * Idle, the loop sleeps as before. */
+#define SPIN_PER_WORK 2
+#define SPIN_MIN_US 2
 #define SPIN_MISSES_MAX 2
-#define SPIN_SKIP_MAX 64
+#define SPIN_SKIP_SHIFT_MAX 6 /* SPIN_SKIP_MAX = 1 << 6 */
+#define SPIN_SKIP_MAX (1u << SPIN_SKIP_SHIFT_MAX)
 #define YIELD_TAKEN_US 5 /* a sched_yield() this long ran another task on our CPU */
 
 static int64_t monotonic_us(void)
@@ -888,27 +898,35 @@ static int64_t monotonic_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Credits the time a wakeup spent answering (from `woke`, microseconds) to the spin. */
+static void spin_earn(struct kw_server *s, int64_t woke)
+{
+	int64_t cap = s->vc->busy_poll_us;
+
+	s->spin_credit += SPIN_PER_WORK * (monotonic_us() - woke);
+	if (s->spin_credit > cap)
+		s->spin_credit = cap;
+}
+
 static int wait_events(struct kw_server *s, struct epoll_event *events, int timeout)
 {
-	unsigned spin_us = s->vc->busy_poll_us;
-	int64_t now, end, yielded;
+	int64_t spin_us =
+		s->vc->busy_poll_us < s->spin_credit ? s->vc->busy_poll_us : s->spin_credit;
+	int64_t start, now, end, yielded;
 	int n;
 
-	if (spin_us == 0 || !s->busy || timeout == 0)
+	if (spin_us < SPIN_MIN_US || !s->busy || timeout == 0)
 		return epoll_wait(s->epfd, events, MAX_EVENTS, timeout);
 	if (s->spin_skip > 0) {
 		s->spin_skip--;
 		return epoll_wait(s->epfd, events, MAX_EVENTS, timeout);
 	}
-	now = monotonic_us();
-	end = now + spin_us;
+	start = now = monotonic_us();
+	end = start + spin_us;
 	do {
 		n = epoll_wait(s->epfd, events, MAX_EVENTS, 0);
-		if (n != 0) {
-			if (n > 0)
-				s->spin_misses = 0;
-			return n;
-		}
+		if (n != 0)
+			break;
 		/* Another task on this CPU (a proxy beside us: nginx) gets it at once, and when
 		 * one did, our client shares our CPU and the spin only delays it: stop. */
 		sched_yield();
@@ -917,7 +935,16 @@ static int wait_events(struct kw_server *s, struct epoll_event *events, int time
 		if (now - yielded > YIELD_TAKEN_US)
 			break;
 	} while (now < end);
-	if (s->spin_misses < SPIN_MISSES_MAX + 6)
+	s->spin_credit -= monotonic_us() - start;
+	if (s->spin_credit < 0)
+		s->spin_credit = 0;
+	if (n > 0) {
+		s->spin_misses = 0;
+		return n;
+	}
+	if (n < 0)
+		return n;
+	if (s->spin_misses < SPIN_MISSES_MAX + SPIN_SKIP_SHIFT_MAX)
 		s->spin_misses++;
 	if (s->spin_misses >= SPIN_MISSES_MAX)
 		s->spin_skip = 1u << (s->spin_misses - SPIN_MISSES_MAX); /* 1 .. SPIN_SKIP_MAX */
@@ -933,6 +960,7 @@ int kw_server_run(struct kw_server *s)
 		struct conn *ready = NULL, **ready_tail = &ready;
 		int64_t now = kw_monotonic_ms();
 		int n = wait_events(s, events, next_timeout(s, now));
+		int64_t woke = s->vc->busy_poll_us > 0 ? monotonic_us() : 0;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1019,6 +1047,8 @@ int kw_server_run(struct kw_server *s)
 		}
 		kw_checker_tick(s->checker);
 		store_fd_update(s);
+		if (s->busy && woke != 0)
+			spin_earn(s, woke);
 	}
 	return 0;
 }
