@@ -16,7 +16,8 @@
 #
 # Usage: tests/bench/run_validator_bench.sh [BUILDDIR]
 #   SECONDS_PER_RUN=2 per round, ROUNDS=3 rounds per side, BIG=0 skips the 1,000,000 tokens,
-#   SKIP_NGINX=1 the nginx figures, VAL_CONNS="1 8" limits the connection counts,
+#   SKIP_NGINX=1 the nginx figures, SKIP_VAL=1 all but them, VAL_CONNS="1 8" limits the
+#   connection counts, BUSY_POLL_US=N sets the validator's [validator] busy_poll_us,
 #   BASELINE=/path/to/an/older/keywarden-validator adds it as a fourth side (on a copy of the
 #   same database), to measure a change in the same run.
 set -eu
@@ -130,7 +131,10 @@ HOT="$T/k1/hot.txt"
 printf '\n%-5s %-5s | %-33s | %-33s | %-33s | %s\n' conns depth "validator CHECK/s p50/p99/p99.9 us" \
 	"redis EXISTS/s p50/p99/p99.9 us" "echo lines/s p50/p99/p99.9 us" "val/redis  p99 val/redis  val/echo"
 echo "#   then: val/redis and p99 val/redis of rounds run back to back, median (range); server CPU us per answer, median"
+# SKIP_VAL=1: the nginx figures alone.
+[ "${SKIP_VAL:-0}" = 1 ] && VAL_CONNS=none
 for c in ${VAL_CONNS:-1 8 64}; do
+	[ "$c" != none ] || break
 	for d in 1 16; do
 		rounds val "$VPID" "val $T/k1/validator.sock $HOT $c $d" \
 			redis "$RPID" "resp $T/redis.sock $HOT $c $d" \
@@ -182,15 +186,11 @@ http {
         server 127.0.0.1:$VPORT;
         keepalive 32;
     }
-    # The ceiling: an auth server that does nothing (this nginx's own "return 200"), behind
-    # the same subrequest and upstream settings.
+    # The ceiling: an auth server that does nothing (a second nginx process, on the same
+    # CPU as the validator: "return 200"), behind the same subrequest and upstream settings.
     upstream nothing {
         server 127.0.0.1:$CPORT;
         keepalive 32;
-    }
-    server {
-        listen 127.0.0.1:$CPORT;
-        location / { return 200 ""; }
     }
     server {
         listen 127.0.0.1:$NPORT;
@@ -227,6 +227,29 @@ http {
 EOF
 	$S "$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" -g 'daemon off;' &
 	NGPID=$!; PIDS="$PIDS $NGPID"
+	mkdir -p "$N/auth/tmp"
+	cat >"$N/auth/nginx.conf" <<EOF
+worker_processes 1;
+$USER_LINE
+pid $N/auth/nginx.pid;
+error_log $N/auth/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    client_body_temp_path $N/auth/tmp/body;
+    proxy_temp_path $N/auth/tmp/proxy;
+    fastcgi_temp_path $N/auth/tmp/fastcgi;
+    uwsgi_temp_path $N/auth/tmp/uwsgi;
+    scgi_temp_path $N/auth/tmp/scgi;
+    server {
+        listen 127.0.0.1:$CPORT;
+        location / { return 200 ""; }
+    }
+}
+EOF
+	$S "$NGINX" -p "$N/auth" -c "$N/auth/nginx.conf" -e "$N/auth/error.log" -g 'daemon off;' &
+	PIDS="$PIDS $!"
 	sleep 1
 	[ -s "$N/nginx.pid" ] || { echo "# nginx did not start:"; tail -5 "$N/error.log"; }
 	echo
@@ -234,7 +257,7 @@ EOF
 	# The file itself, not its folder: "/guarded/" would be redirected internally to
 	# /guarded/index.html by the index module, and the access phase (auth_request) runs
 	# again after an internal redirect: two checks per request (doc/http-authz.md).
-	echo "#   ceiling: the same location behind auth_request to an auth server that does nothing (nginx's own return 200)"
+	echo "#   ceiling: the same location behind auth_request to an auth server that does nothing (another nginx process on CPU 0: return 200)"
 	printf '%-5s | %-33s | %-33s | %-33s | %s\n' conns "guarded (auth_request) req/s p50/p99/p99.9" \
 		"ceiling req/s p50/p99/p99.9" "unguarded req/s p50/p99/p99.9" "guarded/unguarded  ceiling/unguarded  guarded/ceiling"
 	for c in 1 8; do
