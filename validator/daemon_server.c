@@ -876,7 +876,7 @@ static void store_fd_update(struct kw_server *s)
  *     client that sends one request just before each spin would end would otherwise keep the
  *     daemon spinning all the time for a trickle of requests);
  *   - back-off: after SPIN_MISSES_MAX spins in a row that found nothing, the next 2^k wakeups
- *     (up to SPIN_SKIP_MAX) sleep at once; one spin that finds work starts again;
+ *     (k up to SPIN_SKIP_SHIFT_MAX: 64) sleep at once; one spin that finds work starts again;
  *   - other tasks first: the spin yields the CPU between polls and stops (a miss) as soon as
  *     a yield let another task run: a client on the same CPU, such as nginx beside the
  *     validator, would only wait for it (without that stop, nginx on the validator's CPU
@@ -886,9 +886,8 @@ static void store_fd_update(struct kw_server *s)
 #define SPIN_PER_WORK 2
 #define SPIN_MIN_US 2
 #define SPIN_MISSES_MAX 2
-#define SPIN_SKIP_SHIFT_MAX 6 /* SPIN_SKIP_MAX = 1 << 6 */
-#define SPIN_SKIP_MAX (1u << SPIN_SKIP_SHIFT_MAX)
-#define YIELD_TAKEN_US 5 /* a sched_yield() this long ran another task on our CPU */
+#define SPIN_SKIP_SHIFT_MAX 6 /* at most 64 wakeups without a spin */
+#define YIELD_TAKEN_US 5      /* a sched_yield() this long ran another task on our CPU */
 
 static int64_t monotonic_us(void)
 {
@@ -947,7 +946,7 @@ static int wait_events(struct kw_server *s, struct epoll_event *events, int time
 	if (s->spin_misses < SPIN_MISSES_MAX + SPIN_SKIP_SHIFT_MAX)
 		s->spin_misses++;
 	if (s->spin_misses >= SPIN_MISSES_MAX)
-		s->spin_skip = 1u << (s->spin_misses - SPIN_MISSES_MAX); /* 1 .. SPIN_SKIP_MAX */
+		s->spin_skip = 1u << (s->spin_misses - SPIN_MISSES_MAX); /* 1 .. 64 */
 	return epoll_wait(s->epfd, events, MAX_EVENTS, timeout);
 }
 
