@@ -11,6 +11,8 @@
 int64_t kw_now(void);
 /* Milliseconds on the monotonic clock (for deadlines and intervals: it never jumps). */
 int64_t kw_monotonic_ms(void);
+/* Microseconds on the monotonic clock. */
+int64_t kw_monotonic_us(void);
 /* "2027-01-31T23:59:59Z" into buf (at least KW_TIME_TEXT_MAX bytes). */
 void kw_time_format(int64_t t, char *buf);
 /* Parses RFC 3339 ("2027-01-31T23:59:59Z", "...+02:00", fractional seconds ignored) or, when

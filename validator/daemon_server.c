@@ -889,20 +889,12 @@ static void store_fd_update(struct kw_server *s)
 #define SPIN_SKIP_SHIFT_MAX 6 /* at most 64 wakeups without a spin */
 #define YIELD_TAKEN_US 5      /* a sched_yield() this long ran another task on our CPU */
 
-static int64_t monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Credits the time a wakeup spent answering (from `woke`, microseconds) to the spin. */
 static void spin_earn(struct kw_server *s, int64_t woke)
 {
 	int64_t cap = s->vc->busy_poll_us;
 
-	s->spin_credit += SPIN_PER_WORK * (monotonic_us() - woke);
+	s->spin_credit += SPIN_PER_WORK * (kw_monotonic_us() - woke);
 	if (s->spin_credit > cap)
 		s->spin_credit = cap;
 }
@@ -920,7 +912,7 @@ static int wait_events(struct kw_server *s, struct epoll_event *events, int time
 		s->spin_skip--;
 		return epoll_wait(s->epfd, events, MAX_EVENTS, timeout);
 	}
-	start = now = monotonic_us();
+	start = now = kw_monotonic_us();
 	end = start + spin_us;
 	do {
 		n = epoll_wait(s->epfd, events, MAX_EVENTS, 0);
@@ -930,11 +922,11 @@ static int wait_events(struct kw_server *s, struct epoll_event *events, int time
 		 * one did, our client shares our CPU and the spin only delays it: stop. */
 		sched_yield();
 		yielded = now;
-		now = monotonic_us();
+		now = kw_monotonic_us();
 		if (now - yielded > YIELD_TAKEN_US)
 			break;
 	} while (now < end);
-	s->spin_credit -= monotonic_us() - start;
+	s->spin_credit -= kw_monotonic_us() - start;
 	if (s->spin_credit < 0)
 		s->spin_credit = 0;
 	if (n > 0) {
@@ -959,7 +951,7 @@ int kw_server_run(struct kw_server *s)
 		struct conn *ready = NULL, **ready_tail = &ready;
 		int64_t now = kw_monotonic_ms();
 		int n = wait_events(s, events, next_timeout(s, now));
-		int64_t woke = s->vc->busy_poll_us > 0 ? monotonic_us() : 0;
+		int64_t woke = s->vc->busy_poll_us > 0 ? kw_monotonic_us() : 0;
 
 		if (n < 0) {
 			if (errno == EINTR)

@@ -12,15 +12,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vtest import VALIDATOR, Conn, Env, Tap, fields  # noqa: E402
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / HZ  # utime, stime
+from vtest import VALIDATOR, Conn, Env, Tap, cpu_seconds, fields  # noqa: E402
 
 
 def burst(env, tok, n=2000):

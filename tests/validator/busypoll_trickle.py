@@ -14,17 +14,11 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vtest import Conn, Env, Tap, fields  # noqa: E402
+from vtest import Conn, Env, Tap, cpu_seconds, fields  # noqa: E402
 
-HZ = os.sysconf("SC_CLK_TCK")
+
 SECONDS = 1.5
 GAP = 0.0004  # between an answer and the next request
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / HZ
 
 
 def trickle(env, tok):

@@ -17,15 +17,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vtest import VALIDATOR, Conn, Env, Tap, wait_for  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+from vtest import VALIDATOR, Conn, Env, Tap, cpu_seconds, wait_for  # noqa: E402
 
 
 def raw_connect(path):

@@ -215,6 +215,13 @@ def fields(answer):
     return d
 
 
+def cpu_seconds(pid):
+    """User + system CPU time used so far by process pid (from /proc/PID/stat), seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def wait_for(pred, timeout=10, step=0.05):
     """Polls pred until true; exceptions count as false until the deadline."""
     deadline = time.time() + timeout
